@@ -1,0 +1,5 @@
+"""``python -m batchgen`` runs the command line."""
+
+from .cli import main
+
+main()

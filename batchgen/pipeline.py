@@ -1,0 +1,138 @@
+"""The library's front door: load -> validate -> journal -> submit -> write, for one input and one output.
+
+Everything the command line does is here, importable without it: ``validate_file`` and ``run_batch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BatchgenError, FatalAPIError, InvalidInputError, UnreachableError
+from .journal import InvalidRow, Journal, journal_path
+from .loader import Table, load
+from .schema import DEFAULT_MODEL
+from .simulator import BackgroundSimulator, Simulator
+from .submit import Report, Settings, Submitter
+from .validate import Problem, Validation, parse_text, validate_table
+from .writer import check_output, write_output
+
+SIMULATED_KEY = "simulated-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Which file to read and how."""
+
+    path: Path
+    sheet: str | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+    model: str = DEFAULT_MODEL
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run did, for the summary and the exit code."""
+
+    output: Path
+    journal: Path
+    rows: int
+    skipped: list[Problem]
+    report: Report
+    states: Counter[str] = field(default_factory=Counter)
+    error: BatchgenError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.report.interrupted:
+            return EXIT_INTERRUPTED
+        if self.error is not None:
+            return self.error.exit_code
+        if self.skipped or self.states["done"] < self.rows:
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+
+def validate_file(source: Source) -> tuple[Table, Validation]:
+    """Load and check a file; the problems of every row, nothing sent."""
+    table = load(source.path, sheet=source.sheet, header_row=source.header_row, encoding=source.encoding)
+    return table, validate_table(table, source.model)
+
+
+def run_batch(
+    source: Source,
+    output: str | Path,
+    settings: Settings | None = None,
+    *,
+    simulate: bool = False,
+    skip_invalid: bool = False,
+    retry_unknown: bool = False,
+) -> RunResult:
+    """Send every row of ``source`` not yet done and write ``output``. Invalid input sends nothing.
+
+    ``settings`` may be None only with ``simulate``, which serves a simulator on a free loopback port.
+    """
+    table, validation = validate_file(source)
+    if validation.problems and not skip_invalid:
+        raise InvalidInputError(validation.problems)
+    output = check_output(output)
+    invalid = _invalid_rows(validation)
+    with _provider(settings, simulate) as settings, Journal.open(journal_path(output)) as journal:
+        journal.recover()
+        run = journal.start_run(str(source.path), validation.valid, invalid, table.extra_columns)
+        submitter = Submitter(journal, settings)
+        report = asyncio.run(_submit(submitter, journal.to_send(run, retry_unknown)))
+        result = RunResult(output, journal.path, len(validation.valid), validation.problems if skip_invalid else [], report)
+        if report.fatal:
+            result.error = FatalAPIError(report.fatal)
+        elif report.unreachable:
+            result.error = UnreachableError(report.unreachable)
+        write_output(journal, output)
+        result.states = journal.counts(run)
+    return result
+
+
+async def _submit(submitter: Submitter, records: list) -> Report:
+    """Run the submitter with SIGINT/SIGTERM turned into a graceful stop."""
+    loop = asyncio.get_running_loop()
+    handled = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, submitter.interrupt)
+            handled.append(signum)
+    try:
+        return await submitter.run(records)
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def _provider(settings: Settings | None, simulate: bool) -> Iterator[Settings]:
+    """The settings to use: as given, or pointed at an in-process simulator for ``--simulate``."""
+    if not simulate:
+        if settings is None:
+            raise ValueError("settings are required unless simulate is set")
+        yield settings
+        return
+    base = settings or Settings(base_url="", api_key=SIMULATED_KEY)
+    with BackgroundSimulator(Simulator()) as server:
+        yield dataclasses.replace(base, base_url=server.url, api_key=base.api_key or SIMULATED_KEY)
+
+
+def _invalid_rows(validation: Validation) -> list[InvalidRow]:
+    """The rows ``--skip-invalid`` leaves out, each with all its problems, for the ``failed`` sheet."""
+    messages: dict[int, list[str]] = {}
+    for problem in validation.problems:
+        messages.setdefault(problem.row, []).append(f"{problem.field}: {problem.message}")
+    return [
+        InvalidRow(row.number, parse_text(row.fields.get("title", "")), "; ".join(messages[row.number]), row.extras)
+        for row in validation.invalid_rows
+    ]

@@ -1,0 +1,236 @@
+"""A local stand-in for the provider: same endpoint, same schema, configurable latency and faults.
+
+It keeps a log of every request it accepted (each one would have been billed), so tests and benchmarks can
+check that no row was accepted twice and that every job id it handed out reached the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from .errors import UsageError
+from .schema import GenerateRequest
+
+ENDPOINT = "/riffusion/generate"
+LOG_ENDPOINT = "/_simulator/log"
+FAULTS = ("ok", "400", "401", "402", "403", "429", "500", "502", "503", "504", "drop", "accept_drop", "hang", "malformed")
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often. ``script`` names the fault of each of the first requests, in order."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    rate_drop: float = 0.0
+    rate_accept_drop: float = 0.0
+    rate_hang: float = 0.0
+    rate_malformed: float = 0.0
+    retry_after: float = 1.0
+    hang_seconds: float = 3600.0
+    script: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.script if name not in FAULTS]
+        if unknown:
+            raise UsageError(f"--script: unknown fault {unknown[0]!r}; use one of {', '.join(FAULTS)}")
+
+
+def check_loopback(host: str) -> None:
+    """The simulator never listens beyond this machine."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(f"--host: {host} is not a loopback address; the simulator listens on loopback only")
+
+
+class Simulator:
+    """The provider's endpoint as an aiohttp application, with its accepted-request log."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        latency_ms: float = 0.0,
+        faults: Faults | None = None,
+        rate_limit: float | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.latency = latency_ms / 1000
+        self.faults = faults or Faults()
+        self.rate_limit = rate_limit
+        self.log_path = log_path
+        self.accepted: list[dict[str, Any]] = []
+        self.statuses: Counter[str] = Counter()
+        self._script = deque(self.faults.script)
+        self._random = random.Random(self.faults.seed)
+        self._window: deque[float] = deque()
+        self._log_file = log_path.open("a", encoding="utf-8") if log_path else None
+        self.app = web.Application()
+        self.app.router.add_post(ENDPOINT, self.generate)
+        self.app.router.add_get(LOG_ENDPOINT, self.log)
+
+    async def generate(self, request: web.Request) -> web.StreamResponse:
+        fault = self._pick_fault()
+        self.statuses[fault] += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token or (self.api_key is not None and token != self.api_key) or fault == "401":
+            return _error(401, "Invalid API key")
+        if fault in ("402", "403"):
+            return _error(int(fault), "Payment required" if fault == "402" else "Forbidden")
+        if self._over_rate():
+            fault = "429"
+        if fault == "429":
+            return _error(429, "Too many requests", {"Retry-After": f"{self.faults.retry_after:g}"})
+        if fault in ("500", "502", "503", "504"):
+            return _error(int(fault), "Upstream error, try again")
+        if fault == "drop":
+            return _drop(request)
+        if fault == "hang":
+            await asyncio.sleep(self.faults.hang_seconds)
+        try:
+            body = GenerateRequest.model_validate(await request.json(), strict=True)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "Body is not valid JSON")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return _error(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
+        if fault == "400":
+            return _error(400, "The provider rejected this request")
+        ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+        self._accept(request.headers.get("Idempotency-Key"), body.payload(), ids)
+        if fault == "accept_drop":
+            return _drop(request)
+        if fault == "malformed":
+            return web.Response(status=200, text="<html>502 Bad Gateway</html>", content_type="text/html")
+        return web.json_response({"jobs": [{"id": job_id} for job_id in ids]})
+
+    async def log(self, request: web.Request) -> web.Response:
+        """The accepted requests, for tests and benchmarks that run the simulator in another process."""
+        return web.json_response({"accepted": self.accepted, "faults": dict(self.statuses)})
+
+    def _pick_fault(self) -> str:
+        if self._script:
+            return self._script.popleft()
+        roll = self._random.random()
+        f = self.faults
+        for name, rate in (("429", f.rate_429), ("503", f.rate_5xx), ("drop", f.rate_drop),
+                           ("accept_drop", f.rate_accept_drop), ("hang", f.rate_hang), ("malformed", f.rate_malformed)):
+            if roll < rate:
+                return name
+            roll -= rate
+        return "ok"
+
+    def _over_rate(self) -> bool:
+        """A sliding one-second window: requests beyond ``rate_limit`` per second get a 429."""
+        if not self.rate_limit:
+            return False
+        moment = time.monotonic()
+        while self._window and moment - self._window[0] >= 1.0:
+            self._window.popleft()
+        if len(self._window) >= self.rate_limit:
+            return True
+        self._window.append(moment)
+        return False
+
+    def _accept(self, key: str | None, payload: dict[str, Any], ids: list[str]) -> None:
+        entry = {"idempotency_key": key, "body": payload, "job_ids": ids, "at": time.time()}
+        self.accepted.append(entry)
+        if self._log_file:
+            self._log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._log_file.flush()
+
+    def close(self) -> None:
+        if self._log_file:
+            self._log_file.close()
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message}}, status=status, headers=headers)
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer, as a crashed proxy or a network fault would."""
+    assert request.transport is not None
+    request.transport.abort()
+    raise asyncio.CancelledError
+
+
+async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Start listening; return the runner (to clean up) and the port actually bound."""
+    check_loopback(host)
+    runner = web.AppRunner(simulator.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # aiohttp exposes the bound port only here
+    return runner, sockets[0].getsockname()[1]
+
+
+class BackgroundSimulator:
+    """A simulator on a free loopback port in its own thread: ``with BackgroundSimulator(sim) as s: s.url``."""
+
+    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.simulator = simulator
+        self.host = host
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batchgen-simulator", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> BackgroundSimulator:
+        self._thread.start()
+        self._ready.wait()
+        if self._error:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        self.simulator.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        pending = asyncio.all_tasks(self._loop)  # hanging handlers: end them so the loop closes cleanly
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            runner, self.port = await serve(self.simulator, self.host, self.port)
+        except BaseException as exc:  # reported to the starting thread, which raises it
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await runner.cleanup()

@@ -1,0 +1,371 @@
+"""Send journal rows to the provider: bounded concurrency, an optional rate cap, retries by outcome class.
+
+Each attempt is classed by what the provider may have done with it (see the contract's outcome table):
+retried only when the request was refused or never reached the provider, ``unknown`` when it may have been
+processed, ``failed`` when it was rejected, and the whole run stops on an answer that no retry can fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tqdm import tqdm
+
+from .journal import Journal, Record
+
+ENDPOINT = "/riffusion/generate"
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+FATAL_STATUSES = frozenset({401, 402, 403})
+MAX_RETRY_AFTER = 3600.0
+USER_AGENT = "batchgen/0.1"
+
+
+class Outcome(Exception):
+    """How one attempt ended, when it did not end with job ids. Subclasses name the outcome class."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Retryable(Outcome):
+    """Refused (408/425/429/5xx) or never sent (connect error): safe to send again."""
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+class Rejected(Outcome):
+    """Any other 4xx: the provider read the request and refused it; sending it again would not help."""
+
+
+class Fatal(Outcome):
+    """401/402/403: no request of this run can succeed."""
+
+
+class Ambiguous(Outcome):
+    """The provider may have created (and billed) jobs, but no job id came back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How to reach the provider and how hard to push it."""
+
+    base_url: str
+    api_key: str
+    concurrency: int = 8
+    rate: tuple[float, float] | None = None
+    max_attempts: int = 5
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    max_requests: int | None = None
+    stop_after: float | None = None
+    grace: float = 15.0
+    progress: bool = True
+
+
+@dataclass(slots=True)
+class Report:
+    """What a submission did: requests sent, rows per outcome, and why it stopped early, if it did."""
+
+    requests: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    stopped: str | None = None
+    fatal: str | None = None
+    unreachable: str | None = None
+    interrupted: bool = False
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, from either form (delta-seconds or an HTTP date), capped at an hour."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def server_message(response: httpx.Response) -> str:
+    """What the server said: ``error.message``, ``message`` or ``detail``, else its first 200 characters."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        for found in (error.get("message") if isinstance(error, dict) else error, body.get("message"), body.get("detail")):
+            if isinstance(found, str) and found.strip():
+                return found.strip()[:500]
+    text = response.text.strip()[:200]
+    return text or response.reason_phrase or "no message"
+
+
+def job_ids(response: httpx.Response) -> list[str]:
+    """The ids of a 200 answer, or :class:`Ambiguous` if the body is not the promised jobs JSON."""
+    try:
+        jobs = response.json()["jobs"]
+        ids = [job["id"] for job in jobs]
+    except (ValueError, KeyError, TypeError):
+        raise Ambiguous(f"HTTP {response.status_code} with a body that is not jobs JSON: {response.text[:200]!r}", response.status_code) from None
+    if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
+        raise Ambiguous(f"HTTP {response.status_code} without job ids: {response.text[:200]!r}", response.status_code)
+    return ids
+
+
+def classify(response: httpx.Response) -> list[str]:
+    """Job ids for an accepted answer; otherwise raise the outcome class of the status."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return job_ids(response)
+    message = f"HTTP {status}: {server_message(response)}"
+    if status in RETRY_STATUSES or status >= 500:
+        raise Retryable(message, status, parse_retry_after(response.headers.get("Retry-After")))
+    if status in FATAL_STATUSES:
+        raise Fatal(message, status)
+    raise Rejected(message, status)
+
+
+def classify_error(exc: BaseException, body_sent: bool) -> Outcome:
+    """A transport failure: retryable if the body never left, ambiguous once the provider may have it."""
+    what = type(exc).__name__ if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else f"{type(exc).__name__}: {exc}"
+    if not body_sent:
+        return Retryable(f"not sent ({what})")
+    return Ambiguous(f"no answer after the request was sent ({what}); the provider may have created jobs")
+
+
+class _Stopped(Exception):
+    """Raised inside the retry loop when the run stops dispatching."""
+
+
+class Submitter:
+    """Sends the rows it is given, writing every state change to the journal before going on."""
+
+    def __init__(self, journal: Journal, settings: Settings) -> None:
+        self.journal = journal
+        self.settings = settings
+        self.report = Report()
+        self.url = settings.base_url.rstrip("/") + ENDPOINT
+        self.host = urlsplit(settings.base_url).hostname or settings.base_url
+        self._stop = asyncio.Event()
+        self._paused_until = 0.0
+        self._answered = False
+        self._limiter = AsyncLimiter(1, settings.rate[1] / settings.rate[0]) if settings.rate else None
+        self._in_flight: set[asyncio.Task] = set()
+        self._bar: tqdm | None = None
+
+    def redact(self, text: str) -> str:
+        """Messages come from the server and from exceptions: never let the key through."""
+        return text.replace(self.settings.api_key, "***") if self.settings.api_key else text
+
+    def stop(self, reason: str) -> None:
+        """Stop dispatching: rows not yet sent stay as they are; requests in flight may finish."""
+        if not self._stop.is_set():
+            self.report.stopped = reason
+            self._stop.set()
+
+    def interrupt(self) -> None:
+        """First Ctrl-C: stop dispatching, give requests in flight ``grace`` seconds. Second: cancel them now."""
+        if self.report.interrupted:
+            self._cancel_in_flight()
+            return
+        self.report.interrupted = True
+        self.stop("interrupted")
+        asyncio.get_running_loop().call_later(self.settings.grace, self._cancel_in_flight)
+
+    def _cancel_in_flight(self) -> None:
+        for task in self._in_flight:
+            task.cancel()
+
+    async def run(self, records: list[Record]) -> Report:
+        settings = self.settings
+        limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+        timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        headers = {"Authorization": f"Bearer {settings.api_key}", "User-Agent": USER_AGENT}
+        queue: asyncio.Queue[Record] = asyncio.Queue()
+        for record in records:
+            queue.put_nowait(record)
+        self._bar = tqdm(total=len(records), unit="row", file=sys.stderr, disable=not settings.progress or None, dynamic_ncols=True)
+        timer = asyncio.get_running_loop().call_later(settings.stop_after, self.stop, "--stop-after reached") if settings.stop_after else None
+        try:
+            async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, follow_redirects=False) as client:
+                workers = [asyncio.create_task(self._worker(client, queue)) for _ in range(min(settings.concurrency, len(records)) or 1)]
+                await asyncio.gather(*workers)
+        finally:
+            if timer:
+                timer.cancel()
+            self._bar.close()
+        return self.report
+
+    async def _worker(self, client: httpx.AsyncClient, queue: asyncio.Queue[Record]) -> None:
+        while not self._stop.is_set():
+            try:
+                record = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                outcome = await self._submit(client, record)
+            except asyncio.CancelledError:
+                return  # interrupted in flight: _attempt journaled the row
+            if outcome:
+                self._progress(outcome)
+
+    async def _submit(self, client: httpx.AsyncClient, record: Record) -> str | None:
+        """One row through its attempts; returns the state it ended in, or None if the run stopped first."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._gate()
+                    return await self._attempt(client, record)
+        except _Stopped:
+            return None
+        except Retryable as exc:
+            return self._exhausted(record, exc)
+        return None
+
+    async def _attempt(self, client: httpx.AsyncClient, record: Record) -> str:
+        """Send once; the journal says ``in_flight`` before the request leaves and the outcome right after."""
+        sent = False
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            nonlocal sent
+            if event.endswith("send_request_body.complete"):
+                sent = True
+
+        self.journal.mark_in_flight(record.key)
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                response = await client.post(
+                    self.url, json=record.payload, headers={"Idempotency-Key": record.key}, extensions={"trace": trace}
+                )
+            self._answered = True
+            ids = classify(response)
+        except asyncio.CancelledError:
+            outcome = classify_error(asyncio.CancelledError("interrupted"), sent)
+            if isinstance(outcome, Retryable):
+                self.journal.mark_pending(record.key, None, outcome.message)
+            else:
+                self.journal.mark_unknown(record.key, None, outcome.message)
+            raise
+        except (httpx.TransportError, TimeoutError) as exc:
+            return self._settle(record, classify_error(exc, sent))
+        except Outcome as outcome:
+            return self._settle(record, outcome)
+        finally:
+            self._in_flight.discard(task)
+        self.journal.mark_done(record.key, ids, response.status_code)
+        return "done"
+
+    def _settle(self, record: Record, outcome: Outcome) -> str:
+        """Journal a non-accepted attempt; re-raise retryable ones so tenacity tries again."""
+        message = self.redact(outcome.message)
+        if isinstance(outcome, Retryable):
+            self.journal.mark_pending(record.key, outcome.status, message)
+            if outcome.status == 429:
+                self._pause(outcome.retry_after or 1.0)
+            self.report.retries += 1
+            self._progress(None)
+            raise outcome
+        if isinstance(outcome, Fatal):
+            self.journal.mark_pending(record.key, outcome.status, message)
+            self.report.fatal = message
+            self.stop(f"the provider refused the run: {message}")
+            return "pending"
+        if isinstance(outcome, Rejected):
+            self.journal.mark_failed(record.key, outcome.status, message, retryable=False)
+            return "failed"
+        self.journal.mark_unknown(record.key, outcome.status, message)
+        return "unknown"
+
+    def _exhausted(self, record: Record, exc: Retryable) -> str:
+        """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
+        message = self.redact(exc.message)
+        if not exc.answered and not self._answered:
+            self.report.unreachable = f"cannot reach {self.host} ({message})"
+            self.stop(self.report.unreachable)
+            return "pending"
+        self.journal.mark_failed(record.key, exc.status, f"{message} (after {self.settings.max_attempts} attempts)", retryable=True)
+        return "failed"
+
+    async def _gate(self) -> None:
+        """Before each attempt: honour a stop, the run-wide 429 pause, the rate cap and --max-requests."""
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            delay = self._paused_until - time.monotonic()
+            if delay <= 0:
+                break
+            await self._sleep(delay)
+        if self._limiter:
+            await self._limiter.acquire()
+        if self._stop.is_set():
+            raise _Stopped
+        limit = self.settings.max_requests
+        if limit is not None and self.report.requests >= limit:
+            self.stop(f"--max-requests {limit} reached")
+            raise _Stopped
+        self.report.requests += 1
+
+    def _pause(self, seconds: float) -> None:
+        """A 429 slows the whole run: no attempt of any row starts before the pause is over."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
+        backoff = _BACKOFF(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, Outcome) and exc.retry_after is not None else 0.0
+        return max(backoff, retry_after)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run stops."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    def _progress(self, finished: str | None) -> None:
+        """Count a finished row (or only a retry, for ``None``) and refresh the bar's figures."""
+        if finished:
+            self.report.outcomes[finished] += 1
+        if self._bar is None:
+            return
+        if finished:
+            self._bar.update(1)
+        counts = self.report.outcomes
+        self._bar.set_postfix(
+            done=counts["done"], failed=counts["failed"], unknown=counts["unknown"], retrying=self.report.retries, refresh=False
+        )
+
+
+_BACKOFF = wait_exponential_jitter(initial=0.5, max=30, jitter=0.5)
