@@ -13,7 +13,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ class Simulator:
         self.rate_limit = rate_limit
         self.log_path = log_path
         self.accepted: list[dict[str, Any]] = []
-        self.statuses: Counter[str] = Counter()
+        self.received: list[dict[str, Any]] = []
         self._script = deque(self.faults.script)
         self._random = random.Random(self.faults.seed)
         self._window: deque[float] = deque()
@@ -88,7 +88,8 @@ class Simulator:
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
         fault = self._pick_fault()
-        self.statuses[fault] += 1
+        entry = {"at": time.time(), "idempotency_key": request.headers.get("Idempotency-Key"), "fault": fault}
+        self.received.append(entry)
         if self.latency:
             await asyncio.sleep(self.latency)
         auth = request.headers.get("Authorization", "")
@@ -98,7 +99,7 @@ class Simulator:
         if fault in ("402", "403"):
             return _error(int(fault), "Payment required" if fault == "402" else "Forbidden")
         if self._over_rate():
-            fault = "429"
+            fault = entry["fault"] = "429"
         if fault == "429":
             return _error(429, "Too many requests", {"Retry-After": f"{self.faults.retry_after:g}"})
         if fault in ("500", "502", "503", "504"):
@@ -126,7 +127,7 @@ class Simulator:
 
     async def log(self, request: web.Request) -> web.Response:
         """The accepted requests, for tests and benchmarks that run the simulator in another process."""
-        return web.json_response({"accepted": self.accepted, "faults": dict(self.statuses)})
+        return web.json_response({"accepted": self.accepted, "received": self.received})
 
     def _pick_fault(self) -> str:
         if self._script:

@@ -368,4 +368,4 @@ class Submitter:
         )
 
 
-_BACKOFF = wait_exponential_jitter(initial=0.5, max=30, jitter=0.5)
+_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=30, jitter=0.5)

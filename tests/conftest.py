@@ -1,0 +1,89 @@
+"""Shared fixtures: a real simulator on a free loopback port, and the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import python_calamine
+
+from batchgen.cli import main
+from batchgen.simulator import BackgroundSimulator, Faults, Simulator
+
+API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLES = ROOT / "samples"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def start_simulator() -> Iterator[Callable[..., BackgroundSimulator]]:
+    """Start simulators (``start_simulator(latency_ms=.., faults=Faults(..))``); all stopped at teardown."""
+    running: list[BackgroundSimulator] = []
+
+    def start(faults: Faults | None = None, **options: Any) -> BackgroundSimulator:
+        options.setdefault("api_key", API_KEY)
+        server = BackgroundSimulator(Simulator(faults=faults, **options)).__enter__()
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run ``batchgen ARGS`` in this process, with the test key in the environment unless ``key`` says otherwise."""
+
+    def invoke(*args: str | Path, key: str | None = API_KEY) -> Result:
+        if key is None:
+            monkeypatch.delenv("BATCHGEN_API_KEY", raising=False)
+        else:
+            monkeypatch.setenv("BATCHGEN_API_KEY", key)
+        monkeypatch.delenv("BATCHGEN_BASE_URL", raising=False)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return Result(exited.value.code, captured.out, captured.err)
+
+    return invoke
+
+
+def spawn(*args: str | Path, key: str = API_KEY, **options: Any) -> subprocess.Popen:
+    """``python -m batchgen ARGS`` as a real child process (for kill -9 and Ctrl-C tests)."""
+    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgen", *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, **options,
+    )
+
+
+def read_sheet(path: Path, sheet: str) -> list[dict[str, Any]]:
+    """A sheet of an output workbook as a list of dicts keyed by its header."""
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    rows = book.get_sheet_by_name(sheet).to_python()
+    book.close()
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+def accepted_keys(server: BackgroundSimulator) -> list[str]:
+    return [entry["idempotency_key"] for entry in server.simulator.accepted]
+
+
+def accepted_ids(server: BackgroundSimulator) -> set[str]:
+    return {job_id for entry in server.simulator.accepted for job_id in entry["job_ids"]}
