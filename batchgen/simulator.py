@@ -109,7 +109,8 @@ class Simulator:
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_seconds)
         try:
-            body = GenerateRequest.model_validate(await request.json(), strict=True)
+            raw = await request.json()
+            GenerateRequest.model_validate(raw, strict=True)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "Body is not valid JSON")
         except ValidationError as exc:
@@ -118,7 +119,7 @@ class Simulator:
         if fault == "400":
             return _error(400, "The provider rejected this request")
         ids = [str(uuid.uuid4()), str(uuid.uuid4())]
-        self._accept(request.headers.get("Idempotency-Key"), body.payload(), ids)
+        self._accept(request.headers.get("Idempotency-Key"), raw, ids)
         if fault == "accept_drop":
             return _drop(request)
         if fault == "malformed":
