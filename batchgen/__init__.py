@@ -6,7 +6,14 @@ The library can be used without the command line::
     result = run_batch(Source(Path("catalog.xlsx")), "results.xlsx", Settings(base_url=..., api_key=...))
 """
 
-from .errors import BatchgenError, FatalAPIError, InputError, InvalidInputError, UnreachableError, UsageError
+from .errors import (
+    BatchgenError,
+    FatalAPIError,
+    InputError,
+    InvalidInputError,
+    UnreachableError,
+    UsageError,
+)
 from .journal import Journal
 from .loader import Table, load
 from .pipeline import RunResult, Source, run_batch, validate_file

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 import click
 
 from . import pipeline
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatchgenError, InvalidInputError
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BatchgenError,
+    InvalidInputError,
+)
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
 from .submit import Settings
@@ -150,12 +156,13 @@ def _summary(result: pipeline.RunResult) -> None:
             "Check with the provider, then run again with --retry-unknown to send them again.",
             err=True,
         )
-    if result.error is not None:
-        echo_error(str(result.error))
-    elif report.interrupted:
+    if result.error is None and report.interrupted:
         click.echo("interrupted: run the same command again to resume", err=True)
-    elif report.stopped:
+    elif result.error is None and report.stopped:
         click.echo(f"stopped: {report.stopped}; run the same command again to continue", err=True)
+    for error in (result.output_error, result.error):
+        if error is not None:
+            echo_error(str(error))
 
 
 @cli.command()

@@ -51,3 +51,9 @@ class OutputError(BatchgenError):
     """The output could not be written after the run; the journal still holds every job id."""
 
     exit_code = EXIT_PARTIAL
+
+
+class JournalError(BatchgenError):
+    """The journal could not be written (a full disk, a removed file): the run stops at once."""
+
+    exit_code = EXIT_PARTIAL

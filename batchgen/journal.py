@@ -14,11 +14,12 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import JournalError, UsageError
 from .validate import ValidRow
 
 STATES = ("pending", "in_flight", "done", "failed", "unknown")
@@ -135,7 +136,7 @@ class Journal:
 
     def recover(self) -> int:
         """Turn ``in_flight`` rows left by a crash into ``unknown``: their request may have been billed."""
-        with self.db:
+        with self._writing():
             cursor = self.db.execute(
                 "UPDATE rows SET state='unknown', message=?, updated_at=? WHERE state='in_flight'",
                 ("interrupted while the request was in flight: the provider may have created jobs", now()),
@@ -146,7 +147,7 @@ class Journal:
         """Record a run over the current file: new rows become ``pending``, known rows keep their state."""
         stamp = now()
         keys = row_keys(item.payload for item in valid)
-        with self.db:
+        with self._writing():
             run = self.db.execute("INSERT INTO runs (started_at, input) VALUES (?, ?)", (stamp, input_path)).lastrowid
             self.db.executemany(
                 """INSERT INTO rows (key, row, title, payload, extras, state, seen_run, created_at, updated_at)
@@ -196,11 +197,20 @@ class Journal:
 
     def _update(self, key: str, state: str, attempts: str = "attempts", **values: Any) -> None:
         assignments = "".join(f", {name}=?" for name in values)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 f"UPDATE rows SET state=?, attempts={attempts}, updated_at=?{assignments} WHERE key=?",
                 (state, now(), *values.values(), key),
             )
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One committed transaction; a failure (full disk, removed file) becomes a :class:`JournalError`."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write the journal {self.path} ({exc})") from None
 
     # -- reading, for the writer and for status ---------------------------------------------------
 

@@ -14,7 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BatchgenError, FatalAPIError, InvalidInputError, UnreachableError
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    BatchgenError,
+    FatalAPIError,
+    InvalidInputError,
+    JournalError,
+    OutputError,
+    UnreachableError,
+)
 from .journal import InvalidRow, Journal, journal_path
 from .loader import Table, load
 from .schema import DEFAULT_MODEL
@@ -48,13 +58,15 @@ class RunResult:
     report: Report
     states: Counter[str] = field(default_factory=Counter)
     error: BatchgenError | None = None
+    output_error: OutputError | None = None
 
     @property
     def exit_code(self) -> int:
         if self.report.interrupted:
             return EXIT_INTERRUPTED
-        if self.error is not None:
-            return self.error.exit_code
+        for error in (self.error, self.output_error):
+            if error is not None:
+                return error.exit_code
         if self.skipped or self.states["done"] < self.rows:
             return EXIT_PARTIAL
         return EXIT_OK
@@ -94,7 +106,12 @@ def run_batch(
             result.error = FatalAPIError(report.fatal)
         elif report.unreachable:
             result.error = UnreachableError(report.unreachable)
-        write_output(journal, output)
+        elif report.journal_error:
+            result.error = JournalError(report.journal_error)
+        try:
+            write_output(journal, output)
+        except OutputError as exc:
+            result.output_error = exc
         result.states = journal.counts(run)
     return result
 

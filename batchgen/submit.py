@@ -18,9 +18,16 @@ from urllib.parse import urlsplit
 
 import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 from tqdm import tqdm
 
+from .errors import JournalError
 from .journal import Journal, Record
 
 ENDPOINT = "/riffusion/generate"
@@ -87,6 +94,7 @@ class Report:
     stopped: str | None = None
     fatal: str | None = None
     unreachable: str | None = None
+    journal_error: str | None = None
     interrupted: bool = False
 
 
@@ -227,6 +235,10 @@ class Submitter:
                 outcome = await self._submit(client, record)
             except asyncio.CancelledError:
                 return  # interrupted in flight: _attempt journaled the row
+            except JournalError as exc:
+                self.report.journal_error = str(exc)
+                self.stop(str(exc))
+                return
             if outcome:
                 self._progress(outcome)
 
@@ -283,7 +295,10 @@ class Submitter:
             return self._settle(record, outcome)
         finally:
             self._in_flight.discard(task)
-        self.journal.mark_done(record.key, ids, response.status_code)
+        try:
+            self.journal.mark_done(record.key, ids, response.status_code)
+        except JournalError as exc:  # the ids exist and are billed: the user must see them
+            raise JournalError(f"{exc}; job ids of row {record.row} not stored: {', '.join(ids)}") from None
         return "done"
 
     def _settle(self, record: Record, outcome: Outcome) -> str:

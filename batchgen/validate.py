@@ -16,7 +16,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from .loader import SourceRow, Table
-from .schema import DEFAULT_MODEL, MODELS, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, TIME_FIELDS, TRANSFORMS, GenerateRequest
+from .schema import (
+    DEFAULT_MODEL,
+    MODELS,
+    MORPH_FIELDS,
+    MORPH_ID_FIELDS,
+    STRENGTH_FIELDS,
+    TIME_FIELDS,
+    TRANSFORMS,
+    GenerateRequest,
+)
 
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -12,9 +14,11 @@ import pytest
 from batchgen.errors import UsageError
 from batchgen.journal import Journal, row_keys
 from batchgen.loader import SourceRow
-from batchgen.submit import parse_retry_after
+from batchgen.submit import Settings, Submitter, parse_retry_after
 from batchgen.validate import ValidRow
 from batchgen.writer import check_output, write_output
+
+from .conftest import API_KEY
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 B = {**A, "title": "B"}
@@ -88,3 +92,23 @@ def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
 
 def test_retry_after_http_date() -> None:
     assert 8 <= parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+
+
+class ReadOnlyOnceSent(Journal):
+    """A journal whose disk goes away right after a request leaves: the worst moment for a full disk."""
+
+    def mark_in_flight(self, key: str) -> None:
+        super().mark_in_flight(key)
+        self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+
+def test_journal_failure_stops_the_run_and_shows_the_ids_it_could_not_store(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    journal = ReadOnlyOnceSent.open(tmp_path / "out.xlsx.journal")
+    run = journal.start_run("in.csv", [ValidRow(SourceRow(2, {}, {}), A), ValidRow(SourceRow(3, {}, {}), B)], [], [])
+    settings = Settings(base_url=server.url, api_key=API_KEY, concurrency=1, progress=False)
+    report = asyncio.run(Submitter(journal, settings).run(journal.to_send(run, retry_unknown=False)))
+    (entry,) = server.simulator.accepted
+    assert report.journal_error.endswith(f"job ids of row 2 not stored: {', '.join(entry['job_ids'])}")
+    assert "attempt to write a readonly database" in report.journal_error
+    assert report.stopped == report.journal_error
