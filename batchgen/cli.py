@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -193,16 +194,17 @@ def simulate(host: str, port: int, latency_ms: float, rate_limit: float | None, 
 
     async def main() -> None:
         runner, bound = await serve(simulator, host, port)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         click.echo(f"simulator listening on http://{host}:{bound}/riffusion/generate (Ctrl-C to stop)", err=True)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
     except OSError as exc:
         raise BatchgenError(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     finally:

@@ -379,7 +379,7 @@ class Submitter:
             self._bar.update(1)
         counts = self.report.outcomes
         self._bar.set_postfix(
-            done=counts["done"], failed=counts["failed"], unknown=counts["unknown"], retrying=self.report.retries, refresh=False
+            done=counts["done"], failed=counts["failed"], unknown=counts["unknown"], retries=self.report.retries, refresh=False
         )
 
 
