@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 import signal
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -23,7 +23,7 @@ from .errors import (
 )
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
-from .submit import Settings
+from .submit import Settings, check_base_url
 from .validate import CellError, parse_model
 
 KEY_ENV = "BATCHGEN_API_KEY"
@@ -54,6 +54,21 @@ def parse_duration(ctx: click.Context, param: click.Parameter, value: str | None
         raise click.BadParameter(f"{value!r} is not a duration such as 90s, 30m or 2h")
     hours, minutes, seconds = (float(part or 0) for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_clock(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``HH:MM`` local time -> seconds from now until its next occurrence (today or tomorrow)."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.strptime(value.strip(), "%H:%M").time()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time such as 06:30") from None
+    current = dt.datetime.now()
+    target = dt.datetime.combine(current.date(), moment)
+    if target <= current:
+        target += dt.timedelta(days=1)
+    return (target - current).total_seconds()
 
 
 def parse_model_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -112,29 +127,35 @@ def validate(input: Path, sheet: str | None, header_row: int | None, encoding: s
 @click.option("--retry-unknown", is_flag=True, help="Send again rows whose earlier request got no clear answer.")
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop dispatching after this many requests.")
 @click.option("--stop-after", callback=parse_duration, help="Stop dispatching after this long, e.g. 30m or 7h.")
+@click.option("--stop-at", callback=parse_clock, help="Stop dispatching at this local time, HH:MM.")
+@click.option("--log-file", type=click.Path(path_type=Path), help="Append one JSON line per attempt to this file.")
+@click.option("--allow-insecure", is_flag=True, help="Allow a plain-http base URL that is not this machine.")
+@click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def run(
     input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str, output: Path,
     base_url: str | None, simulate: bool, concurrency: int, rate: tuple[float, float] | None, max_attempts: int,
     timeout: float, skip_invalid: bool, retry_unknown: bool, max_requests: int | None, stop_after: float | None,
-    quiet: bool,
+    stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, quiet: bool,
 ) -> int:
     """Send one request per row of INPUT and write the job ids to OUTPUT. Run it again to resume."""
     key = os.environ.get(KEY_ENV, "").strip()
     if not simulate:
         if not base_url:
             raise click.UsageError(f"no provider: pass --base-url URL or set {URL_ENV} (or use --simulate)")
-        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
-            raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="'--base-url'")
+        check_base_url(base_url, allow_insecure)
         if not key:
             raise click.UsageError(f"{KEY_ENV} is not set: export your provider's API key")
     settings = Settings(
         base_url=base_url or "", api_key=key, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, max_requests=max_requests, stop_after=stop_after, progress=not quiet,
+        timeout=timeout, max_requests=max_requests, progress=not quiet, log_file=log_file, allow_insecure=allow_insecure,
+        stop_after=min((limit for limit in (stop_after, stop_at) if limit is not None), default=None),
     )
     source = pipeline.Source(input, sheet, header_row, encoding, model)
     try:
-        result = pipeline.run_batch(source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown)
+        result = pipeline.run_batch(
+            source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown, force=force
+        )
     except InvalidInputError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

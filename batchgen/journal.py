@@ -143,10 +143,22 @@ class Journal:
             )
         return cursor.rowcount
 
-    def start_run(self, input_path: str, valid: list[ValidRow], invalid: list[InvalidRow], extra_columns: list[str]) -> int:
-        """Record a run over the current file: new rows become ``pending``, known rows keep their state."""
+    def start_run(
+        self, input_path: str, valid: list[ValidRow], invalid: list[InvalidRow], extra_columns: list[str], force: bool = False
+    ) -> int:
+        """Record a run over the current file: new rows become ``pending``, known rows keep their state.
+
+        A journal that shares no row with the file was made from another batch: refused unless ``force``.
+        """
         stamp = now()
         keys = row_keys(item.payload for item in valid)
+        known = {key for (key,) in self.db.execute("SELECT key FROM rows")}
+        if known and not force and known.isdisjoint(keys):
+            (previous,) = self.db.execute("SELECT input FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            raise UsageError(
+                f"{self.path} was made from another input ({previous}) and shares no row with {input_path}; "
+                "choose another -o, or pass --force to add these rows to it"
+            )
         with self._writing():
             run = self.db.execute("INSERT INTO runs (started_at, input) VALUES (?, ?)", (stamp, input_path)).lastrowid
             self.db.executemany(

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -24,6 +26,7 @@ from .errors import (
     JournalError,
     OutputError,
     UnreachableError,
+    UsageError,
 )
 from .journal import InvalidRow, Journal, journal_path
 from .loader import Table, load
@@ -86,6 +89,7 @@ def run_batch(
     simulate: bool = False,
     skip_invalid: bool = False,
     retry_unknown: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``. Invalid input sends nothing.
 
@@ -96,9 +100,10 @@ def run_batch(
         raise InvalidInputError(validation.problems)
     output = check_output(output)
     invalid = _invalid_rows(validation)
-    with _provider(settings, simulate) as settings, Journal.open(journal_path(output)) as journal:
+    journal_file = journal_path(output)
+    with _locked(journal_file, output), _provider(settings, simulate) as settings, Journal.open(journal_file) as journal:
         journal.recover()
-        run = journal.start_run(str(source.path), validation.valid, invalid, table.extra_columns)
+        run = journal.start_run(str(source.path), validation.valid, invalid, table.extra_columns, force)
         submitter = Submitter(journal, settings)
         report = asyncio.run(_submit(submitter, journal.to_send(run, retry_unknown)))
         result = RunResult(output, journal.path, len(validation.valid), validation.problems if skip_invalid else [], report)
@@ -129,6 +134,20 @@ async def _submit(submitter: Submitter, records: list) -> Report:
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def _locked(journal_file: Path, output: Path) -> Iterator[None]:
+    """One run per output at a time: a second one would send the same pending rows again."""
+    lock = FileLock(journal_file.with_name(journal_file.name + ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(f"-o: another batchgen run is using {output}; wait for it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
+import json
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -27,8 +29,9 @@ from tenacity import (
 )
 from tqdm import tqdm
 
-from .errors import JournalError
-from .journal import Journal, Record
+from .errors import JournalError, UsageError
+from .journal import Journal, Record, now
+from .throttle import Throttle
 
 ENDPOINT = "/riffusion/generate"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -82,6 +85,8 @@ class Settings:
     stop_after: float | None = None
     grace: float = 15.0
     progress: bool = True
+    log_file: Path | None = None
+    allow_insecure: bool = False
 
 
 @dataclass(slots=True)
@@ -162,6 +167,43 @@ def classify_error(exc: BaseException, body_sent: bool) -> Outcome:
     return Ambiguous(f"no answer after the request was sent ({what}); the provider may have created jobs")
 
 
+def check_base_url(url: str, allow_insecure: bool = False) -> None:
+    """An http(s) URL; plain http only to this machine (or with ``allow_insecure``): the key is in every request."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url: {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise UsageError(f"--base-url: {url} is not HTTPS; the API key would travel in clear text (--allow-insecure to insist)")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class AttemptLog:
+    """``--log-file``: one JSON line per attempt. Never the key, never the lyrics: only what explains a run."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._file = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--log-file: cannot open {path} ({exc.strerror or exc})") from None
+
+    def write(self, record: Record, attempt: int, started: float, outcome: str, status: int | None, message: str | None) -> None:
+        entry = {
+            "at": now(), "row": record.row, "row_key": record.key, "attempt": attempt, "status": status,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1), "outcome": outcome, "message": message,
+        }
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _Stopped(Exception):
     """Raised inside the retry loop when the run stops dispatching."""
 
@@ -170,17 +212,18 @@ class Submitter:
     """Sends the rows it is given, writing every state change to the journal before going on."""
 
     def __init__(self, journal: Journal, settings: Settings) -> None:
+        check_base_url(settings.base_url, settings.allow_insecure)
         self.journal = journal
         self.settings = settings
         self.report = Report()
         self.url = settings.base_url.rstrip("/") + ENDPOINT
         self.host = urlsplit(settings.base_url).hostname or settings.base_url
+        self.throttle = Throttle(settings.rate[0] / settings.rate[1] if settings.rate else None)
         self._stop = asyncio.Event()
-        self._paused_until = 0.0
         self._answered = False
-        self._limiter = AsyncLimiter(1, settings.rate[1] / settings.rate[0]) if settings.rate else None
         self._in_flight: set[asyncio.Task] = set()
         self._bar: tqdm | None = None
+        self._log: AttemptLog | None = None
 
     def redact(self, text: str) -> str:
         """Messages come from the server and from exceptions: never let the key through."""
@@ -213,8 +256,10 @@ class Submitter:
         queue: asyncio.Queue[Record] = asyncio.Queue()
         for record in records:
             queue.put_nowait(record)
+        self._log = AttemptLog(settings.log_file) if settings.log_file else None
         self._bar = tqdm(total=len(records), unit="row", file=sys.stderr, disable=not settings.progress or None, dynamic_ncols=True)
-        timer = asyncio.get_running_loop().call_later(settings.stop_after, self.stop, "--stop-after reached") if settings.stop_after else None
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(settings.stop_after, self.stop, "the time limit was reached") if settings.stop_after is not None else None
         try:
             async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers, follow_redirects=False) as client:
                 workers = [asyncio.create_task(self._worker(client, queue)) for _ in range(min(settings.concurrency, len(records)) or 1)]
@@ -223,6 +268,8 @@ class Submitter:
             if timer:
                 timer.cancel()
             self._bar.close()
+            if self._log:
+                self._log.close()
         return self.report
 
     async def _worker(self, client: httpx.AsyncClient, queue: asyncio.Queue[Record]) -> None:
@@ -234,7 +281,7 @@ class Submitter:
             try:
                 outcome = await self._submit(client, record)
             except asyncio.CancelledError:
-                return  # interrupted in flight: _attempt journaled the row
+                return  # interrupted in flight: _send journaled the row
             except JournalError as exc:
                 self.report.journal_error = str(exc)
                 self.stop(str(exc))
@@ -255,15 +302,33 @@ class Submitter:
             async for attempt in retrying:
                 with attempt:
                     await self._gate()
-                    return await self._attempt(client, record)
+                    return await self._attempt(client, record, attempt.retry_state.attempt_number)
         except _Stopped:
             return None
         except Retryable as exc:
             return self._exhausted(record, exc)
         return None
 
-    async def _attempt(self, client: httpx.AsyncClient, record: Record) -> str:
-        """Send once; the journal says ``in_flight`` before the request leaves and the outcome right after."""
+    async def _attempt(self, client: httpx.AsyncClient, record: Record, number: int) -> str:
+        """Send once and journal the outcome; retryable outcomes are raised for tenacity."""
+        started = time.monotonic()
+        try:
+            ids, status = await self._send(client, record)
+        except Outcome as outcome:
+            outcome.message = self.redact(outcome.message)
+            if self._log:
+                self._log.write(record, number, started, type(outcome).__name__.lower(), outcome.status, outcome.message)
+            return self._settle(record, outcome)
+        if self._log:
+            self._log.write(record, number, started, "done", status, None)
+        try:
+            self.journal.mark_done(record.key, ids, status)
+        except JournalError as exc:  # the ids exist and are billed: the user must see them
+            raise JournalError(f"{exc}; job ids of row {record.row} not stored: {', '.join(ids)}") from None
+        return "done"
+
+    async def _send(self, client: httpx.AsyncClient, record: Record) -> tuple[list[str], int]:
+        """One request: ``in_flight`` is committed before it leaves; any failure comes back as an :class:`Outcome`."""
         sent = False
 
         async def trace(event: str, info: dict[str, Any]) -> None:
@@ -281,7 +346,7 @@ class Submitter:
                     self.url, json=record.payload, headers={"Idempotency-Key": record.key}, extensions={"trace": trace}
                 )
             self._answered = True
-            ids = classify(response)
+            return classify(response), response.status_code
         except asyncio.CancelledError:
             outcome = classify_error(asyncio.CancelledError("interrupted"), sent)
             if isinstance(outcome, Retryable):
@@ -290,70 +355,53 @@ class Submitter:
                 self.journal.mark_unknown(record.key, None, outcome.message)
             raise
         except (httpx.TransportError, TimeoutError) as exc:
-            return self._settle(record, classify_error(exc, sent))
-        except Outcome as outcome:
-            return self._settle(record, outcome)
+            raise classify_error(exc, sent) from None
         finally:
             self._in_flight.discard(task)
-        try:
-            self.journal.mark_done(record.key, ids, response.status_code)
-        except JournalError as exc:  # the ids exist and are billed: the user must see them
-            raise JournalError(f"{exc}; job ids of row {record.row} not stored: {', '.join(ids)}") from None
-        return "done"
 
     def _settle(self, record: Record, outcome: Outcome) -> str:
         """Journal a non-accepted attempt; re-raise retryable ones so tenacity tries again."""
-        message = self.redact(outcome.message)
         if isinstance(outcome, Retryable):
-            self.journal.mark_pending(record.key, outcome.status, message)
+            self.journal.mark_pending(record.key, outcome.status, outcome.message)
             if outcome.status == 429:
-                self._pause(outcome.retry_after or 1.0)
+                self.throttle.throttled(outcome.retry_after)
             self.report.retries += 1
             self._progress(None)
             raise outcome
         if isinstance(outcome, Fatal):
-            self.journal.mark_pending(record.key, outcome.status, message)
-            self.report.fatal = message
-            self.stop(f"the provider refused the run: {message}")
+            self.journal.mark_pending(record.key, outcome.status, outcome.message)
+            self.report.fatal = outcome.message
+            self.stop(f"the provider refused the run: {outcome.message}")
             return "pending"
         if isinstance(outcome, Rejected):
-            self.journal.mark_failed(record.key, outcome.status, message, retryable=False)
+            self.journal.mark_failed(record.key, outcome.status, outcome.message, retryable=False)
             return "failed"
-        self.journal.mark_unknown(record.key, outcome.status, message)
+        self.journal.mark_unknown(record.key, outcome.status, outcome.message)
         return "unknown"
 
     def _exhausted(self, record: Record, exc: Retryable) -> str:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
-        message = self.redact(exc.message)
         if not exc.answered and not self._answered:
-            self.report.unreachable = f"cannot reach {self.host} ({message})"
+            self.report.unreachable = f"cannot reach {self.host} ({exc.message})"
             self.stop(self.report.unreachable)
             return "pending"
-        self.journal.mark_failed(record.key, exc.status, f"{message} (after {self.settings.max_attempts} attempts)", retryable=True)
+        self.journal.mark_failed(record.key, exc.status, f"{exc.message} (after {self.settings.max_attempts} attempts)", retryable=True)
         return "failed"
 
     async def _gate(self) -> None:
-        """Before each attempt: honour a stop, the run-wide 429 pause, the rate cap and --max-requests."""
+        """Before each attempt: honour a stop, the throttle (429 pause and pace) and --max-requests."""
         while True:
             if self._stop.is_set():
                 raise _Stopped
-            delay = self._paused_until - time.monotonic()
+            delay = self.throttle.reserve()
             if delay <= 0:
                 break
             await self._sleep(delay)
-        if self._limiter:
-            await self._limiter.acquire()
-        if self._stop.is_set():
-            raise _Stopped
         limit = self.settings.max_requests
         if limit is not None and self.report.requests >= limit:
             self.stop(f"--max-requests {limit} reached")
             raise _Stopped
         self.report.requests += 1
-
-    def _pause(self, seconds: float) -> None:
-        """A 429 slows the whole run: no attempt of any row starts before the pause is over."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
