@@ -188,6 +188,37 @@ def _summary(result: pipeline.RunResult) -> None:
 
 
 @cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+def status(output: Path) -> int:
+    """Show where the batch of OUTPUT stands: rows per state, throughput, and the rows without job ids."""
+    with pipeline.open_journal(output) as journal:
+        run = journal.latest_run()
+        source, started = journal.run_info(run)
+        states, invalid, problems = journal.counts(run), journal.invalid(), journal.unfinished(run)
+        done, first, last = journal.done_span()
+    click.echo(f"{output}: last run of {source} started {started}")
+    click.echo("  ".join(f"{state} {states[state]}" for state in ("done", "failed", "unknown", "pending", "in_flight")) + f"  invalid {len(invalid)}")
+    if done and first and last:
+        seconds = (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds()
+        rate = f"{done / seconds:.1f} rows/s" if seconds > 0 else "all within one second"
+        click.echo(f"throughput: {done} rows done between {first} and {last} ({rate})")
+    for record in problems:
+        click.echo(f"row {record.row}  {record.state}  {record.message or 'not sent yet'}")
+    for bad in invalid:
+        click.echo(f"row {bad.row}  invalid  {bad.message}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+def export(output: Path) -> int:
+    """Rebuild OUTPUT from its journal, e.g. after it was deleted or damaged."""
+    pipeline.export(output)
+    click.echo(f"{output}: rebuilt from its journal", err=True)
+    return EXIT_OK
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="Port (0: a free one).")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Delay before each answer.")

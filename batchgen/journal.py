@@ -241,6 +241,15 @@ class Journal:
         """Rows of ``run`` without job ids: failed, unknown, or not sent yet."""
         return self._select("seen_run=? AND state != 'done'", (run,))
 
+    def run_info(self, run: int) -> tuple[str, str]:
+        """The input and start time of ``run``."""
+        found = self.db.execute("SELECT input, started_at FROM runs WHERE id=?", (run,)).fetchone()
+        return found if found else ("", "")
+
+    def done_span(self) -> tuple[int, str | None, str | None]:
+        """How many rows are done, and the first and last moment one was: the batch's throughput."""
+        return self.db.execute("SELECT COUNT(*), MIN(submitted_at), MAX(submitted_at) FROM rows WHERE state='done'").fetchone()
+
     def invalid(self) -> list[InvalidRow]:
         cursor = self.db.execute("SELECT row, title, message, extras FROM invalid ORDER BY row")
         return [InvalidRow(row, title, message, json.loads(extras)) for row, title, message, extras in cursor]

@@ -172,3 +172,18 @@ def _invalid_rows(validation: Validation) -> list[InvalidRow]:
         InvalidRow(row.number, parse_text(row.fields.get("title", "")), "; ".join(messages[row.number]), row.extras)
         for row in validation.invalid_rows
     ]
+
+
+def open_journal(output: str | Path) -> Journal:
+    """The journal of an existing output, for ``status`` and ``export``; a clear error if there is none."""
+    journal_file = journal_path(output)
+    if not journal_file.is_file():
+        raise UsageError(f"{output}: no journal found ({journal_file}); was it written by batchgen run?")
+    return Journal.open(journal_file)
+
+
+def export(output: str | Path) -> None:
+    """Rebuild ``output`` from its journal (after it was deleted, damaged or edited)."""
+    output = check_output(output)
+    with open_journal(output) as journal, _locked(journal.path, output):
+        write_output(journal, output)

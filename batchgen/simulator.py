@@ -90,6 +90,10 @@ class Simulator:
         fault = self._pick_fault()
         entry = {"at": time.time(), "idempotency_key": request.headers.get("Idempotency-Key"), "fault": fault}
         self.received.append(entry)
+        try:
+            data = await request.read()
+        except ConnectionResetError:  # the client went away before its body arrived: nothing to process
+            return web.Response(status=499)
         if self.latency:
             await asyncio.sleep(self.latency)
         auth = request.headers.get("Authorization", "")
@@ -106,10 +110,10 @@ class Simulator:
             return _error(int(fault), "Upstream error, try again")
         if fault == "drop":
             return _drop(request)
-        if fault == "hang":
+        if fault == "hang":  # then processed all the same, as a slow provider would
             await asyncio.sleep(self.faults.hang_seconds)
         try:
-            raw = await request.json()
+            raw = json.loads(data)
             GenerateRequest.model_validate(raw, strict=True)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "Body is not valid JSON")

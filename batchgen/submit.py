@@ -346,6 +346,8 @@ class Submitter:
                     self.url, json=record.payload, headers={"Idempotency-Key": record.key}, extensions={"trace": trace}
                 )
             self._answered = True
+            if response.status_code != 429:
+                self.throttle.answered()
             return classify(response), response.status_code
         except asyncio.CancelledError:
             outcome = classify_error(asyncio.CancelledError("interrupted"), sent)
