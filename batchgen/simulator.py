@@ -26,7 +26,7 @@ from .schema import GenerateRequest
 
 ENDPOINT = "/riffusion/generate"
 LOG_ENDPOINT = "/_simulator/log"
-FAULTS = ("ok", "400", "401", "402", "403", "429", "500", "502", "503", "504", "drop", "accept_drop", "hang", "malformed")
+FAULTS = ("ok", "307", "400", "401", "402", "403", "429", "500", "502", "503", "504", "drop", "accept_drop", "hang", "malformed")
 
 
 @dataclass
@@ -106,6 +106,8 @@ class Simulator:
             fault = entry["fault"] = "429"
         if fault == "429":
             return _error(429, "Too many requests", {"Retry-After": f"{self.faults.retry_after:g}"})
+        if fault == "307":  # a client that follows this would hand its key to another place
+            return web.Response(status=307, headers={"Location": "http://127.0.0.1:9/steal"})
         if fault in ("500", "502", "503", "504"):
             return _error(int(fault), "Upstream error, try again")
         if fault == "drop":

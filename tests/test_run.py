@@ -255,3 +255,12 @@ def test_validate_command(cli) -> None:
     assert bad.code == 2
     assert bad.out.splitlines()[0] == "Sheet1!A3 title: is required"
     assert bad.err.strip() == f"error: {SAMPLES / 'invalid.xlsx'}: 9 problem(s) in 7 of 8 rows"
+
+
+def test_redirects_are_never_followed(tmp_path, start_simulator, cli) -> None:
+    server = start_simulator(Faults(script=["307"]))
+    output = tmp_path / "out.xlsx"
+    result = cli(*run_args(write_xlsx(tmp_path, songs(1)), output, server.url))
+    assert result.code == 1
+    assert len(server.simulator.received) == 1
+    assert read_sheet(output, "failed")[0]["error"].startswith("HTTP 307")
