@@ -94,6 +94,19 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class DoneRow:
+    """What the ``jobs`` sheet shows of a done row."""
+
+    row: int
+    title: str
+    tag: str
+    model: str
+    job_ids: list[str]
+    submitted_at: str
+    extras: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class InvalidRow:
     """A row that failed validation and was skipped with ``--skip-invalid``."""
 
@@ -233,9 +246,17 @@ class Journal:
         found = self.db.execute("SELECT value FROM meta WHERE name='extra_columns'").fetchone()
         return json.loads(found[0]) if found else []
 
-    def done(self) -> list[Record]:
-        """Every row with job ids, from any run: those jobs exist and were paid for."""
-        return self._select("state='done'", ())
+    def done(self) -> Iterator[DoneRow]:
+        """Every row with job ids, from any run (those jobs exist and were paid for), in row order.
+
+        Only what the output shows is read: decoding every payload (lyrics and all) would double the cost.
+        """
+        cursor = self.db.execute(
+            "SELECT row, title, json_extract(payload, '$.tag'), json_extract(payload, '$.model'), job_ids, submitted_at,"
+            " extras FROM rows WHERE state='done' ORDER BY row, key"
+        )
+        for row, title, tag, model, job_ids, submitted_at, extras in cursor:
+            yield DoneRow(row, title, tag, model, json.loads(job_ids), submitted_at, json.loads(extras))
 
     def unfinished(self, run: int) -> list[Record]:
         """Rows of ``run`` without job ids: failed, unknown, or not sent yet."""

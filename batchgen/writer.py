@@ -12,13 +12,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import python_calamine
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+import xlsxwriter
 
 from .errors import OutputError, UsageError
 from .journal import Journal
@@ -27,6 +24,10 @@ JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted
 FAILED_COLUMNS = ["row", "title", "state", "error"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SUFFIXES = (".xlsx", ".csv")
+COLUMN_WIDTHS = {"row": 7, "title": 32, "job_id": 38, "job_index": 10, "tag": 20, "model": 14, "submitted_at": 26,
+                 "state": 10, "error": 80}
+# constant_memory streams rows to disk; the strings_to_* switches keep input text exactly as it was typed
+XLSX_OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 Table = tuple[list[str], list[list[Any]]]
 
@@ -96,9 +97,9 @@ def build_jobs(journal: Journal, existing: Table) -> Table:
                 "title": record.title,
                 "job_id": job_id,
                 "job_index": index,
-                "tag": record.payload["tag"],
-                "model": record.payload["model"],
-                "submitted_at": record.submitted_at or "",
+                "tag": record.tag,
+                "model": record.model,
+                "submitted_at": record.submitted_at,
                 **record.extras,
             }
             lines.append([values.get(name, "") for name in header])
@@ -172,20 +173,16 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_workbook(handle: Any, sheets: dict[str, Table]) -> None:
-    book = Workbook(write_only=True)
+def _write_workbook(handle: BinaryIO, sheets: dict[str, Table]) -> None:
+    """Stream the sheets with xlsxwriter; text is always stored as text, never as a formula or a link."""
+    book = xlsxwriter.Workbook(handle, XLSX_OPTIONS)
     for name, (header, lines) in sheets.items():
-        sheet = book.create_sheet(name)
-        sheet.append([_cell(sheet, value) for value in header])
-        for line in lines:
-            sheet.append([_cell(sheet, value) for value in line])
-    book.save(handle)
-
-
-def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
-    """Text stays text: never a formula, and without the control characters Excel cannot store."""
-    if not isinstance(value, str):
-        return value
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-    cell.data_type = "s"
-    return cell
+        sheet = book.add_worksheet(name)
+        for column, title in enumerate(header):
+            sheet.set_column(column, column, COLUMN_WIDTHS.get(title, 16))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, len(lines), max(len(header) - 1, 0))
+        sheet.write_row(0, 0, header)
+        for number, line in enumerate(lines, start=1):
+            sheet.write_row(number, 0, line)
+    book.close()

@@ -64,7 +64,8 @@ def test_output_is_replaced_atomically_and_keeps_text_as_text(tmp_path: Path) ->
     assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith("out.xlsx.journal")) == ["out.xlsx"]
     sheet = openpyxl.load_workbook(output)["jobs"]
     assert [cell.value for cell in sheet[1]] == ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "note"]
-    assert [(cell.value, cell.data_type) for cell in sheet[2]][:3] == [(2, "n"), ("=1+1\ufffd", "s"), ("id-1", "s")]
+    # text stays text; the control character is kept in Excel's own escape (_x0007_), not dropped
+    assert [(cell.value, cell.data_type) for cell in sheet[2]][:3] == [(2, "n"), ("=1+1_x0007_", "s"), ("id-1", "s")]
     assert sheet.max_row == 3
 
 
