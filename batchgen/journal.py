@@ -189,10 +189,7 @@ class Journal:
                 "INSERT INTO invalid (row, title, message, extras) VALUES (?, ?, ?, ?)",
                 ((bad.row, bad.title, bad.message, _dumps(bad.extras)) for bad in invalid),
             )
-            self.db.execute(
-                "INSERT INTO meta (name, value) VALUES ('extra_columns', ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value",
-                (json.dumps(extra_columns, ensure_ascii=False),),
-            )
+            self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
 
     def to_send(self, run: int, retry_unknown: bool) -> list[Record]:
@@ -243,8 +240,33 @@ class Journal:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
 
     def extra_columns(self) -> list[str]:
-        found = self.db.execute("SELECT value FROM meta WHERE name='extra_columns'").fetchone()
-        return json.loads(found[0]) if found else []
+        return json.loads(self.meta("extra_columns") or "[]")
+
+    def meta(self, name: str) -> str | None:
+        found = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return found[0] if found else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._writing():
+            self._set_meta(name, value)
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value", (name, value)
+        )
+
+    def fingerprint(self) -> str:
+        """A digest of everything the output shows: equal digests mean an identical output."""
+        digest = hashlib.sha256(self.meta("extra_columns").encode() if self.meta("extra_columns") else b"")
+        latest = self.latest_run()
+        queries = (
+            ("SELECT key, row, title, state, job_ids, message, submitted_at, seen_run = ?, extras FROM rows ORDER BY key", (latest,)),
+            ("SELECT row, title, message, extras FROM invalid ORDER BY row", ()),
+        )
+        for query, params in queries:
+            for values in self.db.execute(query, params):
+                digest.update(repr(values).encode())
+        return digest.hexdigest()
 
     def done(self) -> Iterator[DoneRow]:
         """Every row with job ids, from any run (those jobs exist and were paid for), in row order.

@@ -24,6 +24,7 @@ JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted
 FAILED_COLUMNS = ["row", "title", "state", "error"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SUFFIXES = (".xlsx", ".csv")
+OUTPUT_STAMP = "output_stamp"
 COLUMN_WIDTHS = {"row": 7, "title": 32, "job_id": 38, "job_index": 10, "tag": 20, "model": 14, "submitted_at": 26,
                  "state": 10, "error": 80}
 # constant_memory streams rows to disk; the strings_to_* switches keep input text exactly as it was typed
@@ -118,8 +119,16 @@ def build_failed(journal: Journal) -> Table:
 
 
 def write_output(journal: Journal, output: str | Path) -> None:
-    """Rebuild the output from the journal; each file is replaced atomically, never half-written."""
+    """Rebuild the output from the journal; each file is replaced atomically, never half-written.
+
+    When neither the journal nor the output files changed since the last write, nothing is rewritten:
+    resuming a finished batch of 100,000 rows should not cost a minute of spreadsheet writing.
+    """
     output = Path(output)
+    files = [output, failed_csv_path(output)] if output.suffix.lower() == ".csv" else [output]
+    fingerprint = journal.fingerprint()
+    if journal.meta(OUTPUT_STAMP) == _stamp(fingerprint, files):
+        return
     jobs = build_jobs(journal, read_jobs(output))
     failed = build_failed(journal)
     try:
@@ -133,6 +142,13 @@ def write_output(journal: Journal, output: str | Path) -> None:
             f"cannot write {output}: {exc.strerror or exc}; every job id is kept in the journal, "
             "run the same command again to write it"
         ) from None
+    journal.set_meta(OUTPUT_STAMP, _stamp(fingerprint, files))
+
+
+def _stamp(fingerprint: str, files: list[Path]) -> str:
+    """The journal's fingerprint and each output file's size and time: a change to either means rewrite."""
+    stats = [(path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None for path in files]
+    return f"{fingerprint} {stats}"
 
 
 def _atomic(path: Path, mode: str, write: Callable[[Any], None]) -> None:
