@@ -113,3 +113,22 @@ def test_journal_failure_stops_the_run_and_shows_the_ids_it_could_not_store(tmp_
     assert report.journal_error.endswith(f"job ids of row 2 not stored: {', '.join(entry['job_ids'])}")
     assert "attempt to write a readonly database" in report.journal_error
     assert report.stopped == report.journal_error
+
+
+def test_an_unchanged_output_is_not_rewritten_but_an_edited_one_is(tmp_path: Path) -> None:
+    journal, _ = journal_with(tmp_path, A)
+    journal.mark_done(row_keys([A])[0], ["id-1"], 200)
+    output = tmp_path / "out.xlsx"
+    write_output(journal, output)
+    first = output.stat().st_mtime_ns
+    time.sleep(0.01)
+    write_output(journal, output)
+    assert output.stat().st_mtime_ns == first
+    output.write_bytes(output.read_bytes())  # the user opened and saved it
+    edited = output.stat().st_mtime_ns
+    write_output(journal, output)
+    assert output.stat().st_mtime_ns != edited
+    journal.mark_failed(row_keys([A])[0], 400, "changed", retryable=False)
+    before = output.stat().st_mtime_ns
+    write_output(journal, output)
+    assert output.stat().st_mtime_ns != before
