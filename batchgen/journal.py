@@ -76,12 +76,12 @@ def row_keys(payloads: Iterable[dict[str, Any]]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One row of the journal, as the submitter and the writer see it."""
+    """One row of the journal, as the submitter and `status` see it; ``body`` is the exact JSON to POST."""
 
     key: str
     row: int
     title: str
-    payload: dict[str, Any]
+    body: bytes
     extras: dict[str, Any]
     state: str
     retryable: bool
@@ -318,7 +318,7 @@ class Journal:
 def _record(values: tuple) -> Record:
     key, row, title, payload, extras, state, retryable, attempts, job_ids, status, message, seen_run, submitted = values
     return Record(
-        key, row, title, json.loads(payload), json.loads(extras), state, bool(retryable), attempts,
+        key, row, title, payload.encode(), json.loads(extras), state, bool(retryable), attempts,
         json.loads(job_ids) if job_ids else [], status, message, seen_run, submitted,
     )
 

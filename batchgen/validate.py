@@ -7,6 +7,7 @@ product's own rules (required text, morph consistency) live here; value ranges c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -79,13 +80,15 @@ def show(value: Any) -> str:
 
 def parse_text(value: Any) -> str:
     """Any cell as text; Excel stores ``12345`` typed in a text column as the number 12345.0."""
+    if isinstance(value, str):
+        return (value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value).strip()
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
-    return str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
+    return str(value).strip()
 
 
 def parse_number(value: Any) -> float:
@@ -124,8 +127,12 @@ def _choice(options: tuple[str, ...], what: str, fold: Callable[[str], str]) -> 
     """A parser that matches a cell against ``options`` after ``fold`` and returns the canonical spelling."""
     canonical = {fold(option): option for option in options}
 
+    @functools.lru_cache(maxsize=1024)  # a column holds a handful of spellings, repeated on every row
+    def lookup(text: str) -> str | None:
+        return canonical.get(fold(text))
+
     def parse(value: Any) -> str:
-        found = canonical.get(fold(parse_text(value)))
+        found = lookup(parse_text(value))
         if found is None:
             raise CellError(f"{show(value)} is not a {what}; use one of {', '.join(options)}")
         return found
