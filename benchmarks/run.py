@@ -197,13 +197,14 @@ def overhead_bound(work: Path) -> list[Figure]:
     with simulator() as url:
         run = batchgen("run", source, "-o", work / "overhead_out.xlsx", "--base-url", url, "--concurrency", str(concurrency), "-q")
     per_row_ms = run.cpu / rows * 1000
-    floor = min(floors.values(), key=lambda c: c.wall)
-    ratio = run.wall / floor.wall
-    loops = ", ".join(f"{name} {rows / c.wall:.0f}" for name, c in floors.items())
+    httpx_ratio, aiohttp_ratio = run.wall / floors["httpx"].wall, run.wall / floors["aiohttp"].wall
     return [
-        Figure("2 overhead-bound", "rows/s end to end (bare loops)", f"{rows / run.wall:.0f} ({loops})", "-", run.code == 0),
+        Figure("2 overhead-bound", "rows/s end to end, start-up and output included", f"{rows / run.wall:.0f}", "-", run.code == 0),
         Figure("2 overhead-bound", "client CPU per row, journal and output included", f"{per_row_ms:.2f} ms", "<= 1 ms", per_row_ms <= 1.0),
-        Figure("2 overhead-bound", "wall time vs the faster bare loop", f"{run.wall:.2f} s / {floor.wall:.2f} s = {ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
+        Figure("2 overhead-bound", "wall time vs a bare httpx loop (the issue's floor)",
+               f"{run.wall:.2f} s / {floors['httpx'].wall:.2f} s = {httpx_ratio:.2f}x", "<= 1.5x", httpx_ratio <= 1.5),
+        Figure("2 overhead-bound", "wall time vs a bare aiohttp loop (a stricter floor)",
+               f"{run.wall:.2f} s / {floors['aiohttp'].wall:.2f} s = {aiohttp_ratio:.2f}x", "-", True),
     ]
 
 
@@ -295,6 +296,15 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
+def write_figures(path: Path, report: str) -> None:
+    """Replace the figures between the markers of ``path``, keeping the prose around them."""
+    start, end = "<!-- figures -->", "<!-- /figures -->"
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    path.write_text(f"{before}{start}\n{report}{end}{after}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="scenarios to run (default: all)")
@@ -326,8 +336,7 @@ def main() -> int:
     report = f"Machine: {machine()}\n\n{table(figures)}\n"
     print("\n" + report)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(f"# Benchmark figures\n\nWritten by `python benchmarks/run.py --markdown {args.markdown}`.\n\n{report}")
+        write_figures(args.markdown, report)
     return 0 if all(f.ok for f in figures) else 1
 
 
