@@ -71,6 +71,16 @@ def parse_clock(ctx: click.Context, param: click.Parameter, value: str | None) -
     return (target - current).total_seconds()
 
 
+def parse_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int | None] | None:
+    """``2-5000`` or ``5001-``: the Excel row numbers of one shard."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d*)\s*", value)
+    if not match or (match[2] and int(match[2]) < int(match[1])):
+        raise click.BadParameter(f"{value!r} is not a row range such as 2-5000 or 5001-")
+    return int(match[1]), int(match[2]) if match[2] else None
+
+
 def parse_model_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return parse_model(value)
@@ -88,6 +98,7 @@ def source_options(command: Any) -> Any:
             click.option("--encoding", help="Encoding of a CSV file that is not UTF-8, e.g. cp1252."),
             click.option("--model", default=DEFAULT_MODEL, show_default=True, callback=parse_model_option,
                          help="Model for rows that leave it blank."),
+            click.option("--rows", callback=parse_rows, help="Only these rows (Excel numbers), e.g. 2-5000: one shard."),
         ]
     ):
         command = option(command)
@@ -102,9 +113,10 @@ def cli() -> None:
 
 @cli.command()
 @source_options
-def validate(input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str) -> int:
+def validate(input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str,
+             rows: tuple[int, int | None] | None) -> int:
     """Check every cell of INPUT and list all problems; sends nothing."""
-    table, validation = pipeline.validate_file(pipeline.Source(input, sheet, header_row, encoding, model))
+    table, validation = pipeline.validate_file(pipeline.Source(input, sheet, header_row, encoding, model, rows))
     for problem in validation.problems:
         click.echo(str(problem))
     if validation.problems:
@@ -133,7 +145,8 @@ def validate(input: Path, sheet: str | None, header_row: int | None, encoding: s
 @click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def run(
-    input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str, output: Path,
+    input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str,
+    rows: tuple[int, int | None] | None, output: Path,
     base_url: str | None, simulate: bool, concurrency: int, rate: tuple[float, float] | None, max_attempts: int,
     timeout: float, skip_invalid: bool, retry_unknown: bool, max_requests: int | None, stop_after: float | None,
     stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, quiet: bool,
@@ -151,7 +164,7 @@ def run(
         timeout=timeout, max_requests=max_requests, progress=not quiet, log_file=log_file, allow_insecure=allow_insecure,
         stop_after=min((limit for limit in (stop_after, stop_at) if limit is not None), default=None),
     )
-    source = pipeline.Source(input, sheet, header_row, encoding, model)
+    source = pipeline.Source(input, sheet, header_row, encoding, model, rows)
     try:
         result = pipeline.run_batch(
             source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown, force=force
@@ -211,10 +224,12 @@ def status(output: Path) -> int:
 
 @cli.command()
 @click.argument("output", type=click.Path(path_type=Path))
-def export(output: Path) -> int:
-    """Rebuild OUTPUT from its journal, e.g. after it was deleted or damaged."""
-    pipeline.export(output)
-    click.echo(f"{output}: rebuilt from its journal", err=True)
+@click.option("--merge", "shards", multiple=True, type=click.Path(path_type=Path),
+              help="Merge the output of a shard (a run with --rows) into OUTPUT; repeat for each shard.")
+def export(output: Path, shards: tuple[Path, ...]) -> int:
+    """Rebuild OUTPUT from its journal (after it was deleted or damaged), or merge shards' outputs into it."""
+    pipeline.export(output, list(shards))
+    click.echo(f"{output}: {'merged from ' + ', '.join(map(str, shards)) if shards else 'rebuilt from its journal'}", err=True)
     return EXIT_OK
 
 

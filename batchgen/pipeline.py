@@ -22,6 +22,7 @@ from .errors import (
     EXIT_PARTIAL,
     BatchgenError,
     FatalAPIError,
+    InputError,
     InvalidInputError,
     JournalError,
     OutputError,
@@ -34,7 +35,7 @@ from .schema import DEFAULT_MODEL
 from .simulator import BackgroundSimulator, Simulator
 from .submit import Report, Settings, Submitter
 from .validate import Problem, Validation, parse_text, validate_table
-from .writer import check_output, write_output
+from .writer import check_output, merge_outputs, write_output
 
 SIMULATED_KEY = "simulated-key"
 
@@ -48,6 +49,7 @@ class Source:
     header_row: int | None = None
     encoding: str | None = None
     model: str = DEFAULT_MODEL
+    rows: tuple[int, int | None] | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +80,11 @@ class RunResult:
 def validate_file(source: Source) -> tuple[Table, Validation]:
     """Load and check a file; the problems of every row, nothing sent."""
     table = load(source.path, sheet=source.sheet, header_row=source.header_row, encoding=source.encoding)
+    if source.rows:
+        first, last = source.rows
+        table.rows = [row for row in table.rows if first <= row.number and (last is None or row.number <= last)]
+        if not table.rows:
+            raise InputError(f"--rows: {source.path} has no data rows between {first} and {last or 'the end'}")
     return table, validate_table(table, source.model)
 
 
@@ -182,8 +189,16 @@ def open_journal(output: str | Path) -> Journal:
     return Journal.open(journal_file)
 
 
-def export(output: str | Path) -> None:
-    """Rebuild ``output`` from its journal (after it was deleted, damaged or edited)."""
+def export(output: str | Path, shards: list[Path] | None = None) -> None:
+    """Rebuild ``output`` from its journal, or merge the outputs of ``shards`` (runs with ``rows``) into it."""
     output = check_output(output)
-    with open_journal(output) as journal, _locked(journal.path, output):
-        write_output(journal, output)
+    if not shards:
+        with open_journal(output) as journal, _locked(journal.path, output):
+            write_output(journal, output)
+        return
+    with contextlib.ExitStack() as stack:
+        journals = [stack.enter_context(open_journal(shard)) for shard in shards]
+        for journal, shard in zip(journals, shards, strict=True):
+            stack.enter_context(_locked(journal.path, shard))
+        stack.enter_context(_locked(journal_path(output), output))
+        merge_outputs(journals, output)

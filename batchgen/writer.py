@@ -7,6 +7,7 @@ output are kept as they are and only ids not yet there are appended, so no job i
 from __future__ import annotations
 
 import csv
+import heapq
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -77,18 +78,18 @@ def read_jobs(output: Path) -> Table:
     return ([str(name) for name in lines[0]], lines[1:]) if lines else ([], [])
 
 
-def build_jobs(journal: Journal, existing: Table) -> Table:
-    """The existing lines, then one line per job id of the journal that they do not hold yet."""
+def build_jobs(journals: list[Journal], existing: Table) -> Table:
+    """The existing lines, then one line per job id of the journals that they do not hold yet, in row order."""
     old_header, old_lines = existing
     header = old_header or list(JOB_COLUMNS)
-    for name in [*JOB_COLUMNS, *journal.extra_columns()]:
+    for name in [*JOB_COLUMNS, *(column for journal in journals for column in journal.extra_columns())]:
         if name not in header:
             header.append(name)
     width = len(header)
     lines = [list(line) + [""] * (width - len(line)) for line in old_lines]
     id_column = header.index("job_id")
     known = {str(line[id_column]) for line in lines}
-    for record in journal.done():
+    for record in heapq.merge(*(journal.done() for journal in journals), key=lambda done: done.row):
         for index, job_id in enumerate(record.job_ids, start=1):
             if job_id in known:
                 continue
@@ -107,13 +108,15 @@ def build_jobs(journal: Journal, existing: Table) -> Table:
     return header, lines
 
 
-def build_failed(journal: Journal) -> Table:
-    """Every row of the latest run without job ids, with its state and the reason, in row order."""
-    lines = [[bad.row, bad.title, "invalid", bad.message] for bad in journal.invalid()]
-    lines += [
-        [record.row, record.title, record.state, record.message or "not sent yet"]
-        for record in journal.unfinished(journal.latest_run())
-    ]
+def build_failed(journals: list[Journal]) -> Table:
+    """Every row of each journal's latest run without job ids, with its state and the reason, in row order."""
+    lines = []
+    for journal in journals:
+        lines += [[bad.row, bad.title, "invalid", bad.message] for bad in journal.invalid()]
+        lines += [
+            [record.row, record.title, record.state, record.message or "not sent yet"]
+            for record in journal.unfinished(journal.latest_run())
+        ]
     lines.sort(key=lambda line: line[0])
     return list(FAILED_COLUMNS), lines
 
@@ -129,8 +132,18 @@ def write_output(journal: Journal, output: str | Path) -> None:
     fingerprint = journal.fingerprint()
     if journal.meta(OUTPUT_STAMP) == _stamp(fingerprint, files):
         return
-    jobs = build_jobs(journal, read_jobs(output))
-    failed = build_failed(journal)
+    _write(output, [journal])
+    journal.set_meta(OUTPUT_STAMP, _stamp(fingerprint, files))
+
+
+def merge_outputs(journals: list[Journal], output: str | Path) -> None:
+    """One output from the journals of several shards (``run --rows A-B``), appended like any other."""
+    _write(Path(output), journals)
+
+
+def _write(output: Path, journals: list[Journal]) -> None:
+    jobs = build_jobs(journals, read_jobs(output))
+    failed = build_failed(journals)
     try:
         if output.suffix.lower() == ".csv":
             _atomic(output, "w", lambda handle: _write_csv(handle, jobs))
@@ -142,7 +155,6 @@ def write_output(journal: Journal, output: str | Path) -> None:
             f"cannot write {output}: {exc.strerror or exc}; every job id is kept in the journal, "
             "run the same command again to write it"
         ) from None
-    journal.set_meta(OUTPUT_STAMP, _stamp(fingerprint, files))
 
 
 def _stamp(fingerprint: str, files: list[Path]) -> str:

@@ -197,3 +197,20 @@ def test_status_and_export(tmp_path: Path, start_simulator, cli) -> None:
     assert read_sheet(output, "jobs") == before
     missing = cli("status", tmp_path / "other.xlsx")
     assert missing.code == 2 and "no journal found" in missing.err
+
+
+def test_shards_by_row_range_merge_into_one_output(tmp_path: Path, start_simulator, cli) -> None:
+    server = start_simulator()
+    source = write_xlsx(tmp_path, songs(10))
+    first, second, merged = tmp_path / "part1.xlsx", tmp_path / "part2.xlsx", tmp_path / "all.xlsx"
+    assert cli(*run_args(source, first, server.url, "--rows", "2-6")).code == 0
+    assert cli(*run_args(source, second, server.url, "--rows", "7-")).code == 0
+    assert len(server.simulator.accepted) == 10
+    assert cli("export", merged, "--merge", first, "--merge", second).code == 0
+    jobs = read_sheet(merged, "jobs")
+    assert [line["row"] for line in jobs] == [row for row in range(2, 12) for _ in range(2)]
+    assert {line["job_id"] for line in jobs} == {i for entry in server.simulator.accepted for i in entry["job_ids"]}
+    assert cli("export", merged, "--merge", first, "--merge", second).code == 0  # merging again adds nothing
+    assert len(read_sheet(merged, "jobs")) == 20
+    empty = cli(*run_args(source, tmp_path / "none.xlsx", server.url, "--rows", "50-60"))
+    assert empty.code == 2 and "has no data rows between 50 and 60" in empty.err
