@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,12 @@ from .schema import ALL_FIELDS
 
 HEADER_SEARCH_ROWS = 20
 CSV_SUFFIXES = {".csv"}
-EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".ods"}
+MAX_ROWS = 250_000
+MAX_FILE_BYTES = 512 * 2**20
+MAX_UNPACKED_BYTES = 1024 * 2**20
+MAX_PACKING_RATIO = 200
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ALIASES = {"tags": "tag"}
 _SEPARATORS = re.compile(r"[\s.\-]+")
 _KNOWN = frozenset(ALL_FIELDS)
@@ -84,11 +91,16 @@ def load(
     header_row: int | None = None,
     encoding: str | None = None,
 ) -> Table:
-    """Read ``path`` (.csv, .xlsx, .xlsm) into a :class:`Table`; raise :class:`InputError` with a clear message."""
+    """Read ``path`` (.csv, .xlsx, .xlsm, .ods) into a :class:`Table`; raise :class:`InputError` with a clear message."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(
+            f"{path}: {path.stat().st_size / 2**20:.0f} MB is above the limit of {MAX_FILE_BYTES // 2**20} MB; "
+            "split it into several files"
+        )
     if suffix in CSV_SUFFIXES:
         if sheet is not None:
             raise InputError(f"{path}: --sheet applies to Excel workbooks, not to CSV files")
@@ -112,17 +124,22 @@ def _read_csv(path: Path, encoding: str | None) -> list[list[str]]:
     except UnicodeDecodeError as exc:
         if encoding:
             raise InputError(f"{path}: cannot be read as {encoding} (byte {exc.start})") from None
+        likely = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "cp1252"  # Excel's "Unicode Text" is UTF-16
         raise InputError(
             f"{path}: is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "save it as UTF-8 or pass --encoding NAME (e.g. --encoding cp1252)"
+            f"save it as UTF-8 or pass --encoding NAME (e.g. --encoding {likely})"
         ) from None
     if "\x00" in text:
         raise InputError(f"{path}: is not a text file (it holds NUL bytes)")
     delimiter = _sniff_delimiter(text)
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+        records = list(itertools.islice(reader, MAX_ROWS + HEADER_SEARCH_ROWS + 1))
     except csv.Error as exc:
         raise InputError(f"{path}: is not a readable CSV file ({exc})") from None
+    if len(records) > MAX_ROWS + HEADER_SEARCH_ROWS:
+        raise InputError(_too_many(path, len(records) + sum(1 for _ in reader)))
+    return records
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -135,8 +152,31 @@ def _sniff_delimiter(text: str) -> str:
         return max(",;\t", key=first.count)
 
 
+def _check_package(path: Path) -> None:
+    """Refuse, before parsing, what is not a workbook package or would unpack to more than memory allows."""
+    with path.open("rb") as handle:
+        if handle.read(8) == OLE_MAGIC:
+            raise InputError(
+                f"{path}: is an encrypted (password-protected) workbook or a legacy .xls renamed; "
+                "save an unprotected copy as .xlsx"
+            )
+    try:
+        with zipfile.ZipFile(path) as package:
+            members = package.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: is not a readable Excel workbook ({_short(exc)})") from None
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InputError(f"{path}: unpacks to {unpacked / 2**20:.0f} MB, above the limit of {MAX_UNPACKED_BYTES // 2**20} MB")
+    for member in members:
+        if member.file_size > 2**20 and member.file_size > MAX_PACKING_RATIO * max(member.compress_size, 1):
+            raise InputError(f"{path}: {member.filename} is packed {member.file_size // max(member.compress_size, 1)}:1, "
+                             "which looks like a zip bomb; refusing to open it")
+
+
 def _read_workbook(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]:
     """The cached values of one sheet, from A1, so list positions are Excel's row and column numbers."""
+    _check_package(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError:
@@ -151,13 +191,20 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]
             sheet = visible[0]
         elif sheet not in book.sheet_names:
             raise InputError(f"--sheet: {path} has no sheet {sheet!r} (it has: {', '.join(book.sheet_names)})")
-        return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False), sheet
+        found = book.get_sheet_by_name(sheet)
+        if found.height > MAX_ROWS + HEADER_SEARCH_ROWS:
+            raise InputError(_too_many(path, found.height))
+        return found.to_python(skip_empty_area=False), sheet
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{path}: sheet {sheet!r} cannot be read ({_short(exc)})") from None
     finally:
         book.close()
+
+
+def _too_many(path: Path, rows: int) -> str:
+    return f"{path}: {rows:,} rows is above the limit of {MAX_ROWS:,} per run; split it with --rows or into several files"
 
 
 def _short(exc: Exception) -> str:

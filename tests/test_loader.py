@@ -93,7 +93,7 @@ def test_formulas_are_read_as_cached_values() -> None:
     "name, content, message",
     [
         ("old.xls", b"\xd0\xcf\x11\xe0", "save it as .xlsx or .csv"),
-        ("song.ods", b"PK", "unsupported file type .ods; save it as .xlsx or .csv"),
+        ("song.numbers", b"PK", "unsupported file type .numbers; save it as .xlsx or .csv"),
         ("random.xlsx", bytes(range(256)) * 4, "is not a readable Excel workbook"),
         ("empty.csv", b"", "is empty"),
         ("header_only.csv", b"title,tag,lyrics\n", "has no data rows"),

@@ -1,0 +1,109 @@
+"""Real-world and hostile files (tests/fixtures, most written by LibreOffice): each one ends in the right
+payloads, or in one clear ``error:`` line with exit 2 and nothing sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from batchgen.loader import MAX_ROWS
+
+from .conftest import FIXTURES, read_sheet
+
+OK = {
+    "libreoffice_human_headers.xlsx": {"Plain Song": {"tag": "indie pop", "lyrics": "Line one\nLine two"}},
+    "header_on_row_3.xlsx": {"Below the title": {"tag": "pop"}, "Second": {"tag": "rock"}},
+    "hidden_first_sheet.xlsx": {"Visible one": {"tag": "pop"}},
+    "trailing_and_merged_columns.xlsx": {"Merged header": {"lyrics": "la"}},
+    "numbers_as_text.xlsx": {"Text numbers": {"morph": {"transform": "cover", "riff_id": "r1", "normalized_weirdness": 0.5, "duration": 30}}},
+    "percent_cells.xlsx": {"Percent": {"morph": {"transform": "cover", "riff_id": "r1", "normalized_weirdness": 0.5}}},
+    "formulas.xlsx": {"Formulas": {"lyrics": "la la", "morph": {"transform": "cover", "audio_upload_id": "u1", "duration": 30,
+                                                                "normalized_cover_strength": 0.25}}},
+    "dates_in_passthrough.xlsx": {"Dated": {"lyrics": "la"}},
+    "booleans.xlsx": {f"Bool {i}": {"instrumental": value} for i, value in
+                      enumerate([True, False, True, False, True, False, True, False, True, True, False])},
+    "libreoffice.ods": {"As ODS": {"tag": "pop"}, "Second ODS": {"tag": "jazz"}},
+    "excel_european.csv": {"Chanson": {"lyrics": "Première ligne\ndeuxième; ligne",
+                                       "morph": {"transform": "cover", "riff_id": "r1", "normalized_weirdness": 0.5}},
+                           "Zweites Lied": {"tag": "schlager"}},
+    "mac_cr_line_endings.csv": {"Old Mac": {"tag": "pop"}, "Second": {"tag": "rock"}},
+    "long_lyrics.csv": {"Epic": {"tag": "prog rock"}},
+    "control_characters.csv": {"Bell\x07 and tab": {"tag": "pop"}},  # trimmed: \x0b is white space
+    "formula_injection.csv": {'=HYPERLINK("http://evil.example","x")': {"tag": "pop"}},
+}
+
+ROWS = {"libreoffice_human_headers.xlsx": 5}  # files whose other rows test_payloads.py checks field by field
+
+ERRORS = {
+    "empty.csv": "empty.csv is empty",
+    "blank_lines_only.csv": "blank_lines_only.csv is empty",
+    "header_only.xlsx": "has no data rows under its header (row 1)",
+    "no_known_header.xlsx": "no header row found in the first 20 rows",
+    "duplicate_columns.xlsx": "columns A and B both name the field title",
+    "random_bytes.xlsx": "is not a readable Excel workbook",
+    "truncated.xlsx": "is not a readable Excel workbook",
+    "legacy.xls": "legacy .xls workbooks are not supported; save it as .xlsx or .csv",
+    "password_protected.xlsx": "is an encrypted (password-protected) workbook",
+    "billion_laughs.xlsx": "cannot be read (at 0..0: unrecognized entity",
+    "zip_bomb.xlsx": "which looks like a zip bomb; refusing to open it",
+    "cp1252.csv": "is not UTF-8 (byte 0xe9 at offset 22); save it as UTF-8 or pass --encoding NAME (e.g. --encoding cp1252)",
+    "utf16_unicode_text.csv": "pass --encoding NAME (e.g. --encoding utf-16)",
+    "invalid_cells.xlsx": "invalid_cells.xlsx: 2 problem(s); nothing was sent",
+}
+
+
+def test_the_fixture_folder_holds_every_kind() -> None:
+    files = {path.name for path in FIXTURES.iterdir() if path.suffix != ".py"}
+    assert files == set(OK) | set(ERRORS)
+    assert len(files) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(OK))
+def test_real_world_file_gives_the_right_payloads(name: str, tmp_path: Path, start_simulator, cli) -> None:
+    server = start_simulator()
+    output = tmp_path / "out.xlsx"
+    result = cli("run", FIXTURES / name, "-o", output, "--base-url", server.url, "--quiet")
+    assert result.code == 0, result.err
+    bodies = {entry["body"]["title"]: entry["body"] for entry in server.simulator.accepted}
+    assert set(OK[name]) <= set(bodies) and len(bodies) == ROWS.get(name, len(OK[name]))
+    for title, expected in OK[name].items():
+        for field, value in expected.items():
+            assert bodies[title][field] == value, (title, field)
+    assert {line["title"] for line in read_sheet(output, "jobs")} == set(bodies)  # the writer kept every row
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_broken_or_hostile_file_gives_one_clear_error(name: str, tmp_path: Path, start_simulator, cli) -> None:
+    server = start_simulator()
+    result = cli("run", FIXTURES / name, "-o", tmp_path / "out.xlsx", "--base-url", server.url, "--quiet")
+    assert result.code == 2
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and ERRORS[name] in last, result.err
+    assert "Traceback" not in result.err
+    assert server.simulator.received == []
+
+
+@pytest.mark.parametrize("name, encoding, title", [("cp1252.csv", "cp1252", "Café crème"), ("utf16_unicode_text.csv", "utf-16", "Unicode text")])
+def test_encoding_flag_reads_other_encodings(name: str, encoding: str, title: str, tmp_path: Path, start_simulator, cli) -> None:
+    server = start_simulator()
+    result = cli("run", FIXTURES / name, "-o", tmp_path / "out.xlsx", "--base-url", server.url, "--quiet", "--encoding", encoding)
+    assert result.code == 0, result.err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted] == [title]
+
+
+def test_dates_pass_through_as_iso_text(tmp_path: Path, start_simulator, cli) -> None:
+    server = start_simulator()
+    output = tmp_path / "out.xlsx"
+    assert cli("run", FIXTURES / "dates_in_passthrough.xlsx", "-o", output, "--base-url", server.url, "--quiet").code == 0
+    line = read_sheet(output, "jobs")[0]
+    assert dt.date.fromisoformat(line["Release date"][:10]) == dt.date(2026, 12, 24)
+
+
+def test_a_million_row_sheet_is_refused_with_a_clear_limit(tmp_path: Path, cli) -> None:
+    path = tmp_path / "million.csv"
+    path.write_text("title,tag,lyrics\n" + "Song,pop,la\n" * 1_000_000)
+    result = cli("validate", path)
+    assert result.code == 2
+    assert result.err.strip() == f"error: {path}: 1,000,001 rows is above the limit of {MAX_ROWS:,} per run; split it with --rows or into several files"
