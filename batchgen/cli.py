@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,38 @@ from .errors import (
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
 from .submit import Settings, check_base_url
-from .validate import CellError, parse_model
+from .validate import CellError, Problem, parse_model
 
 KEY_ENV = "BATCHGEN_API_KEY"
 URL_ENV = "BATCHGEN_BASE_URL"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
 
+CONSOLE_LIMIT = 50
+
+
 def echo_error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
+
+
+def echo_problems(problems: list[Problem], err: bool) -> None:
+    """Every problem of a small file; for a large one the first 50 and a count of the rest per column."""
+    for problem in problems[:CONSOLE_LIMIT]:
+        click.echo(str(problem), err=err)
+    rest = Counter(problem.field for problem in problems[CONSOLE_LIMIT:])
+    if rest:
+        counts = ", ".join(f"{name} {count}" for name, count in rest.most_common())
+        click.echo(f"... and {sum(rest.values())} more problems ({counts}); "
+                   "`batchgen validate --report errors.xlsx` lists them all", err=err)
+
+
+def echo_duplicates(pairs: list[tuple[int, int]], dedupe: bool) -> None:
+    """Identical requests cost twice: name both rows of each pair, and say what happens to them."""
+    fate = "only the first is sent (--dedupe)" if dedupe else "each is sent (use --dedupe to send one)"
+    for first, later in pairs[:CONSOLE_LIMIT]:
+        click.echo(f"warning: rows {first} and {later} are identical requests; {fate}", err=True)
+    if len(pairs) > CONSOLE_LIMIT:
+        click.echo(f"warning: ... and {len(pairs) - CONSOLE_LIMIT} more identical pairs", err=True)
 
 
 def parse_rate(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
@@ -117,8 +141,8 @@ def validate(input: Path, sheet: str | None, header_row: int | None, encoding: s
              rows: tuple[int, int | None] | None) -> int:
     """Check every cell of INPUT and list all problems; sends nothing."""
     table, validation = pipeline.validate_file(pipeline.Source(input, sheet, header_row, encoding, model, rows))
-    for problem in validation.problems:
-        click.echo(str(problem))
+    echo_problems(validation.problems, err=False)
+    echo_duplicates(validation.duplicates, dedupe=False)
     if validation.problems:
         echo_error(f"{input}: {len(validation.problems)} problem(s) in {len(validation.invalid_rows)} of {len(table.rows)} rows")
         return EXIT_USAGE
@@ -143,13 +167,14 @@ def validate(input: Path, sheet: str | None, header_row: int | None, encoding: s
 @click.option("--log-file", type=click.Path(path_type=Path), help="Append one JSON line per attempt to this file.")
 @click.option("--allow-insecure", is_flag=True, help="Allow a plain-http base URL that is not this machine.")
 @click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
+@click.option("--dedupe", is_flag=True, help="Send only the first of identical rows; list the others as duplicates.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def run(
     input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str,
     rows: tuple[int, int | None] | None, output: Path,
     base_url: str | None, simulate: bool, concurrency: int, rate: tuple[float, float] | None, max_attempts: int,
     timeout: float, skip_invalid: bool, retry_unknown: bool, max_requests: int | None, stop_after: float | None,
-    stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, quiet: bool,
+    stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, dedupe: bool, quiet: bool,
 ) -> int:
     """Send one request per row of INPUT and write the job ids to OUTPUT. Run it again to resume."""
     key = os.environ.get(KEY_ENV, "").strip()
@@ -167,12 +192,13 @@ def run(
     source = pipeline.Source(input, sheet, header_row, encoding, model, rows)
     try:
         result = pipeline.run_batch(
-            source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown, force=force
+            source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown, force=force,
+            dedupe=dedupe,
         )
     except InvalidInputError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        echo_problems(exc.problems, err=True)
         raise BatchgenError(f"{input}: {len(exc.problems)} problem(s); nothing was sent (fix them, or pass --skip-invalid)") from None
+    echo_duplicates(result.duplicates, dedupe)
     _summary(result)
     return result.exit_code
 
@@ -218,7 +244,7 @@ def status(output: Path) -> int:
     for record in problems:
         click.echo(f"row {record.row}  {record.state}  {record.message or 'not sent yet'}")
     for bad in invalid:
-        click.echo(f"row {bad.row}  invalid  {bad.message}")
+        click.echo(f"row {bad.row}  {bad.state}  {bad.message}")
     return EXIT_OK
 
 

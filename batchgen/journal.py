@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS rows (
     submitted_at TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_state ON rows (state, seen_run);
-CREATE TABLE IF NOT EXISTS invalid (row INTEGER PRIMARY KEY, title TEXT NOT NULL, message TEXT NOT NULL, extras TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invalid (
+    row INTEGER PRIMARY KEY, title TEXT NOT NULL, message TEXT NOT NULL, extras TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'invalid'
+);
 """
 
 
@@ -108,12 +111,13 @@ class DoneRow:
 
 @dataclass(frozen=True, slots=True)
 class InvalidRow:
-    """A row that failed validation and was skipped with ``--skip-invalid``."""
+    """A row not sent: ``invalid`` (skipped with ``--skip-invalid``) or ``duplicate`` (skipped with ``--dedupe``)."""
 
     row: int
     title: str
     message: str
     extras: dict[str, Any]
+    state: str = "invalid"
 
 
 class Journal:
@@ -186,8 +190,8 @@ class Journal:
             )
             self.db.execute("DELETE FROM invalid")
             self.db.executemany(
-                "INSERT INTO invalid (row, title, message, extras) VALUES (?, ?, ?, ?)",
-                ((bad.row, bad.title, bad.message, _dumps(bad.extras)) for bad in invalid),
+                "INSERT INTO invalid (row, title, message, extras, state) VALUES (?, ?, ?, ?, ?)",
+                ((bad.row, bad.title, bad.message, _dumps(bad.extras), bad.state) for bad in invalid),
             )
             self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
@@ -261,7 +265,7 @@ class Journal:
         latest = self.latest_run()
         queries = (
             ("SELECT key, row, title, state, job_ids, message, submitted_at, seen_run = ?, extras FROM rows ORDER BY key", (latest,)),
-            ("SELECT row, title, message, extras FROM invalid ORDER BY row", ()),
+            ("SELECT row, title, message, extras, state FROM invalid ORDER BY row", ()),
         )
         for query, params in queries:
             for values in self.db.execute(query, params):
@@ -294,8 +298,8 @@ class Journal:
         return self.db.execute("SELECT COUNT(*), MIN(submitted_at), MAX(submitted_at) FROM rows WHERE state='done'").fetchone()
 
     def invalid(self) -> list[InvalidRow]:
-        cursor = self.db.execute("SELECT row, title, message, extras FROM invalid ORDER BY row")
-        return [InvalidRow(row, title, message, json.loads(extras)) for row, title, message, extras in cursor]
+        cursor = self.db.execute("SELECT row, title, message, extras, state FROM invalid ORDER BY row")
+        return [InvalidRow(row, title, message, json.loads(extras), state) for row, title, message, extras, state in cursor]
 
     def counts(self, run: int) -> Counter[str]:
         """Rows of ``run`` per state."""

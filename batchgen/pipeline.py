@@ -62,6 +62,7 @@ class RunResult:
     skipped: list[Problem]
     report: Report
     states: Counter[str] = field(default_factory=Counter)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
     error: BatchgenError | None = None
     output_error: OutputError | None = None
 
@@ -97,6 +98,7 @@ def run_batch(
     skip_invalid: bool = False,
     retry_unknown: bool = False,
     force: bool = False,
+    dedupe: bool = False,
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``. Invalid input sends nothing.
 
@@ -107,13 +109,16 @@ def run_batch(
         raise InvalidInputError(validation.problems)
     output = check_output(output)
     invalid = _invalid_rows(validation)
+    if dedupe:
+        invalid += _drop_duplicates(validation)
     journal_file = journal_path(output)
     with _locked(journal_file, output), _provider(settings, simulate) as settings, Journal.open(journal_file) as journal:
         journal.recover()
         run = journal.start_run(str(source.path), validation.valid, invalid, table.extra_columns, force)
         submitter = Submitter(journal, settings)
         report = asyncio.run(_submit(submitter, journal.to_send(run, retry_unknown)))
-        result = RunResult(output, journal.path, len(validation.valid), validation.problems if skip_invalid else [], report)
+        result = RunResult(output, journal.path, len(validation.valid), validation.problems if skip_invalid else [], report,
+                           duplicates=validation.duplicates)
         if report.fatal:
             result.error = FatalAPIError(report.fatal)
         elif report.unreachable:
@@ -168,6 +173,18 @@ def _provider(settings: Settings | None, simulate: bool) -> Iterator[Settings]:
     base = settings or Settings(base_url="", api_key=SIMULATED_KEY)
     with BackgroundSimulator(Simulator()) as server:
         yield dataclasses.replace(base, base_url=server.url, api_key=base.api_key or SIMULATED_KEY)
+
+
+def _drop_duplicates(validation: Validation) -> list[InvalidRow]:
+    """``--dedupe``: keep the first of identical requests; the others are listed, not sent."""
+    first_of = {later: first for first, later in validation.duplicates}
+    skipped = [item for item in validation.valid if item.source.number in first_of]
+    validation.valid = [item for item in validation.valid if item.source.number not in first_of]
+    return [
+        InvalidRow(item.source.number, item.payload["title"], f"same request as row {first_of[item.source.number]}; not sent (--dedupe)",
+                   item.source.extras, "duplicate")
+        for item in skipped
+    ]
 
 
 def _invalid_rows(validation: Validation) -> list[InvalidRow]:

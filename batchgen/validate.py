@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 import re
 from collections.abc import Callable
@@ -65,6 +66,7 @@ class Validation:
     valid: list[ValidRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     invalid_rows: list[SourceRow] = field(default_factory=list)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
 def show(value: Any) -> str:
@@ -166,7 +168,21 @@ def validate_table(table: Table, default_model: str = DEFAULT_MODEL) -> Validati
             result.invalid_rows.append(row)
         else:
             result.valid.append(ValidRow(row, payload))
+    result.duplicates = find_duplicates(result.valid)
     return result
+
+
+def find_duplicates(valid: list[ValidRow]) -> list[tuple[int, int]]:
+    """(first row, later row) for each row whose request is identical to an earlier row's: each costs money."""
+    first: dict[str, int] = {}
+    pairs = []
+    for item in valid:
+        request = json.dumps(item.payload, sort_keys=True, ensure_ascii=False)
+        if request in first:
+            pairs.append((first[request], item.source.number))
+        else:
+            first[request] = item.source.number
+    return pairs
 
 
 def _validate_row(table: Table, row: SourceRow, default_model: str) -> tuple[list[Problem], dict[str, Any]]:

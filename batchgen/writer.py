@@ -112,7 +112,7 @@ def build_failed(journals: list[Journal]) -> Table:
     """Every row of each journal's latest run without job ids, with its state and the reason, in row order."""
     lines = []
     for journal in journals:
-        lines += [[bad.row, bad.title, "invalid", bad.message] for bad in journal.invalid()]
+        lines += [[bad.row, bad.title, bad.state, bad.message] for bad in journal.invalid()]
         lines += [
             [record.row, record.title, record.state, record.message or "not sent yet"]
             for record in journal.unfinished(journal.latest_run())

@@ -265,3 +265,35 @@ def test_redirects_are_never_followed(tmp_path, start_simulator, cli) -> None:
     assert result.code == 1
     assert len(server.simulator.received) == 1
     assert read_sheet(output, "failed")[0]["error"].startswith("HTTP 307")
+
+
+def test_identical_rows_are_warned_about_and_dedupe_sends_one(tmp_path, start_simulator, cli) -> None:
+    server = start_simulator()
+    source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\nB,pop,la\n A ,pop,la\nA,pop,la\n")
+    warned = cli("validate", source)
+    assert warned.code == 0
+    assert warned.err.splitlines() == [
+        "warning: rows 2 and 4 are identical requests; each is sent (use --dedupe to send one)",
+        "warning: rows 2 and 5 are identical requests; each is sent (use --dedupe to send one)",
+    ]
+    output = tmp_path / "out.xlsx"
+    result = cli(*run_args(source, output, server.url, "--dedupe"))
+    assert result.code == 0, result.err
+    assert "warning: rows 2 and 5 are identical requests; only the first is sent (--dedupe)" in result.err
+    assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == ["A", "B"]
+    assert read_sheet(output, "failed") == [
+        {"row": 4, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (--dedupe)"},
+        {"row": 5, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (--dedupe)"},
+    ]
+    plain = cli(*run_args(source, tmp_path / "all.xlsx", server.url))
+    assert plain.code == 0 and len(server.simulator.accepted) == 6  # without --dedupe each row is its own request
+
+
+def test_large_files_cap_the_console_report(tmp_path, cli) -> None:
+    rows = "".join(f"S{i},pop,la,0.5\n" for i in range(120))
+    source = write_csv(tmp_path, "title,tag,lyrics,normalized_weirdness\n" + rows)
+    result = cli("validate", source)
+    assert result.code == 2
+    lines = result.out.splitlines()
+    assert len(lines) == 51
+    assert lines[-1] == "... and 70 more problems (transform 70); `batchgen validate --report errors.xlsx` lists them all"
