@@ -25,6 +25,7 @@ from .errors import (
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
 from .submit import Settings, check_base_url
+from .template import write_template
 from .validate import CellError, Problem, parse_model
 
 KEY_ENV = "BATCHGEN_API_KEY"
@@ -224,6 +225,15 @@ def _summary(result: pipeline.RunResult) -> None:
     for error in (result.output_error, result.error):
         if error is not None:
             echo_error(str(error))
+
+
+@cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+def template(output: Path) -> int:
+    """Write an empty catalog to fill in: drop-downs, number ranges, help on every column, examples."""
+    write_template(output)
+    click.echo(f"{output}: template written; fill the Catalog sheet, then: batchgen validate {output}", err=True)
+    return EXIT_OK
 
 
 @cli.command()

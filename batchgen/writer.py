@@ -146,10 +146,10 @@ def _write(output: Path, journals: list[Journal]) -> None:
     failed = build_failed(journals)
     try:
         if output.suffix.lower() == ".csv":
-            _atomic(output, "w", lambda handle: _write_csv(handle, jobs))
-            _atomic(failed_csv_path(output), "w", lambda handle: _write_csv(handle, failed))
+            atomic_write(output, "w", lambda handle: _write_csv(handle, jobs))
+            atomic_write(failed_csv_path(output), "w", lambda handle: _write_csv(handle, failed))
         else:
-            _atomic(output, "wb", lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}))
+            atomic_write(output, "wb", lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}))
     except OSError as exc:
         raise OutputError(
             f"cannot write {output}: {exc.strerror or exc}; every job id is kept in the journal, "
@@ -163,7 +163,7 @@ def _stamp(fingerprint: str, files: list[Path]) -> str:
     return f"{fingerprint} {stats}"
 
 
-def _atomic(path: Path, mode: str, write: Callable[[Any], None]) -> None:
+def atomic_write(path: Path, mode: str, write: Callable[[Any], None]) -> None:
     """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
