@@ -25,6 +25,7 @@ from .errors import (
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
 from .submit import Settings, check_base_url
+from .annotate import write_report
 from .template import write_template
 from .validate import CellError, Problem, parse_model
 
@@ -138,12 +139,17 @@ def cli() -> None:
 
 @cli.command()
 @source_options
+@click.option("--report", type=click.Path(path_type=Path),
+              help="Write a copy of INPUT (.xlsx) with each invalid cell highlighted and commented, and an errors sheet.")
 def validate(input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str,
-             rows: tuple[int, int | None] | None) -> int:
+             rows: tuple[int, int | None] | None, report: Path | None) -> int:
     """Check every cell of INPUT and list all problems; sends nothing."""
     table, validation = pipeline.validate_file(pipeline.Source(input, sheet, header_row, encoding, model, rows))
     echo_problems(validation.problems, err=False)
     echo_duplicates(validation.duplicates, dedupe=False)
+    if report:
+        write_report(table, validation, report, encoding)
+        click.echo(f"report: {report}", err=True)
     if validation.problems:
         echo_error(f"{input}: {len(validation.problems)} problem(s) in {len(validation.invalid_rows)} of {len(table.rows)} rows")
         return EXIT_USAGE
@@ -169,13 +175,16 @@ def validate(input: Path, sheet: str | None, header_row: int | None, encoding: s
 @click.option("--allow-insecure", is_flag=True, help="Allow a plain-http base URL that is not this machine.")
 @click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
 @click.option("--dedupe", is_flag=True, help="Send only the first of identical rows; list the others as duplicates.")
+@click.option("--annotate", type=click.Path(path_type=Path),
+              help="Also write a copy of INPUT (.xlsx) with job_id_1, job_id_2, status and error on each row.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def run(
     input: Path, sheet: str | None, header_row: int | None, encoding: str | None, model: str,
     rows: tuple[int, int | None] | None, output: Path,
     base_url: str | None, simulate: bool, concurrency: int, rate: tuple[float, float] | None, max_attempts: int,
     timeout: float, skip_invalid: bool, retry_unknown: bool, max_requests: int | None, stop_after: float | None,
-    stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, dedupe: bool, quiet: bool,
+    stop_at: float | None, log_file: Path | None, allow_insecure: bool, force: bool, dedupe: bool,
+    annotate: Path | None, quiet: bool,
 ) -> int:
     """Send one request per row of INPUT and write the job ids to OUTPUT. Run it again to resume."""
     key = os.environ.get(KEY_ENV, "").strip()
@@ -194,7 +203,7 @@ def run(
     try:
         result = pipeline.run_batch(
             source, output, settings, simulate=simulate, skip_invalid=skip_invalid, retry_unknown=retry_unknown, force=force,
-            dedupe=dedupe,
+            dedupe=dedupe, annotate=annotate,
         )
     except InvalidInputError as exc:
         echo_problems(exc.problems, err=True)

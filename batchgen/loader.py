@@ -93,6 +93,12 @@ def load(
 ) -> Table:
     """Read ``path`` (.csv, .xlsx, .xlsm, .ods) into a :class:`Table`; raise :class:`InputError` with a clear message."""
     path = Path(path)
+    records, sheet_name = read_records(path, sheet=sheet, encoding=encoding)
+    return _build_table(path, sheet_name, records, header_row)
+
+
+def read_records(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> tuple[list[list[Any]], str | None]:
+    """Every row of the file as a list of cells from A1 (and the sheet's name, None for CSV): nothing judged yet."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -104,14 +110,12 @@ def load(
     if suffix in CSV_SUFFIXES:
         if sheet is not None:
             raise InputError(f"{path}: --sheet applies to Excel workbooks, not to CSV files")
-        records, sheet_name = _read_csv(path, encoding), None
-    elif suffix in EXCEL_SUFFIXES:
-        records, sheet_name = _read_workbook(path, sheet)
-    elif suffix == ".xls":
+        return _read_csv(path, encoding), None
+    if suffix in EXCEL_SUFFIXES:
+        return _read_workbook(path, sheet)
+    if suffix == ".xls":
         raise InputError(f"{path}: legacy .xls workbooks are not supported; save it as .xlsx or .csv")
-    else:
-        raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; save it as .xlsx or .csv")
-    return _build_table(path, sheet_name, records, header_row)
+    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; save it as .xlsx or .csv")
 
 
 def _read_csv(path: Path, encoding: str | None) -> list[list[str]]:

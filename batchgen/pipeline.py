@@ -16,6 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .annotate import write_annotated
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -99,6 +100,7 @@ def run_batch(
     retry_unknown: bool = False,
     force: bool = False,
     dedupe: bool = False,
+    annotate: Path | None = None,
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``. Invalid input sends nothing.
 
@@ -127,8 +129,12 @@ def run_batch(
             result.error = JournalError(report.journal_error)
         try:
             write_output(journal, output)
+            if annotate:
+                write_annotated(table, journal, annotate, source.encoding)
         except OutputError as exc:
             result.output_error = exc
+        except OSError as exc:
+            result.output_error = OutputError(f"cannot write {annotate}: {exc.strerror or exc}")
         result.states = journal.counts(run)
     return result
 
