@@ -329,4 +329,9 @@ def _record(values: tuple) -> Record:
 
 def _dumps(extras: dict[str, Any]) -> str:
     """Passthrough cells as JSON; dates and other non-JSON values as their text."""
-    return json.dumps(extras, ensure_ascii=False, default=str)
+    return json.dumps(extras, ensure_ascii=False, default=_as_text)
+
+
+def _as_text(value: Any) -> str:
+    """Dates and times as ISO 8601 (what people sort and filter on), anything else as its text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

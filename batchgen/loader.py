@@ -208,7 +208,7 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]
 
 
 def _too_many(path: Path, rows: int) -> str:
-    return f"{path}: {rows:,} rows is above the limit of {MAX_ROWS:,} per run; split it with --rows or into several files"
+    return f"{path}: {rows:,} rows is above the limit of {MAX_ROWS:,} per file; split it into several files"
 
 
 def _short(exc: Exception) -> str:

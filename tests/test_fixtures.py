@@ -106,4 +106,4 @@ def test_a_million_row_sheet_is_refused_with_a_clear_limit(tmp_path: Path, cli) 
     path.write_text("title,tag,lyrics\n" + "Song,pop,la\n" * 1_000_000)
     result = cli("validate", path)
     assert result.code == 2
-    assert result.err.strip() == f"error: {path}: 1,000,001 rows is above the limit of {MAX_ROWS:,} per run; split it with --rows or into several files"
+    assert result.err.strip() == f"error: {path}: 1,000,001 rows is above the limit of {MAX_ROWS:,} per file; split it into several files"
