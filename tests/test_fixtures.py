@@ -107,3 +107,9 @@ def test_a_million_row_sheet_is_refused_with_a_clear_limit(tmp_path: Path, cli) 
     result = cli("validate", path)
     assert result.code == 2
     assert result.err.strip() == f"error: {path}: 1,000,001 rows is above the limit of {MAX_ROWS:,} per file; split it into several files"
+
+
+def test_workbooks_opened_for_reports_are_parsed_with_defusedxml() -> None:
+    from openpyxl.xml import DEFUSEDXML
+
+    assert DEFUSEDXML  # openpyxl (used to copy the input for --report and --annotate) refuses XML entity tricks
