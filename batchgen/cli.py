@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from . import pipeline
+from .annotate import write_report
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -25,7 +26,6 @@ from .errors import (
 from .schema import DEFAULT_MODEL
 from .simulator import FAULTS, Faults, Simulator, serve
 from .submit import Settings, check_base_url
-from .annotate import write_report
 from .template import write_template
 from .validate import CellError, Problem, parse_model
 
