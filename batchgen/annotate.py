@@ -33,7 +33,7 @@ ERROR_COLUMNS = ["sheet", "cell", "row", "field", "value", "message"]
 
 def write_report(table: Table, validation: Validation, path: str | Path, encoding: str | None = None) -> Path:
     """``validate --report``: the input with each invalid cell highlighted and commented, and an ``errors`` sheet."""
-    path = _target(path, "--report")
+    path = check_target(path, "--report")
     book, sheet = _copy(table, encoding)
     by_cell: dict[str, list[str]] = defaultdict(list)
     errors = book.create_sheet("errors")
@@ -58,7 +58,7 @@ def write_report(table: Table, validation: Validation, path: str | Path, encodin
 
 def write_annotated(table: Table, journal: Journal, path: str | Path, encoding: str | None = None) -> Path:
     """``run --annotate``: the input with ``job_id_1``, ``job_id_2``, ``status`` and ``error`` after each row."""
-    path = _target(path, "--annotate")
+    path = check_target(path, "--annotate")
     run = journal.latest_run()
     ids: dict[int, list[str]] = {done.row: done.job_ids for done in journal.done()}
     status: dict[int, tuple[str, str]] = {record.row: (record.state, record.message or "") for record in journal.unfinished(run)}
@@ -80,7 +80,8 @@ def write_annotated(table: Table, journal: Journal, path: str | Path, encoding: 
     return path
 
 
-def _target(path: str | Path, flag: str) -> Path:
+def check_target(path: str | Path, flag: str) -> Path:
+    """A report or annotated copy is an .xlsx in an existing folder: refused before anything is sent."""
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise UsageError(f"{flag}: {path} must end in .xlsx")

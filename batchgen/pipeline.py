@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .annotate import write_annotated
+from .annotate import check_target, write_annotated
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -110,6 +110,8 @@ def run_batch(
     if validation.problems and not skip_invalid:
         raise InvalidInputError(validation.problems)
     output = check_output(output)
+    if annotate:
+        check_target(annotate, "--annotate")
     invalid = _invalid_rows(validation)
     if dedupe:
         invalid += _drop_duplicates(validation)

@@ -225,6 +225,7 @@ def test_simulate_needs_no_key_and_no_url(tmp_path, cli) -> None:
         (["run", "IN", "-o", "OUT"], "error: no provider: pass --base-url URL or set BATCHGEN_BASE_URL"),
         (["run", "IN", "-o", "OUT", "--base-url", "ftp://x"], "error: --base-url: 'ftp://x' is not an http(s) URL"),
         (["run", "IN", "-o", "OUT", "--base-url", "http://api.example.com"], "error: --base-url: http://api.example.com is not HTTPS"),
+        (["run", "IN", "-o", "OUT", "--simulate", "--annotate", "copy.csv"], "error: --annotate: copy.csv must end in .xlsx"),
         (["run", "IN", "-o", "OUT", "--simulate", "--rows", "9-3"], "error: Invalid value for '--rows': '9-3' is not a row range"),
         (["run", "IN", "-o", "OUT", "--simulate", "--stop-at", "25:00"], "error: Invalid value for '--stop-at': '25:00' is not a time"),
         (["run", "IN", "-o", "OUT", "--simulate", "--log-file", "nodir/log.jsonl"], "error: --log-file: cannot open nodir/log.jsonl"),
