@@ -14,7 +14,8 @@ import pytest
 from batchgen.errors import UsageError
 from batchgen.journal import Journal, row_keys
 from batchgen.loader import SourceRow
-from batchgen.submit import Settings, Submitter, parse_retry_after
+from batchgen.outcome import parse_retry_after
+from batchgen.submit import Settings, Submitter
 from batchgen.validate import ValidRow
 from batchgen.writer import check_output, write_output
 
