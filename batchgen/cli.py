@@ -195,7 +195,7 @@ def run(
         if not key:
             raise click.UsageError(f"{KEY_ENV} is not set: export your provider's API key")
     settings = Settings(
-        base_url=base_url or "", api_key=key, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
+        base_url=base_url or "", api_key="" if simulate else key, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
         timeout=timeout, max_requests=max_requests, progress=not quiet, log_file=log_file, allow_insecure=allow_insecure,
         stop_after=min((limit for limit in (stop_after, stop_at) if limit is not None), default=None),
     )
