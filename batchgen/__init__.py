@@ -1,28 +1,54 @@
 """batchgen: turn producer spreadsheets into music-generation jobs, one request per row, safely resumable.
 
-The library can be used without the command line::
+::
 
-    from batchgen import Source, Settings, run_batch
-    result = run_batch(Source(Path("catalog.xlsx")), "results.xlsx", Settings(base_url=..., api_key=...))
+    import batchgen
+    report = batchgen.validate("catalog.xlsx")              # every bad cell, nothing sent
+    result = batchgen.run("catalog.xlsx", "results.xlsx")   # or a pandas DataFrame, or a list of dicts
+    result.jobs                                             # a DataFrame: one line per job id
+
+``import batchgen`` (and the ``batchgen`` command) starts fast: pandas, aiohttp, httpx and openpyxl are
+imported only by the code that needs them, when it runs.
 """
 
+from __future__ import annotations
+
+__version__ = "0.2.0"
+
+# The stage module ``batchgen.validate`` is loaded first, so that the name ends up bound to the function.
+from .validate import CellError  # isort: skip
+
+# The front door is imported at once: its module keeps heavy imports inside the functions that need them.
+from .api import RunResult, ValidationReport, arun, run, validate  # isort: skip
 from .errors import (
     BatchgenError,
     FatalAPIError,
     InputError,
     InvalidInputError,
+    JournalError,
+    NoAnswerError,
+    OutputError,
     UnreachableError,
+    UnsavedIds,
     UsageError,
 )
-from .journal import Journal
-from .loader import Table, load
-from .pipeline import RunResult, Source, run_batch, validate_file
-from .simulator import BackgroundSimulator, Faults, Simulator
-from .submit import Settings
-from .validate import Problem, Validation, validate_table
 
 __all__ = [
-    "BackgroundSimulator", "BatchgenError", "FatalAPIError", "Faults", "InputError", "InvalidInputError", "Journal",
-    "Problem", "RunResult", "Settings", "Simulator", "Source", "Table", "UnreachableError", "UsageError", "Validation",
-    "load", "run_batch", "validate_file", "validate_table",
+    "BatchgenError",
+    "CellError",
+    "FatalAPIError",
+    "InputError",
+    "InvalidInputError",
+    "JournalError",
+    "NoAnswerError",
+    "OutputError",
+    "RunResult",
+    "UnreachableError",
+    "UnsavedIds",
+    "UsageError",
+    "ValidationReport",
+    "__version__",
+    "arun",
+    "run",
+    "validate",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -21,8 +21,9 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import UsageError
-from .journal import Journal
-from .loader import Table, read_records
+from .journal import JournalView
+from .loader import BadCell, Table, read_grid
+from .paths import refuse_same
 from .validate import Validation
 from .writer import atomic_write
 
@@ -31,20 +32,23 @@ HEADER = Font(bold=True)
 ERROR_COLUMNS = ["sheet", "cell", "row", "field", "value", "message"]
 
 
-def write_report(table: Table, validation: Validation, path: str | Path, encoding: str | None = None) -> Path:
+def write_report(table: Table, validation: Validation, path: Path, encoding: str | None = None) -> None:
     """``validate --report``: the input with each invalid cell highlighted and commented, and an ``errors`` sheet."""
-    path = check_target(path, "--report")
+    check_target(path, "report", table)
     book, sheet = _copy(table, encoding)
     by_cell: dict[str, list[str]] = defaultdict(list)
     errors = book.create_sheet("errors")
     for column, name in enumerate(ERROR_COLUMNS, start=1):
         _put(errors, 1, column, name)
-    fields = {row.number: row.fields for row in table.rows}
-    for number, problem in enumerate(validation.problems, start=2):
-        cell = f"{table.columns.get(problem.field, 'A')}{problem.row}"
+    fields = {row.number: {**row.fields, **row.extras} for row in table.rows}
+    for number, problem in enumerate(validation.errors, start=2):
+        letter = table.columns.get(problem.field) or table.extra_letters.get(problem.field, "A")
+        cell = f"{letter}{problem.row}"
         by_cell[cell].append(f"{problem.field}: {problem.message}")
-        value = fields.get(problem.row, {}).get(problem.field, "")
-        for column, item in enumerate([sheet.title, cell, problem.row, problem.field, value, problem.message], start=1):
+        value = fields.get(problem.row, {}).get(problem.field, "") if isinstance(problem.row, int) else ""
+        for column, item in enumerate(
+            [sheet.title, cell, problem.row, problem.field, _text(value), problem.message], start=1
+        ):
             _put(errors, number, column, item)
     for cell, messages in by_cell.items():
         sheet[cell].fill = BAD
@@ -52,17 +56,24 @@ def write_report(table: Table, validation: Validation, path: str | Path, encodin
     for cell in errors[1]:
         cell.font = HEADER
     errors.freeze_panes = "A2"
-    atomic_write(path, "wb", book.save)
-    return path
+    atomic_write(path, book.save)
 
 
-def write_annotated(table: Table, journal: Journal, path: str | Path, encoding: str | None = None) -> Path:
-    """``run --annotate``: the input with ``job_id_1``, ``job_id_2``, ``status`` and ``error`` after each row."""
-    path = check_target(path, "--annotate")
-    run = journal.latest_run()
-    ids: dict[int, list[str]] = {done.row: done.job_ids for done in journal.done()}
-    status: dict[int, tuple[str, str]] = {record.row: (record.state, record.message or "") for record in journal.unfinished(run)}
-    status.update({bad.row: (bad.state, bad.message) for bad in journal.invalid()})
+def write_annotated(
+    table: Table, journal: JournalView, path: Path, keys: dict[int, str], encoding: str | None = None
+) -> None:
+    """``run --annotate``: the input with ``job_id_1``, ``job_id_2``, ``status`` and ``error`` after each row.
+
+    Ids are joined to rows by row key (``keys``: row number -> key), never by row number: after rows were
+    deleted or inserted between runs, every id still lands on its own song.
+    """
+    by_key: dict[str, list[str]] = {done.key: done.job_ids for done in journal.done()}
+    status: dict[str, tuple[str, str]] = {
+        record.key: (record.state, record.message or "") for record in journal.unfinished(journal.latest_run())
+    }
+    ids = {number: by_key[key] for number, key in keys.items() if key in by_key}
+    unfinished = {number: status[key] for number, key in keys.items() if key in status}
+    unfinished.update({bad.row: (bad.state, bad.message) for bad in journal.left_out()})
     book, sheet = _copy(table, encoding)
     width = max(2, *(len(found) for found in ids.values())) if ids else 2
     first = sheet.max_column + 1
@@ -71,41 +82,48 @@ def write_annotated(table: Table, journal: Journal, path: str | Path, encoding: 
         _put(sheet, table.header_row, first + offset, name).font = HEADER
     for row in table.rows:
         found = ids.get(row.number, [])
-        state, message = ("done", "") if found else status.get(row.number, ("", ""))
+        state, message = ("done", "") if found else unfinished.get(row.number, ("", ""))
         for offset, value in enumerate([*found, *[""] * (width - len(found)), state, message]):
             _put(sheet, row.number, first + offset, value)
     for offset in range(len(names)):
         sheet.column_dimensions[get_column_letter(first + offset)].width = 38 if offset < width else 14
-    atomic_write(path, "wb", book.save)
-    return path
+    atomic_write(path, book.save)
 
 
-def check_target(path: str | Path, flag: str) -> Path:
-    """A report or annotated copy is an .xlsx in an existing folder: refused before anything is sent."""
-    path = Path(path)
+def check_target(path: Path, setting: str, table: Table, output: Path | None = None) -> None:
+    """A report or annotated copy is a new .xlsx in an existing folder, never the input or the output."""
+    if table.path is None:
+        raise UsageError("a copy of the input needs a file input, not a DataFrame", setting=setting)
     if path.suffix.lower() != ".xlsx":
-        raise UsageError(f"{flag}: {path} must end in .xlsx")
+        raise UsageError(f"{path} must end in .xlsx", setting=setting)
     if not path.parent.is_dir():
-        raise UsageError(f"{flag}: the folder {path.parent} does not exist")
-    return path
+        raise UsageError(f"the folder {path.parent} does not exist", setting=setting)
+    refuse_same(path, setting, input=table.path, output=output)
 
 
 def _copy(table: Table, encoding: str | None) -> tuple[Workbook, Worksheet]:
     """The input as an editable workbook, and the sheet that was read."""
+    assert table.path is not None
     if table.path.suffix.lower() in (".xlsx", ".xlsm"):
-        book = openpyxl.load_workbook(table.path, rich_text=True)
-        return book, book[table.sheet]
+        with table.path.open("rb") as handle:  # closed even when openpyxl refuses the file
+            book = openpyxl.load_workbook(handle, rich_text=True)
+        return book, book[table.sheet or book.sheetnames[0]]
     book = Workbook()
     sheet = book.active
+    assert sheet is not None
     sheet.title = (table.sheet or table.path.stem)[:31]
-    records, _ = read_records(table.path, sheet=table.sheet, encoding=encoding)
+    records = read_grid(table.path, sheet=table.sheet, encoding=encoding).records
     for number, record in enumerate(records, start=1):
         for column, value in enumerate(record, start=1):
             _put(sheet, number, column, value)
     return book, sheet
 
 
-def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
+def _text(value: Any) -> Any:
+    return value.message if isinstance(value, BadCell) else value
+
+
+def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell | MergedCell:
     """Set a cell; text stays text (never a formula) without the control characters a workbook cannot hold."""
     cell = sheet.cell(row, column)
     if isinstance(value, str):

@@ -1,7 +1,9 @@
-"""Load a CSV or Excel file into rows of raw cells, keeping the row numbers a person sees in Excel.
+"""Load a CSV file, an Excel workbook, a pandas DataFrame or a list of dicts into rows of raw cells.
 
-The loader only finds the header, maps columns to the API's field names and drops blank rows; it does not
-judge any value. That is the validator's job, so every bad cell can be reported at once.
+The loader finds the header, maps columns to the API's field names and drops blank rows, keeping the row
+numbers a person sees in Excel. It judges no value (that is the validator's job, so that every bad cell is
+reported at once), but it does record what a cell's cached value hides: an Excel error, a formula without a
+saved value, a hidden row.
 """
 
 from __future__ import annotations
@@ -9,116 +11,174 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
+import os
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import python_calamine
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .errors import InputError
-from .schema import ALL_FIELDS
+from .headers import NearMiss, field_for, resembles
+from .ooxml import SheetFacts, scan
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Source: TypeAlias = "str | os.PathLike[str] | pd.DataFrame | Sequence[Mapping[str, Any]]"
+Kind = Literal["csv", "xlsx", "ods", "frame"]
 
 HEADER_SEARCH_ROWS = 20
-CSV_SUFFIXES = {".csv"}
-EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".ods"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 MAX_ROWS = 250_000
 MAX_FILE_BYTES = 512 * 2**20
 MAX_UNPACKED_BYTES = 1024 * 2**20
 MAX_PACKING_RATIO = 200
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ALIASES = {"tags": "tag"}
-_SEPARATORS = re.compile(r"[\s.\-]+")
-_KNOWN = frozenset(ALL_FIELDS)
+SAVE_IT = "open and save it in Excel or LibreOffice"
 
 
-def normalize_header(name: Any) -> str:
-    """Turn a header cell into a field name: ``MORPH-normalized-weirdness`` -> ``normalized_weirdness``."""
-    key = _SEPARATORS.sub("_", str(name).strip().lower()).strip("_")
-    key = key.removeprefix("morph_")
-    return ALIASES.get(key, key)
+@dataclass(frozen=True, slots=True)
+class BadCell:
+    """A cell whose cached value is not what the sheet shows: reported by the validator, never sent."""
 
-
-def column_letter(index: int) -> str:
-    """Excel's letters for a 0-based column index: 0 -> A, 27 -> AB."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def is_blank(value: Any) -> bool:
-    """An empty cell, or one holding only white space, means "not given"."""
-    return value is None or (isinstance(value, str) and not value.strip())
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One data row: its Excel row number, its known fields and its passthrough columns (blank cells left out)."""
+    """One data row: its number (Excel's, or the DataFrame position), its label, fields and passthrough cells."""
 
     number: int
+    label: int | str
     fields: dict[str, Any]
     extras: dict[str, Any]
+    hidden: bool = False
+
+
+@dataclass(slots=True)
+class Grid:
+    """Every record of a source as read, before any header is looked for."""
+
+    records: list[list[Any]]
+    kind: Kind
+    name: str
+    sheet: str | None = None
+    facts: SheetFacts = field(default_factory=SheetFacts)
+    decimal_comma: bool = False
+    labels: list[int | str] | None = None
 
 
 @dataclass(slots=True)
 class Table:
-    """What the loader read: where from, where the header was, which column holds which field, and the rows."""
+    """What the loader read: where from, which column holds which field, and the rows."""
 
-    path: Path
+    name: str
+    kind: Kind
     sheet: str | None
     header_row: int
     columns: dict[str, str]
+    headers: dict[str, str]
     extra_columns: list[str]
-    rows: list[SourceRow] = field(default_factory=list)
+    rows: list[SourceRow]
+    decimal_comma: bool = False
+    extra_letters: dict[str, str] = field(default_factory=dict)
+    near_misses: list[NearMiss] = field(default_factory=list)
+    path: Path | None = None
 
-    def cell_ref(self, row: int, name: str) -> str:
-        """Where a person finds a cell: ``Sheet1!F12`` in a workbook, ``row 12,`` in a CSV file."""
+    def cell_ref(self, row: int | str, name: str) -> str:
+        """Where a person finds a cell: ``Sheet1!F12``, ``row 12`` (CSV) or ``index 3, column 'W'`` (frames)."""
+        column = self.columns.get(name) or self.extra_letters.get(name)
+        if self.kind == "frame":
+            return f"index {row!r}" + (f", column {self.headers.get(name, name)!r}" if column else "")
         if self.sheet is None:
-            return f"row {row},"
+            return f"row {row}"
         sheet = self.sheet if re.fullmatch(r"\w+", self.sheet) else "'" + self.sheet.replace("'", "''") + "'"
-        column = self.columns.get(name)
         return f"{sheet}!{column}{row}" if column else f"{sheet}!row {row}"
+
+    @property
+    def hidden(self) -> list[int]:
+        return [row.number for row in self.rows if row.hidden]
 
 
 def load(
-    path: str | Path,
-    *,
-    sheet: str | None = None,
-    header_row: int | None = None,
-    encoding: str | None = None,
+    source: Source, *, sheet: str | None = None, header_row: int | None = None, encoding: str | None = None
 ) -> Table:
-    """Read ``path`` (.csv, .xlsx, .xlsm, .ods) into a :class:`Table`; raise :class:`InputError` with a clear message."""
-    path = Path(path)
-    records, sheet_name = read_records(path, sheet=sheet, encoding=encoding)
-    return _build_table(path, sheet_name, records, header_row)
+    """Read ``source`` into a :class:`Table`; raise :class:`InputError` with a clear message."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        table = build_table(read_grid(path, sheet=sheet, encoding=encoding), header_row)
+        table.path = path
+        return table
+    if sheet is not None or encoding is not None:
+        raise InputError("sheet and encoding apply to files, not to a DataFrame or a list of dicts")
+    return build_table(frame_grid(source), header_row if header_row is not None else 1)
 
 
-def read_records(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> tuple[list[list[Any]], str | None]:
-    """Every row of the file as a list of cells from A1 (and the sheet's name, None for CSV): nothing judged yet."""
+def read_grid(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> Grid:
+    """Every record of the file at ``path``: nothing judged yet."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if path.stat().st_size > MAX_FILE_BYTES:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
         raise InputError(
-            f"{path}: {path.stat().st_size / 2**20:.0f} MB is above the limit of {MAX_FILE_BYTES // 2**20} MB; "
+            f"{path}: {size / 2**20:.0f} MB is above the limit of {MAX_FILE_BYTES // 2**20} MB; "
             "split it into several files"
         )
-    if suffix in CSV_SUFFIXES:
+    if suffix == ".csv":
         if sheet is not None:
             raise InputError(f"{path}: --sheet applies to Excel workbooks, not to CSV files")
-        return _read_csv(path, encoding), None
-    if suffix in EXCEL_SUFFIXES:
+        return _read_csv(path, encoding)
+    if suffix in EXCEL_SUFFIXES or suffix == ".ods":
         return _read_workbook(path, sheet)
     if suffix == ".xls":
         raise InputError(f"{path}: legacy .xls workbooks are not supported; save it as .xlsx or .csv")
     raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; save it as .xlsx or .csv")
 
 
-def _read_csv(path: Path, encoding: str | None) -> list[list[str]]:
+def frame_grid(source: Any) -> Grid:
+    """A DataFrame or a list of dicts as records: NaN, None, pd.NA and NaT are blank cells."""
+    if isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
+        if not all(isinstance(item, Mapping) for item in source):
+            raise InputError("a list source must hold dicts (one per row)")
+        header = list(dict.fromkeys(key for item in source for key in item))
+        records = [[item.get(key) for key in header] for item in source]
+        return Grid(
+            [header, *[[_plain(value) for value in row] for row in records]],
+            "frame",
+            "rows",
+            labels=list(range(len(records))),
+        )
+    import pandas as pd
+
+    if not isinstance(source, pd.DataFrame):
+        raise InputError(f"cannot read a {type(source).__name__}: pass a path, a pandas DataFrame or a list of dicts")
+    if source.columns.has_duplicates:
+        raise InputError(
+            f"DataFrame: duplicate column labels {sorted(set(source.columns[source.columns.duplicated()]))}"
+        )
+    values = source.astype(object).where(source.notna(), None)
+    records = [[_plain(value) for value in row] for row in values.itertuples(index=False, name=None)]
+    labels = [label if isinstance(label, (int, str)) else str(label) for label in source.index.tolist()]
+    return Grid([[str(name) for name in source.columns], *records], "frame", "DataFrame", labels=labels)
+
+
+def _plain(value: Any) -> Any:
+    """numpy and pandas scalars as Python values; NaN and friends as None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        value = item()
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return value
+
+
+def _read_csv(path: Path, encoding: str | None) -> Grid:
     """Decode the whole file (UTF-8, BOM or not, unless told otherwise) and split it into records."""
     data = path.read_bytes()
     try:
@@ -143,7 +203,7 @@ def _read_csv(path: Path, encoding: str | None) -> list[list[str]]:
         raise InputError(f"{path}: is not a readable CSV file ({exc})") from None
     if len(records) > MAX_ROWS + HEADER_SEARCH_ROWS:
         raise InputError(_too_many(path, len(records) + sum(1 for _ in reader)))
-    return records
+    return Grid(list(records), "csv", str(path), decimal_comma=delimiter == ";")
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -171,15 +231,21 @@ def _check_package(path: Path) -> None:
         raise InputError(f"{path}: is not a readable Excel workbook ({_short(exc)})") from None
     unpacked = sum(member.file_size for member in members)
     if unpacked > MAX_UNPACKED_BYTES:
-        raise InputError(f"{path}: unpacks to {unpacked / 2**20:.0f} MB, above the limit of {MAX_UNPACKED_BYTES // 2**20} MB")
+        raise InputError(
+            f"{path}: unpacks to {unpacked / 2**20:.0f} MB, above the limit of {MAX_UNPACKED_BYTES // 2**20} MB"
+        )
     for member in members:
         if member.file_size > 2**20 and member.file_size > MAX_PACKING_RATIO * max(member.compress_size, 1):
-            raise InputError(f"{path}: {member.filename} is packed {member.file_size // max(member.compress_size, 1)}:1, "
-                             "which looks like a zip bomb; refusing to open it")
+            raise InputError(
+                f"{path}: {member.filename} is packed {member.file_size // max(member.compress_size, 1)}:1, "
+                "which looks like a zip bomb; refusing to open it"
+            )
 
 
-def _read_workbook(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]:
-    """The cached values of one sheet, from A1, so list positions are Excel's row and column numbers."""
+def _read_workbook(path: Path, sheet: str | None) -> Grid:
+    """The cached values of one sheet from A1 (list positions are Excel's numbers), and what they hide."""
+    import python_calamine
+
     _check_package(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -195,16 +261,38 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]
             sheet = visible[0]
         elif sheet not in book.sheet_names:
             raise InputError(f"--sheet: {path} has no sheet {sheet!r} (it has: {', '.join(book.sheet_names)})")
-        found = book.get_sheet_by_name(sheet)
-        if found.height > MAX_ROWS + HEADER_SEARCH_ROWS:
-            raise InputError(_too_many(path, found.height))
-        return found.to_python(skip_empty_area=False), sheet
+        try:
+            found = book.get_sheet_by_name(sheet)
+            if found.height > MAX_ROWS + HEADER_SEARCH_ROWS:
+                raise InputError(_too_many(path, found.height))
+            records = found.to_python(skip_empty_area=False)
+        except InputError:
+            raise
+        except Exception as exc:  # calamine refuses some error cells (#SPILL!, #CALC!): openpyxl reads them
+            if path.suffix.lower() not in EXCEL_SUFFIXES or "error value" not in str(exc):
+                raise
+            records = _openpyxl_values(path, sheet)
+        facts = scan(path, sheet) if path.suffix.lower() in EXCEL_SUFFIXES else SheetFacts()
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{path}: sheet {sheet!r} cannot be read ({_short(exc)})") from None
     finally:
         book.close()
+    kind: Kind = "ods" if path.suffix.lower() == ".ods" else "xlsx"
+    return Grid(records, kind, str(path), sheet, facts)
+
+
+def _openpyxl_values(path: Path, sheet: str) -> list[list[Any]]:
+    """The cached values of ``sheet`` as openpyxl reads them (defusedxml guards its parser)."""
+    import openpyxl
+
+    with path.open("rb") as handle:  # closed even when openpyxl refuses the file
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        try:
+            return [list(row) for row in book[sheet].iter_rows(values_only=True)]
+        finally:
+            book.close()
 
 
 def _too_many(path: Path, rows: int) -> str:
@@ -215,39 +303,99 @@ def _short(exc: Exception) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
-def _build_table(path: Path, sheet: str | None, records: list[list[Any]], header_row: int | None) -> Table:
+def in_range(number: int, rows: tuple[int, int | None] | None) -> bool:
+    """Whether row ``number`` is in the ``--rows`` range ``rows`` (first, last or None for the end)."""
+    return rows is None or (rows[0] <= number and (rows[1] is None or number <= rows[1]))
+
+
+def is_blank(value: Any) -> bool:
+    """An empty cell, or one holding only white space, means "not given"."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def column_letter(index: int) -> str:
+    """Excel's letters for a 0-based column index: 0 -> A, 27 -> AB."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def build_table(grid: Grid, header_row: int | None) -> Table:
     """Find the header, map its columns, and keep every non-blank row below it with its row number."""
-    where = f"{path}" + (f" (sheet {sheet})" if sheet else "")
-    index = _find_header(records, header_row, where)
-    columns: dict[str, str] = {}
+    where = grid.name + (f" (sheet {grid.sheet})" if grid.sheet else "")
+    index = _find_header(grid.records, header_row, where)
+    header = grid.records[index]
+    frame = grid.kind == "frame"
+    named = {pos: field_for(cell) for pos, cell in enumerate(header) if not is_blank(cell)}
+    present = {name for name in named.values() if name}
+    table = Table(grid.name, grid.kind, grid.sheet, index + 1, {}, {}, [], [], grid.decimal_comma)
     positions: dict[int, str] = {}
     extras: dict[int, str] = {}
-    for pos, cell in enumerate(records[index]):
-        if is_blank(cell):
+    for pos, name in named.items():
+        letter = str(header[pos]) if frame else column_letter(pos)
+        heading = str(header[pos]).strip()
+        if name is not None:
+            if name in table.columns:
+                raise InputError(f"{where}: columns {table.columns[name]} and {letter} both name the field {name}")
+            table.columns[name], table.headers[name], positions[pos] = letter, heading, name
             continue
-        name = normalize_header(cell)
-        letter = column_letter(pos)
-        if name in _KNOWN:
-            if name in columns:
-                raise InputError(f"{where}: columns {columns[name]} and {letter} both name the field {name}")
-            columns[name], positions[pos] = letter, name
-        else:
-            label = str(cell).strip()
-            extras[pos] = label if label not in extras.values() else f"{label} ({letter})"
-    table = Table(path, sheet, index + 1, columns, list(extras.values()))
-    for offset, record in enumerate(records[index + 1 :], start=index + 2):
+        similar = resembles(header[pos], present)
+        if similar is not None:
+            table.near_misses.append(NearMiss(heading, similar))
+        extras[pos] = heading if heading not in extras.values() else f"{heading} ({letter})"
+        table.extra_letters[extras[pos]] = letter
+    table.extra_columns = list(extras.values())
+    for offset, record in enumerate(grid.records[index + 1 :], start=index + 2):
         if all(is_blank(cell) for cell in record):
             continue
+        number = offset - 2 if frame else offset
+        label: int | str = grid.labels[number] if grid.labels is not None else number
         table.rows.append(
             SourceRow(
-                offset,
-                {name: record[pos] for pos, name in positions.items() if pos < len(record) and not is_blank(record[pos])},
-                {label: record[pos] for pos, label in extras.items() if pos < len(record) and not is_blank(record[pos])},
+                number,
+                label,
+                {
+                    name: cell
+                    for pos, name in positions.items()
+                    if not is_blank(cell := _cell(grid, record, offset, pos, True))
+                },
+                {
+                    name: cell
+                    for pos, name in extras.items()
+                    if not is_blank(cell := _cell(grid, record, offset, pos, False))
+                },
+                offset in grid.facts.hidden_rows,
             )
         )
     if not table.rows:
         raise InputError(f"{where} has no data rows under its header (row {index + 1})")
     return table
+
+
+def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> Any:
+    """The value of one cell, or a :class:`BadCell` when its cached value is not the truth."""
+    value = record[pos] if pos < len(record) else None
+    facts = grid.facts
+    if not (facts.formulas or facts.errors):
+        return value
+    where = (row, pos)
+    if where in facts.errors:
+        error = facts.errors[where]
+        return BadCell(f"{error} is an Excel error value; fix the formula or the cell") if is_field else error
+    if where in facts.uncached:
+        return BadCell(
+            "is a formula without a saved value (the file was written by a program that does not "
+            f"calculate formulas); {SAVE_IT}"
+        )
+    if is_field and facts.recalculated_on_load and where in facts.formulas:
+        return BadCell(
+            "is a formula in a workbook that asks to be recalculated when opened, so its saved value "
+            f"is a placeholder, not its result; {SAVE_IT}"
+        )
+    return value
 
 
 def _find_header(records: list[list[Any]], header_row: int | None, where: str) -> int:
@@ -259,7 +407,7 @@ def _find_header(records: list[list[Any]], header_row: int | None, where: str) -
             raise InputError(f"--header-row: {where} has no row {header_row} (it has {len(records)} rows)")
         return header_row - 1
     for index, record in enumerate(records[:HEADER_SEARCH_ROWS]):
-        if len({normalize_header(c) for c in record if not is_blank(c)} & _KNOWN) >= 2:
+        if len({field_for(c) for c in record if not is_blank(c)} - {None}) >= 2:
             return index
     raise InputError(
         f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "

@@ -6,12 +6,14 @@ every body it receives against it in strict mode, so the two can never disagree 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MODELS = ("FUZZ-1.0", "FUZZ-1.1", "FUZZ-1.0 Pro", "FUZZ-1.1 Pro")
-TRANSFORMS = ("cover", "extend", "inpaint", "swap_vocals", "swap_sound")
+Model = Literal["FUZZ-1.0", "FUZZ-1.1", "FUZZ-1.0 Pro", "FUZZ-1.1 Pro"]
+Transform = Literal["cover", "extend", "inpaint", "swap_vocals", "swap_sound"]
+MODELS: tuple[str, ...] = get_args(Model)
+TRANSFORMS: tuple[str, ...] = get_args(Transform)
 DEFAULT_MODEL = "FUZZ-1.0"
 
 TOP_FIELDS = ("title", "tag", "lyrics", "model", "instrumental")
@@ -38,7 +40,7 @@ class Morph(BaseModel):
 
     riff_id: str | None = None
     audio_upload_id: str | None = None
-    transform: Literal[TRANSFORMS] | None = None
+    transform: Transform | None = None
     normalized_lyrics_strength: Strength | None = None
     normalized_sound_prompt_strength: Strength | None = None
     normalized_weirdness: Strength | None = None
@@ -55,13 +57,13 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal[MODELS]
+    model: Model
     title: str
     tag: str
     lyrics: str
     instrumental: bool = False
     morph: Morph | None = None
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         """The body to POST: ``instrumental`` always present, ``morph`` only with the fields given."""
         return self.model_dump(exclude_none=True)

@@ -26,7 +26,30 @@ from .schema import GenerateRequest
 
 ENDPOINT = "/riffusion/generate"
 LOG_ENDPOINT = "/_simulator/log"
-FAULTS = ("ok", "307", "400", "401", "402", "403", "429", "500", "502", "503", "504", "drop", "accept_drop", "hang", "malformed")
+REJECTIONS = {
+    "400": "The provider rejected this request",
+    "404": "Not found",
+    "409": "Conflict",
+    "413": "Request too large",
+    "422": "Unprocessable request",
+}
+FAULTS = (
+    "ok",
+    "307",
+    *REJECTIONS,
+    "401",
+    "402",
+    "403",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "drop",
+    "accept_drop",
+    "hang",
+    "malformed",
+)
 
 
 @dataclass
@@ -35,6 +58,7 @@ class Faults:
 
     rate_429: float = 0.0
     rate_5xx: float = 0.0
+    rate_500: float = 0.0
     rate_drop: float = 0.0
     rate_accept_drop: float = 0.0
     rate_hang: float = 0.0
@@ -47,7 +71,7 @@ class Faults:
     def __post_init__(self) -> None:
         unknown = [name for name in self.script if name not in FAULTS]
         if unknown:
-            raise UsageError(f"--script: unknown fault {unknown[0]!r}; use one of {', '.join(FAULTS)}")
+            raise UsageError(f"unknown fault {unknown[0]!r}; use one of {', '.join(FAULTS)}", setting="script")
 
 
 def check_loopback(host: str) -> None:
@@ -57,7 +81,7 @@ def check_loopback(host: str) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise UsageError(f"--host: {host} is not a loopback address; the simulator listens on loopback only")
+        raise UsageError(f"{host} is not a loopback address; the simulator listens on loopback only", setting="host")
 
 
 class Simulator:
@@ -78,16 +102,22 @@ class Simulator:
         self.log_path = log_path
         self.accepted: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
+        self.peers: set[tuple[str, int]] = set()  # client connections seen (keep-alive reuses them)
         self._script = deque(self.faults.script)
         self._random = random.Random(self.faults.seed)
         self._window: deque[float] = deque()
         self._log_file = log_path.open("a", encoding="utf-8") if log_path else None
         self.app = web.Application()
+        self.rejected_paths = 0  # requests to any other path (a wrong base URL): answered 404
         self.app.router.add_post(ENDPOINT, self.generate)
         self.app.router.add_get(LOG_ENDPOINT, self.log)
+        self.app.router.add_route("*", "/{path:.*}", self.elsewhere)
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
         fault = self._pick_fault()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.peers.add((str(peer[0]), int(peer[1])))
         entry = {"at": time.time(), "idempotency_key": request.headers.get("Idempotency-Key"), "fault": fault}
         self.received.append(entry)
         try:
@@ -122,8 +152,8 @@ class Simulator:
         except ValidationError as exc:
             first = exc.errors()[0]
             return _error(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
-        if fault == "400":
-            return _error(400, "The provider rejected this request")
+        if fault in REJECTIONS:
+            return _error(int(fault), REJECTIONS[fault])
         ids = [str(uuid.uuid4()), str(uuid.uuid4())]
         self._accept(request.headers.get("Idempotency-Key"), raw, ids)
         if fault == "accept_drop":
@@ -131,6 +161,12 @@ class Simulator:
         if fault == "malformed":
             return web.Response(status=200, text="<html>502 Bad Gateway</html>", content_type="text/html")
         return web.json_response({"jobs": [{"id": job_id} for job_id in ids]})
+
+    async def elsewhere(self, request: web.Request) -> web.Response:
+        """Any other path: what a provider answers to a wrong base URL."""
+        self.rejected_paths += 1
+        await request.read()
+        return _error(404, f"Not found: {request.path}")
 
     async def log(self, request: web.Request) -> web.Response:
         """The accepted requests, for tests and benchmarks that run the simulator in another process."""
@@ -141,8 +177,15 @@ class Simulator:
             return self._script.popleft()
         roll = self._random.random()
         f = self.faults
-        for name, rate in (("429", f.rate_429), ("503", f.rate_5xx), ("drop", f.rate_drop),
-                           ("accept_drop", f.rate_accept_drop), ("hang", f.rate_hang), ("malformed", f.rate_malformed)):
+        for name, rate in (
+            ("429", f.rate_429),
+            ("503", f.rate_5xx),
+            ("500", f.rate_500),
+            ("drop", f.rate_drop),
+            ("accept_drop", f.rate_accept_drop),
+            ("hang", f.rate_hang),
+            ("malformed", f.rate_malformed),
+        ):
             if roll < rate:
                 return name
             roll -= rate
@@ -190,8 +233,8 @@ async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) ->
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # aiohttp exposes the bound port only here
-    return runner, sockets[0].getsockname()[1]
+    address = runner.addresses[0]
+    return runner, int(address[1])
 
 
 class BackgroundSimulator:

@@ -13,7 +13,8 @@ from typing import Any
 import xlsxwriter
 
 from .errors import UsageError
-from .schema import MODELS, STRENGTH_FIELDS, TIME_FIELDS, TRANSFORMS
+from .headers import accepted_names, field_for
+from .schema import ALL_FIELDS, MODELS, STRENGTH_FIELDS, TIME_FIELDS, TRANSFORMS
 from .writer import atomic_write
 
 LAST_ROW = 5000
@@ -26,27 +27,77 @@ COLUMNS: list[tuple[str, int, str, dict[str, Any]]] = [
     ("Lyrics", 50, "Required unless Instrumental is TRUE. Line breaks are kept (Alt+Enter).", {"validate": "any"}),
     ("Model", 14, "Blank means FUZZ-1.0.", {"validate": "list", "source": list(MODELS)}),
     ("Instrumental", 13, "TRUE for no vocals; blank means FALSE.", {"validate": "list", "source": BOOLEANS}),
-    ("Transform", 13, "Only to morph an existing riff or upload; needs Riff ID or Audio Upload ID.",
-     {"validate": "list", "source": list(TRANSFORMS)}),
+    (
+        "Transform",
+        13,
+        "Only to morph an existing riff or upload; needs Riff ID or Audio Upload ID.",
+        {"validate": "list", "source": list(TRANSFORMS)},
+    ),
     ("Riff ID", 16, "The riff to morph (or Audio Upload ID, not both).", {"validate": "any"}),
     ("Audio Upload ID", 16, "The upload to morph (or Riff ID, not both).", {"validate": "any"}),
-    *((" ".join(word.capitalize() for word in name.split("_")), 14, "A number from 0 to 1 (0.5, not 50).",
-       {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1}) for name in STRENGTH_FIELDS),
-    *((" ".join(word.capitalize() for word in name.split("_")), 13, "Seconds, 0 or more. Inpaint needs Replace Start At < Replace End At.",
-       {"validate": "decimal", "criteria": ">=", "value": 0}) for name in TIME_FIELDS),
+    *(
+        (
+            " ".join(word.capitalize() for word in name.split("_")),
+            14,
+            "A number from 0 to 1 (0.5, not 50).",
+            {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1},
+        )
+        for name in STRENGTH_FIELDS
+    ),
+    *(
+        (
+            " ".join(word.capitalize() for word in name.split("_")),
+            13,
+            "Seconds, 0 or more. Inpaint needs Replace Start At < Replace End At.",
+            {"validate": "decimal", "criteria": ">=", "value": 0},
+        )
+        for name in TIME_FIELDS
+    ),
 ]
 
 EXAMPLES: list[dict[str, Any]] = [
     {"Title": "Plain song", "Tag": "indie pop", "Lyrics": "First line\nSecond line", "Model": "FUZZ-1.1"},
     {"Title": "Instrumental", "Tag": "ambient", "Instrumental": True},
-    {"Title": "A cover", "Tag": "rock", "Lyrics": "Cover lyrics", "Transform": "cover", "Riff ID": "riff_123",
-     "Normalized Cover Strength": 0.8},
-    {"Title": "Longer", "Tag": "jazz", "Lyrics": "More of it", "Transform": "extend", "Riff ID": "riff_123", "Crop End At": 30},
-    {"Title": "Fixed bridge", "Tag": "soul", "Lyrics": "New bridge", "Transform": "inpaint", "Audio Upload ID": "upl_456",
-     "Replace Start At": 30, "Replace End At": 45},
-    {"Title": "New singer", "Tag": "soul", "Lyrics": "Same words", "Transform": "swap_vocals", "Audio Upload ID": "upl_456"},
-    {"Title": "New band", "Tag": "funk", "Lyrics": "Same words", "Transform": "swap_sound", "Riff ID": "riff_123",
-     "Normalized Sound Prompt Strength": 0.6},
+    {
+        "Title": "A cover",
+        "Tag": "rock",
+        "Lyrics": "Cover lyrics",
+        "Transform": "cover",
+        "Riff ID": "riff_123",
+        "Normalized Cover Strength": 0.8,
+    },
+    {
+        "Title": "Longer",
+        "Tag": "jazz",
+        "Lyrics": "More of it",
+        "Transform": "extend",
+        "Riff ID": "riff_123",
+        "Crop End At": 30,
+    },
+    {
+        "Title": "Fixed bridge",
+        "Tag": "soul",
+        "Lyrics": "New bridge",
+        "Transform": "inpaint",
+        "Audio Upload ID": "upl_456",
+        "Replace Start At": 30,
+        "Replace End At": 45,
+    },
+    {
+        "Title": "New singer",
+        "Tag": "soul",
+        "Lyrics": "Same words",
+        "Transform": "swap_vocals",
+        "Audio Upload ID": "upl_456",
+    },
+    {
+        "Title": "New band",
+        "Tag": "funk",
+        "Lyrics": "Same words",
+        "Transform": "swap_sound",
+        "Riff ID": "riff_123",
+        "Normalized Sound Prompt Strength": 0.6,
+    },
 ]
 
 HOW_TO = [
@@ -59,27 +110,34 @@ HOW_TO = [
     "exactly one of Riff ID or Audio Upload ID. Strengths are numbers from 0 to 1; times are seconds.",
     "Inpaint replaces the part between Replace Start At and Replace End At.",
     "You may add columns of your own (catalog number, notes): they are copied to the output, never sent.",
-    "The Examples sheet shows one row per transform.",
+    "The Examples sheet shows one row per transform. Headers may be spelled in any of the ways listed below;",
+    "a header that only resembles one (Weirdnes, riffid) is refused, so that no setting is dropped unseen.",
     "",
     "Check the file:   batchgen validate catalog.xlsx",
     "Send it:          batchgen run catalog.xlsx -o results.xlsx",
 ]
 
 
-def write_template(path: str | Path) -> Path:
-    """Write the template to ``path`` (.xlsx), atomically."""
+def write_template(path: str | Path, force: bool = False) -> Path:
+    """Write the template to ``path`` (.xlsx), atomically; an existing file is replaced only with ``force``."""
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise UsageError(f"{path}: the template is an Excel workbook; name it .xlsx")
     if not path.parent.is_dir():
         raise UsageError(f"{path}: the folder {path.parent} does not exist")
-    atomic_write(path, "wb", _write)
+    if path.exists() and not force:
+        raise UsageError(
+            f"{path} already exists (a filled catalog?); choose another name, or pass --force to replace it"
+        )
+    atomic_write(path, _write)
     return path
 
 
 def _write(handle: Any) -> None:
     book = xlsxwriter.Workbook(handle, {"strings_to_formulas": False, "strings_to_numbers": False})
-    header = book.add_format({"bold": True, "bg_color": "#305496", "font_color": "#FFFFFF", "text_wrap": True, "valign": "top"})
+    header = book.add_format(
+        {"bold": True, "bg_color": "#305496", "font_color": "#FFFFFF", "text_wrap": True, "valign": "top"}
+    )
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
     catalog = book.add_worksheet("Catalog")
     examples = book.add_worksheet("Examples")
@@ -90,10 +148,22 @@ def _write(handle: Any) -> None:
             sheet.write_string(0, column, title, header)
             sheet.set_column(column, column, width, wrap if title == "Lyrics" else None)
     for column, (title, _, message, rule) in enumerate(COLUMNS):
-        catalog.data_validation(1, column, LAST_ROW, column, {
-            **rule, "input_title": title[:32], "input_message": message[:255],
-            "error_title": f"Not a valid {title}"[:32], "error_message": message[:255], "ignore_blank": True,
-        })
+        also = [name for name in accepted_names(field_for(title) or title) if name != title]
+        hint = f"{message} Header also accepted as: {', '.join(also)}."
+        catalog.data_validation(
+            1,
+            column,
+            LAST_ROW,
+            column,
+            {
+                **rule,
+                "input_title": title[:32],
+                "input_message": hint[:255],
+                "error_title": f"Not a valid {title}"[:32],
+                "error_message": message[:255],
+                "ignore_blank": True,
+            },
+        )
     names = [title for title, *_ in COLUMNS]
     for number, example in enumerate(EXAMPLES, start=1):
         for name, value in example.items():
@@ -103,4 +173,13 @@ def _write(handle: Any) -> None:
     guide.write_string(0, 0, HOW_TO[0], book.add_format({"bold": True, "font_size": 14}))
     for number, line in enumerate(HOW_TO[1:], start=1):
         guide.write_string(number, 0, line)
+    first = len(HOW_TO) + 1
+    guide.write_string(
+        first,
+        0,
+        "Accepted headers (any case; spaces, - and . are alike; a leading morph. is ignored)",
+        book.add_format({"bold": True}),
+    )
+    for number, field in enumerate(ALL_FIELDS, start=first + 1):
+        guide.write_string(number, 0, f"{field}:  {', '.join(accepted_names(field))}")
     book.close()

@@ -1,54 +1,41 @@
-"""Turn raw rows into request payloads, or into problems that name the cell a person must fix.
+"""Turn raw rows into request payloads, or into errors that name the cell a person must fix.
 
-Cell parsing (numbers stored as text, the contract's boolean spellings, case-insensitive enums) and the
-product's own rules (required text, morph consistency) live here; value ranges come from :mod:`.schema`.
+Cell parsing lives in :mod:`.cells`; value ranges come from the request model in :mod:`.schema`; the
+product's own rules (required text, morph consistency) are here. Every problem of a file is collected, so a
+person fixes them all in one pass.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import math
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from .loader import SourceRow, Table
-from .schema import (
-    DEFAULT_MODEL,
-    MODELS,
-    MORPH_FIELDS,
-    MORPH_ID_FIELDS,
-    STRENGTH_FIELDS,
-    TIME_FIELDS,
-    TRANSFORMS,
-    GenerateRequest,
-)
-
-TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0"})
-_SPACES = re.compile(r"\s+")
-
-
-class CellError(ValueError):
-    """A cell whose value cannot be read as what its column needs."""
+from .cells import PARSERS, BadValue, parse_text, show
+from .loader import BadCell, SourceRow, Table
+from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
-    """One invalid cell: ``Sheet1!F12 normalized_weirdness: 1.4 is above the maximum 1``."""
+class CellError:
+    """One problem, with its place: ``Sheet1!F12 normalized_weirdness: 1.4 is above the maximum 1``.
 
-    row: int
-    field: str
-    ref: str
+    ``row`` is the Excel row number (or the DataFrame's index label), ``column`` the header as written,
+    ``field`` the API field, ``cell`` where to look (``Sheet1!F12``, ``row 12``, ``index 3, column 'W'``).
+    """
+
+    row: int | str
+    column: str
+    cell: str
     message: str
+    field: str
 
     def __str__(self) -> str:
-        return f"{self.ref} {self.field}: {self.message}"
+        separator = " " if "!" in self.cell else ", "
+        return f"{self.cell}{separator}{self.field}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,196 +48,137 @@ class ValidRow:
 
 @dataclass(slots=True)
 class Validation:
-    """Every valid row and every problem of a file, so all of them are reported at once."""
+    """Every valid row and every problem of a table, so all of them are reported at once."""
 
     valid: list[ValidRow] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    errors: list[CellError] = field(default_factory=list)
     invalid_rows: list[SourceRow] = field(default_factory=list)
-    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    duplicates: list[tuple[int | str, int | str]] = field(default_factory=list)
 
 
-def show(value: Any) -> str:
-    """A cell value as a person would type it: ``1.4``, ``30``, ``'remix'``."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (int, float)):
-        return f"{value:.12g}"
-    return repr(str(value)[:60])
-
-
-def parse_text(value: Any) -> str:
-    """Any cell as text; Excel stores ``12345`` typed in a text column as the number 12345.0."""
-    if isinstance(value, str):
-        return (value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value).strip()
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def parse_number(value: Any) -> float:
-    """Excel numbers and numeric text (`` 0.5 ``, ``0,5``, ``50%``) as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise CellError(f"{show(value)} is not a number")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = value.strip().replace("\u00a0", "")
-    if text.count(",") == 1 and "." not in text:
-        text = text.replace(",", ".")
-    scale = 1.0
-    if text.endswith("%"):
-        text, scale = text[:-1].strip(), 0.01
-    try:
-        return float(text) * scale
-    except ValueError:
-        raise CellError(f"{show(value)} is not a number") from None
-
-
-def parse_bool(value: Any) -> bool:
-    """TRUE/FALSE, yes/no, y/n, 1/0 or x, in any case."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    word = str(value).strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise CellError(f"{show(value)} is not a yes/no value; use TRUE or FALSE (also yes/no, y/n, 1/0, x)")
-
-
-def _choice(options: tuple[str, ...], what: str, fold: Callable[[str], str]) -> Callable[[Any], str]:
-    """A parser that matches a cell against ``options`` after ``fold`` and returns the canonical spelling."""
-    canonical = {fold(option): option for option in options}
-
-    @functools.lru_cache(maxsize=1024)  # a column holds a handful of spellings, repeated on every row
-    def lookup(text: str) -> str | None:
-        return canonical.get(fold(text))
-
-    def parse(value: Any) -> str:
-        found = lookup(parse_text(value))
-        if found is None:
-            raise CellError(f"{show(value)} is not a {what}; use one of {', '.join(options)}")
-        return found
-
-    return parse
-
-
-parse_model = _choice(MODELS, "model", lambda s: _SPACES.sub(" ", s).lower())
-parse_transform = _choice(TRANSFORMS, "transform", lambda s: re.sub(r"[\s\-]+", "_", s).lower())
-
-PARSERS: dict[str, Callable[[Any], Any]] = {
-    "title": parse_text,
-    "tag": parse_text,
-    "lyrics": parse_text,
-    "model": parse_model,
-    "instrumental": parse_bool,
-    "riff_id": parse_text,
-    "audio_upload_id": parse_text,
-    "transform": parse_transform,
-    **{name: parse_number for name in (*STRENGTH_FIELDS, *TIME_FIELDS)},
-}
-
-
-def validate_table(table: Table, default_model: str = DEFAULT_MODEL) -> Validation:
-    """Check every row of ``table``; collect payloads for the good rows and problems for the others."""
-    result = Validation()
+def validate_table(table: Table, default_model: str | None = None) -> Validation:
+    """Check every row of ``table``; payloads for the good rows, errors for the others."""
+    header_errors = _header_errors(table)
+    result = Validation(errors=list(header_errors))
     for row in table.rows:
-        problems, payload = _validate_row(table, row, default_model)
-        if problems:
-            result.problems.extend(problems)
+        errors, payload = _RowCheck(table, row).run(default_model or DEFAULT_MODEL)
+        if errors:
+            result.errors.extend(errors)
             result.invalid_rows.append(row)
         else:
             result.valid.append(ValidRow(row, payload))
+    if header_errors:  # the column's setting would be missing from every row: none may be sent
+        result.invalid_rows, result.valid = list(table.rows), []
     result.duplicates = find_duplicates(result.valid)
     return result
 
 
-def find_duplicates(valid: list[ValidRow]) -> list[tuple[int, int]]:
+def _header_errors(table: Table) -> list[CellError]:
+    """Columns that resemble a field without being one of its accepted names: a setting would be dropped."""
+    errors = []
+    for miss in table.near_misses:
+        cell = f"column {miss.header!r}" if table.kind == "frame" else table.cell_ref(table.header_row, miss.header)
+        errors.append(CellError(table.header_row, miss.header, cell, miss.message(), miss.header))
+    return errors
+
+
+def find_duplicates(valid: list[ValidRow]) -> list[tuple[int | str, int | str]]:
     """(first row, later row) for each row whose request is identical to an earlier row's: each costs money."""
-    first: dict[str, int] = {}
+    first: dict[str, int | str] = {}
     pairs = []
     for item in valid:
         request = json.dumps(item.payload, sort_keys=True, ensure_ascii=False)
         if request in first:
-            pairs.append((first[request], item.source.number))
+            pairs.append((first[request], item.source.label))
         else:
-            first[request] = item.source.number
+            first[request] = item.source.label
     return pairs
 
 
-def _validate_row(table: Table, row: SourceRow, default_model: str) -> tuple[list[Problem], dict[str, Any]]:
-    problems: list[Problem] = []
+class _RowCheck:
+    """The checks of one row, collecting every problem with its cell."""
 
-    def report(name: str, message: str) -> None:
-        problems.append(Problem(row.number, name, table.cell_ref(row.number, name), message))
+    def __init__(self, table: Table, row: SourceRow) -> None:
+        self.table = table
+        self.row = row
+        self.errors: list[CellError] = []
 
-    values: dict[str, Any] = {}
-    for name, raw in row.fields.items():
+    def report(self, name: str, message: str) -> None:
+        column = self.table.headers.get(name, name)
+        self.errors.append(CellError(self.row.label, column, self.table.cell_ref(self.row.label, name), message, name))
+
+    def run(self, default_model: str) -> tuple[list[CellError], dict[str, Any]]:
+        row, table = self.row, self.table
+        values: dict[str, Any] = {}
+        for name, raw in row.fields.items():
+            try:
+                if isinstance(raw, BadCell):
+                    raise BadValue(raw.message)
+                values[name] = PARSERS[name](raw, table.decimal_comma)
+            except BadValue as exc:
+                self.report(name, str(exc))
+        for label, raw in row.extras.items():
+            if isinstance(raw, BadCell):
+                self.report(label, raw.message)
+        for name in ("title", "tag"):
+            if name not in row.fields:
+                self.report(name, "is required" + ("" if name in table.columns else f"; the file has no {name} column"))
+        instrumental = values.get("instrumental", False)
+        instrumental_unreadable = "instrumental" in row.fields and "instrumental" not in values
+        if not instrumental and not instrumental_unreadable and not values.get("lyrics"):
+            self.report("lyrics", "is required unless instrumental is TRUE")
+        given = [name for name in MORPH_FIELDS if name in row.fields]
+        morph = {name: values[name] for name in MORPH_FIELDS if name in values}
+        self._check_morph(given, morph)
+        body: dict[str, Any] = {
+            "model": values.get("model", default_model),
+            "title": values.get("title", ""),
+            "tag": values.get("tag", ""),
+            "lyrics": values.get("lyrics", ""),
+            "instrumental": instrumental,
+        }
+        if morph:
+            body["morph"] = morph
         try:
-            values[name] = PARSERS[name](raw)
-        except CellError as exc:
-            report(name, str(exc))
-    for name in ("title", "tag"):
-        if name not in row.fields:
-            report(name, "is required" + ("" if name in table.columns else f"; the file has no {name} column"))
-    instrumental = values.get("instrumental", False)
-    instrumental_unreadable = "instrumental" in row.fields and "instrumental" not in values
-    if not instrumental and not instrumental_unreadable and not values.get("lyrics"):
-        report("lyrics", "is required unless instrumental is TRUE")
-    morph = {name: values[name] for name in MORPH_FIELDS if name in values}
-    given_morph = [name for name in MORPH_FIELDS if name in row.fields]
-    _check_morph(given_morph, morph, report)
+            payload = GenerateRequest.model_validate(body).payload()
+        except ValidationError as exc:
+            for error in exc.errors():
+                self.report(str(error["loc"][-1]), _message(dict(error)))
+        if self.errors:
+            order = {name: index for index, name in enumerate(table.columns)}
+            self.errors.sort(key=lambda e: order.get(e.field, len(order)))
+            return self.errors, {}
+        if "morph" in payload:
+            payload["morph"] = {k: _json_number(v) for k, v in payload["morph"].items()}
+        return [], payload
 
-    body = {
-        "model": values.get("model", default_model),
-        "title": values.get("title", ""),
-        "tag": values.get("tag", ""),
-        "lyrics": values.get("lyrics", ""),
-        "instrumental": instrumental,
-    }
-    if morph:
-        body["morph"] = morph
-    try:
-        payload = GenerateRequest.model_validate(body).payload()
-    except ValidationError as exc:
-        for error in exc.errors():
-            report(str(error["loc"][-1]), _message(error))
-    if problems:
-        problems.sort(key=lambda p: (len(table.columns.get(p.field, "~~~~")), table.columns.get(p.field, "~")))
-        return problems, {}
-    if "morph" in payload:
-        payload["morph"] = {k: _json_number(v) for k, v in payload["morph"].items()}
-    return problems, payload
+    def _check_morph(self, given: list[str], morph: dict[str, Any]) -> None:
+        """The contract's morph consistency rules, reported on the cell a person would change."""
+        if not given:
+            return
+        transform = morph.get("transform")
+        if "transform" not in given:
+            self.report("transform", f"is required when morph options are given ({', '.join(given)})")
+            return
+        if transform is None:
+            return
+        ids = [name for name in MORPH_ID_FIELDS if name in given]
+        if not ids:
+            self.report("transform", f"{transform} needs a riff_id or an audio_upload_id")
+        elif len(ids) == 2:
+            self.report("audio_upload_id", "give either riff_id or audio_upload_id, not both")
+        if transform == "inpaint":
+            start, end = morph.get("replace_start_at"), morph.get("replace_end_at")
+            if "replace_start_at" not in given or "replace_end_at" not in given:
+                self.report("transform", "inpaint needs replace_start_at and replace_end_at")
+            elif isinstance(start, float) and isinstance(end, float) and not start < end:
+                self.report("replace_end_at", f"{show(end)} must be greater than replace_start_at ({show(start)})")
 
 
-def _check_morph(given: list[str], morph: dict[str, Any], report: Callable[[str, str], None]) -> None:
-    """The contract's morph consistency rules, reported on the cell a person would change."""
-    if not given:
-        return
-    transform = morph.get("transform")
-    if "transform" not in given:
-        report("transform", f"is required when morph options are given ({', '.join(given)})")
-        return
-    if transform is None:
-        return
-    ids = [name for name in MORPH_ID_FIELDS if name in given]
-    if not ids:
-        report("transform", f"{transform} needs a riff_id or an audio_upload_id")
-    elif len(ids) == 2:
-        report("audio_upload_id", "give either riff_id or audio_upload_id, not both")
-    if transform == "inpaint":
-        start, end = morph.get("replace_start_at"), morph.get("replace_end_at")
-        if "replace_start_at" not in given or "replace_end_at" not in given:
-            report("transform", "inpaint needs replace_start_at and replace_end_at")
-        elif isinstance(start, float) and isinstance(end, float) and not start < end:
-            report("replace_end_at", f"{show(end)} must be greater than replace_start_at ({show(start)})")
+def title_of(row: SourceRow) -> str:
+    """A row's title for listings, even when its cell is bad."""
+    title = row.fields.get("title", "")
+    return "" if isinstance(title, BadCell) else parse_text(title, False)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -258,7 +186,7 @@ def _message(error: dict[str, Any]) -> str:
     value, kind, name = error.get("input"), error["type"], str(error["loc"][-1])
     if kind == "less_than_equal":
         message = f"{show(value)} is above the maximum {show(error['ctx']['le'])}"
-        if name in STRENGTH_FIELDS and 1 < value <= 100:
+        if name in STRENGTH_FIELDS and isinstance(value, (int, float)) and 1 < value <= 100:
             message += f"; did you mean {show(value / 100)}?"
         return message
     if kind == "greater_than_equal":

@@ -1,37 +1,54 @@
-"""Write the output: a view of the journal, appended to what the output already holds, replaced atomically.
+"""Write the output: a view of the journal, merged with what the output already holds, replaced atomically.
 
-``jobs`` has one line per job id; ``failed`` one line per row without job ids. Lines already in an existing
-output are kept as they are and only ids not yet there are appended, so no job id ever appears twice.
+``jobs`` has one line per job id, in the current input's row order with its current row numbers; lines of
+rows no longer in the input, and lines the journal does not know, stay at the end. No job id appears twice.
+``failed`` has one line per row without job ids. Each file is written to a hidden temporary file beside it
+(an unnamed one where Linux allows, so a crash leaves nothing behind), flushed, renamed over the old one,
+and the folder is flushed too; a new file gets the user's umask, a replaced one keeps its mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import heapq
+import functools
+import io
 import os
+import secrets
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
-
-import python_calamine
-import xlsxwriter
+from typing import IO, Any
 
 from .errors import OutputError, UsageError
-from .journal import Journal
+from .headers import output_name
+from .journal import DoneRow, JournalView
 
 JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at"]
 FAILED_COLUMNS = ["row", "title", "state", "error"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SUFFIXES = (".xlsx", ".csv")
 OUTPUT_STAMP = "output_stamp"
-COLUMN_WIDTHS = {"row": 7, "title": 32, "job_id": 38, "job_index": 10, "tag": 20, "model": 14, "submitted_at": 26,
-                 "state": 10, "error": 80}
+COLUMN_WIDTHS = {
+    "row": 7,
+    "title": 32,
+    "job_id": 38,
+    "job_index": 10,
+    "tag": 20,
+    "model": 14,
+    "submitted_at": 26,
+    "state": 10,
+    "error": 80,
+}
 # constant_memory streams rows to disk; the strings_to_* switches keep input text exactly as it was typed
-XLSX_OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+XLSX_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
-Table = tuple[list[str], list[list[Any]]]
+Sheet = tuple[list[str], list[list[Any]]]
 
 
 def failed_csv_path(output: Path) -> Path:
@@ -39,121 +56,138 @@ def failed_csv_path(output: Path) -> Path:
     return output.with_name(output.stem + ".failed.csv")
 
 
-def check_output(output: str | Path) -> Path:
+def output_files(output: Path) -> list[Path]:
+    return [output, failed_csv_path(output)] if output.suffix.lower() == ".csv" else [output]
+
+
+def check_output(output: Path) -> None:
     """Refuse, before anything is sent, an output that could not be written or read back."""
-    output = Path(output)
     if output.suffix.lower() not in SUFFIXES:
-        raise UsageError(f"-o: {output} must end in .xlsx or .csv")
+        raise UsageError(f"{output} must end in .xlsx or .csv", setting="output")
     folder = output.parent
     if not folder.is_dir():
-        raise UsageError(f"-o: the folder {folder} does not exist")
+        raise UsageError(f"the folder {folder} does not exist", setting="output")
     if not os.access(folder, os.W_OK):
-        raise UsageError(f"-o: the folder {folder} is not writable")
+        raise UsageError(f"the folder {folder} is not writable", setting="output")
     read_jobs(output)
-    return output
 
 
-def read_jobs(output: Path) -> Table:
+def read_jobs(output: Path) -> Sheet:
     """The header and lines of an existing ``jobs`` table (empty if there is no output yet)."""
     if not output.exists():
         return [], []
     try:
         if output.suffix.lower() == ".csv":
             with output.open(newline="", encoding="utf-8-sig") as handle:
-                lines = list(csv.reader(handle))
+                lines: list[list[Any]] = list(csv.reader(handle))
         else:
+            import python_calamine
+
             book = python_calamine.CalamineWorkbook.from_path(str(output))
             try:
                 if "jobs" not in book.sheet_names:
-                    raise UsageError(f"-o: {output} exists but has no jobs sheet; choose another output file")
+                    raise UsageError(
+                        f"{output} exists but has no jobs sheet; choose another output file", setting="output"
+                    )
                 lines = book.get_sheet_by_name("jobs").to_python()
             finally:
                 book.close()
     except UsageError:
         raise
     except Exception as exc:
-        raise UsageError(f"-o: {output} exists but cannot be read ({str(exc)[:200]}); choose another output file") from None
+        raise UsageError(
+            f"{output} exists but cannot be read ({str(exc)[:200]}); choose another output file", setting="output"
+        ) from None
     if lines and "job_id" not in lines[0]:
-        raise UsageError(f"-o: {output} exists but its jobs table has no job_id column; choose another output file")
-    return ([str(name) for name in lines[0]], lines[1:]) if lines else ([], [])
+        raise UsageError(
+            f"{output} exists but its jobs table has no job_id column; choose another output file", setting="output"
+        )
+    return ([str(name) for name in lines[0]], [list(line) for line in lines[1:]]) if lines else ([], [])
 
 
-def build_jobs(journals: list[Journal], existing: Table) -> Table:
-    """The existing lines, then one line per job id of the journals that they do not hold yet, in row order."""
+def build_jobs(journals: Sequence[JournalView], existing: Sheet) -> Sheet:
+    """One line per job id: the current input's rows in order, then rows no longer in it, then lines of the
+    existing output that no journal knows. Columns a person added to the existing output are kept."""
     old_header, old_lines = existing
-    header = old_header or list(JOB_COLUMNS)
-    for name in [*JOB_COLUMNS, *(column for journal in journals for column in journal.extra_columns())]:
+    header = list(old_header) or list(JOB_COLUMNS)
+    for name in [*JOB_COLUMNS, *(output_name(c) for journal in journals for c in journal.extra_columns())]:
         if name not in header:
             header.append(name)
-    width = len(header)
-    lines = [list(line) + [""] * (width - len(line)) for line in old_lines]
-    id_column = header.index("job_id")
-    known = {str(line[id_column]) for line in lines}
-    for record in heapq.merge(*(journal.done() for journal in journals), key=lambda done: done.row):
+    old_ids = old_header.index("job_id") if old_header else 0
+    kept = {str(line[old_ids]): dict(zip(old_header, line, strict=False)) for line in old_lines if len(line) > old_ids}
+    done = sorted((row for journal in journals for row in journal.done()), key=lambda d: not d.current)
+    lines: list[list[Any]] = []
+    known: set[str] = set()
+    for record in done:
         for index, job_id in enumerate(record.job_ids, start=1):
             if job_id in known:
                 continue
             known.add(job_id)
-            values = {
-                "row": record.row,
-                "title": record.title,
-                "job_id": job_id,
-                "job_index": index,
-                "tag": record.tag,
-                "model": record.model,
-                "submitted_at": record.submitted_at,
-                **record.extras,
-            }
+            values = {**kept.get(job_id, {}), **_job_values(record, job_id, index)}
+            lines.append([values.get(name, "") for name in header])
+    for job_id, values in kept.items():
+        if job_id not in known and job_id:
+            known.add(job_id)
             lines.append([values.get(name, "") for name in header])
     return header, lines
 
 
-def build_failed(journals: list[Journal]) -> Table:
+def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
+    values = {output_name(name): value for name, value in record.extras.items()}
+    values.update(
+        row=record.label,
+        title=record.title,
+        job_id=job_id,
+        job_index=index,
+        tag=record.tag,
+        model=record.model,
+        submitted_at=record.submitted_at,
+    )
+    return values
+
+
+def build_failed(journals: Sequence[JournalView]) -> Sheet:
     """Every row of each journal's latest run without job ids, with its state and the reason, in row order."""
-    lines = []
+    lines: list[tuple[int, list[Any]]] = []
     for journal in journals:
-        lines += [[bad.row, bad.title, bad.state, bad.message] for bad in journal.invalid()]
+        lines += [(o.row, [o.label, o.title, o.state, o.message]) for o in journal.left_out()]
         lines += [
-            [record.row, record.title, record.state, record.message or "not sent yet"]
-            for record in journal.unfinished(journal.latest_run())
+            (r.row, [r.label, r.title, r.state, r.message or "not sent yet"])
+            for r in journal.unfinished(journal.latest_run())
         ]
     lines.sort(key=lambda line: line[0])
-    return list(FAILED_COLUMNS), lines
+    return list(FAILED_COLUMNS), [line for _, line in lines]
 
 
-def write_output(journal: Journal, output: str | Path) -> None:
-    """Rebuild the output from the journal; each file is replaced atomically, never half-written.
+def write_output(journal: JournalView, output: Path, stamp: Callable[[str], None] | None = None) -> None:
+    """Rebuild the output from the journal; skipped when neither the journal nor the output files changed.
 
-    When neither the journal nor the output files changed since the last write, nothing is rewritten:
-    resuming a finished batch of 100,000 rows should not cost a minute of spreadsheet writing.
+    Resuming a finished batch of 100,000 rows should not cost a minute of spreadsheet writing. ``stamp``
+    records what was written (the journal's meta), so the next run can tell.
     """
-    output = Path(output)
-    files = [output, failed_csv_path(output)] if output.suffix.lower() == ".csv" else [output]
     fingerprint = journal.fingerprint()
-    if journal.meta(OUTPUT_STAMP) == _stamp(fingerprint, files):
+    if journal.meta(OUTPUT_STAMP) == _stamp(fingerprint, output_files(output)):
         return
-    _write(output, [journal])
-    journal.set_meta(OUTPUT_STAMP, _stamp(fingerprint, files))
+    write_tables(output, [journal])
+    if stamp is not None:
+        stamp(_stamp(fingerprint, output_files(output)))
 
 
-def merge_outputs(journals: list[Journal], output: str | Path) -> None:
-    """One output from the journals of several shards (``run --rows A-B``), appended like any other."""
-    _write(Path(output), journals)
-
-
-def _write(output: Path, journals: list[Journal]) -> None:
+def write_tables(output: Path, journals: Sequence[JournalView]) -> None:
+    """Write the jobs and failed tables of ``journals`` to ``output`` (and its failed.csv for CSV)."""
     jobs = build_jobs(journals, read_jobs(output))
     failed = build_failed(journals)
     try:
         if output.suffix.lower() == ".csv":
-            atomic_write(output, "w", lambda handle: _write_csv(handle, jobs))
-            atomic_write(failed_csv_path(output), "w", lambda handle: _write_csv(handle, failed))
+            atomic_write(output, lambda handle: _write_csv(handle, jobs))
+            atomic_write(failed_csv_path(output), lambda handle: _write_csv(handle, failed))
         else:
-            atomic_write(output, "wb", lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}))
+            atomic_write(output, lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}))
     except OSError as exc:
         raise OutputError(
-            f"cannot write {output}: {exc.strerror or exc}; every job id is kept in the journal, "
-            "run the same command again to write it"
+            f"cannot write {output} ({exc.strerror or exc}); every job id is in the journal: "
+            "run the same command again (or batchgen export) once it can be written",
+            output,
         ) from None
 
 
@@ -163,36 +197,105 @@ def _stamp(fingerprint: str, files: list[Path]) -> str:
     return f"{fingerprint} {stats}"
 
 
-def atomic_write(path: Path, mode: str, write: Callable[[Any], None]) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` all at once: temporary file beside it, flush, rename, flush the folder.
+
+    The content is made in memory first, so a full disk fails in this function's own write, cleanly, and
+    never inside a library's zip writer (which would leave it half-closed).
+    """
+    content = io.BytesIO()
+    write(content)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+    with _temporary(path) as (handle, commit):
+        handle.write(content.getbuffer())
+        handle.flush()
+        os.fchmod(handle.fileno(), mode)
+        os.fsync(handle.fileno())
+        commit()
+    folder = os.open(path.parent, os.O_RDONLY)
     try:
-        with _open(handle, mode) as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[tuple[IO[bytes], Callable[[], None]]]:
+    """A file to write, and the call that puts it in place of ``path``.
+
+    Where the file system allows it (Linux, ``O_TMPFILE``) the file has no name until it is complete, so a
+    crash leaves nothing behind; elsewhere it is a hidden ``.name.XXXX.tmp`` beside ``path``, removed on any
+    failure, and by the next run after a crash.
+    """
+    folder = path.parent
+    if not _unnamed_files(folder.stat().st_dev, str(folder)):
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle, lambda: os.replace(temp, path)
+        finally:
+            Path(temp).unlink(missing_ok=True)
+        return
+    with os.fdopen(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600), "wb") as handle:
+        yield handle, lambda: _name(handle.fileno(), path)
+
+
+def _name(fd: int, path: Path) -> None:
+    """Give the unnamed file ``fd`` a hidden name beside ``path``, then rename it over ``path``."""
+    while True:
+        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        with contextlib.suppress(FileExistsError):
+            os.link(f"/proc/self/fd/{fd}", temp)
+            break
+    try:
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 
-@contextmanager
-def _open(handle: int, mode: str) -> Iterator[Any]:
-    if "b" in mode:
-        with os.fdopen(handle, mode) as stream:
-            yield stream
-    else:
-        with os.fdopen(handle, mode, encoding="utf-8-sig", newline="") as stream:
-            yield stream
+@functools.lru_cache(maxsize=16)
+def _unnamed_files(device: int, folder: str) -> bool:
+    """Whether files in ``folder`` can be made without a name and named later (not on every file system)."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except OSError:
+        return False
+    try:
+        probe = Path(folder) / f".batchgen.{secrets.token_hex(6)}.probe"
+        os.link(f"/proc/self/fd/{fd}", probe)
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
-def _write_csv(handle: TextIO, table: Table) -> None:
+def remove_stale_temporaries(output: Path) -> None:
+    """Temporary files a killed run left beside the output (the caller holds the output's lock)."""
+    for path in output_files(output):
+        for stray in path.parent.glob(f".{path.name}.*.tmp"):
+            stray.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_csv(handle: IO[bytes], table: Sheet) -> None:
     """CSV for Excel: UTF-8 with BOM, and text that would start a formula prefixed with ``'`` (OWASP)."""
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="", write_through=True)
     header, lines = table
-    writer = csv.writer(handle)
+    writer = csv.writer(text)
     writer.writerow(header)
     writer.writerows([_csv_cell(value) for value in line] for line in lines)
+    text.flush()
+    text.detach()
 
 
 def _csv_cell(value: Any) -> Any:
@@ -201,8 +304,10 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_workbook(handle: BinaryIO, sheets: dict[str, Table]) -> None:
+def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet]) -> None:
     """Stream the sheets with xlsxwriter; text is always stored as text, never as a formula or a link."""
+    import xlsxwriter
+
     book = xlsxwriter.Workbook(handle, XLSX_OPTIONS)
     for name, (header, lines) in sheets.items():
         sheet = book.add_worksheet(name)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real simulator on a free loopback port, and the CLI run as a user runs it."""
+"""Shared fixtures: a real simulator on a free loopback port, the CLI run as a user runs it, and a private
+state folder (ledger, rescue files, locks) for every test, so the suite never touches the user's own."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLES = ROOT / "samples"
+TRANSPORTS = ["httpx", "aiohttp"]
 
 
 @dataclass
@@ -27,6 +29,21 @@ class Result:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``BATCHGEN_STATE_DIR`` points at a fresh folder: the ledger of one test is never another's."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("BATCHGEN_STATE_DIR", str(folder))
+    monkeypatch.delenv("BATCHGEN_BASE_URL", raising=False)
+    return folder
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every outcome test runs on both transports."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -54,34 +71,40 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
             monkeypatch.delenv("BATCHGEN_API_KEY", raising=False)
         else:
             monkeypatch.setenv("BATCHGEN_API_KEY", key)
-        monkeypatch.delenv("BATCHGEN_BASE_URL", raising=False)
         capsys.readouterr()
         with pytest.raises(SystemExit) as exited:
             main([str(arg) for arg in args])
         captured = capsys.readouterr()
-        return Result(exited.value.code, captured.out, captured.err)
+        code = exited.value.code
+        return Result(code if isinstance(code, int) else 0, captured.out, captured.err)
 
     return invoke
 
 
-def spawn(*args: str | Path, key: str = API_KEY, **options: Any) -> subprocess.Popen:
+def spawn(*args: str | Path, key: str = API_KEY, **options: Any) -> subprocess.Popen[str]:
     """``python -m batchgen ARGS`` as a real child process (for kill -9 and Ctrl-C tests)."""
-    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1", **options.pop("env", {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "batchgen", *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, **options,
+        [sys.executable, "-m", "batchgen", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
     )
 
 
 def read_sheet(path: Path, sheet: str) -> list[dict[str, Any]]:
     """A sheet of an output workbook as a list of dicts keyed by its header."""
     book = python_calamine.CalamineWorkbook.from_path(str(path))
-    rows = book.get_sheet_by_name(sheet).to_python()
-    book.close()
-    return [dict(zip(rows[0], row)) for row in rows[1:]]
+    try:
+        rows = book.get_sheet_by_name(sheet).to_python()
+    finally:
+        book.close()
+    return [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
 
 
-def accepted_keys(server: BackgroundSimulator) -> list[str]:
+def accepted_keys(server: BackgroundSimulator) -> list[str | None]:
     return [entry["idempotency_key"] for entry in server.simulator.accepted]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from batchgen.simulator import Faults
 
@@ -35,15 +36,31 @@ def test_report_of_a_csv_keeps_text_as_text(tmp_path: Path, cli) -> None:
     sheet = openpyxl.load_workbook(report)["input"]
     assert (sheet["A2"].value, sheet["A2"].data_type) == ("=cmd()", "s")
     assert sheet["D2"].comment.text.startswith("model: 'FUZZ-9' is not a model")
-    assert cli("validate", source, "--report", tmp_path / "errors.csv").err.strip() == f"error: --report: {tmp_path / 'errors.csv'} must end in .xlsx"
+    assert (
+        cli("validate", source, "--report", tmp_path / "errors.csv").err.strip()
+        == f"error: --report: {tmp_path / 'errors.csv'} must end in .xlsx"
+    )
 
 
+@pytest.mark.slow
 def test_annotated_copy_has_ids_status_and_error_on_each_row(tmp_path: Path, start_simulator, cli) -> None:
     server = start_simulator(Faults(script=["ok", "400"]))
     source = write_csv(tmp_path, "title,tag,lyrics,notes\nA,pop,la,keep me\nB,pop,la,\n,pop,la,\n")
     annotated = tmp_path / "annotated.xlsx"
-    result = cli("run", source, "-o", tmp_path / "out.xlsx", "--base-url", server.url, "--quiet", "--concurrency", "1",
-                 "--skip-invalid", "--annotate", annotated)
+    result = cli(
+        "run",
+        source,
+        "-o",
+        tmp_path / "out.xlsx",
+        "--base-url",
+        server.url,
+        "--quiet",
+        "--concurrency",
+        "1",
+        "--skip-invalid",
+        "--annotate",
+        annotated,
+    )
     assert result.code == 1
     rows = [[cell.value for cell in row] for row in openpyxl.load_workbook(annotated).active.iter_rows()]
     ids = server.simulator.accepted[0]["job_ids"]

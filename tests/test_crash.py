@@ -7,10 +7,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from batchgen.journal import Journal, journal_path
+from batchgen.paths import real
 
 from .conftest import accepted_keys, read_sheet, spawn
 from .helpers import songs, write_xlsx
+
+pytestmark = pytest.mark.slow
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:
@@ -23,19 +28,31 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 def test_kill_9_mid_run_loses_nothing_and_sends_nothing_twice(tmp_path: Path, start_simulator) -> None:
     server = start_simulator(latency_ms=40)
     source, output = write_xlsx(tmp_path, songs(150)), tmp_path / "out.xlsx"
-    args = ["run", source, "-o", output, "--base-url", server.url, "--concurrency", "6", "--quiet"]
+    args = [
+        "run",
+        source,
+        "-o",
+        output,
+        "--base-url",
+        server.url,
+        "--concurrency",
+        "6",
+        "--quiet",
+        "--transport",
+        "aiohttp",
+    ]
     for threshold in (20, 70):
         child = spawn(*args)
-        wait_for(lambda: len(server.simulator.accepted) >= threshold)
+        wait_for(lambda threshold=threshold: len(server.simulator.accepted) >= threshold)
         child.kill()
-        child.wait()
+        child.communicate()
     final = spawn(*args)
     _, err = final.communicate(timeout=120)
     assert final.returncode in (0, 1), err
 
     keys = accepted_keys(server)
     assert max(Counter(keys).values()) == 1, "a row was accepted twice"
-    with Journal.open(journal_path(output)) as journal:
+    with Journal.open(journal_path(real(output))) as journal:
         records = {record.key: record for record in journal.records()}
     assert {record.state for record in records.values()} <= {"done", "unknown"}
     unknown = [key for key, record in records.items() if record.state == "unknown"]
@@ -66,7 +83,7 @@ def test_sigint_stops_cleanly_and_a_rerun_finishes(tmp_path: Path, start_simulat
     assert "interrupted: run the same command again to resume" in err
     done_before = len(read_sheet(output, "jobs")) // 2
     assert 8 <= done_before < 80
-    with Journal.open(journal_path(output)) as journal:
+    with Journal.open(journal_path(real(output))) as journal:
         assert "unknown" not in {record.state for record in journal.records()}  # in-flight requests were let finish
 
     again = spawn(*args)

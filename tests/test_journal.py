@@ -1,135 +1,155 @@
-"""Journal and writer units: row keys, crash recovery, atomic and formula-safe output."""
+"""The journal, the ledger and rescue files: keys, crash recovery, a done record is final, schema versions."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import sqlite3
-import time
-from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
-import openpyxl
 import pytest
 
-from batchgen.errors import UsageError
-from batchgen.journal import Journal, row_keys
-from batchgen.loader import SourceRow
-from batchgen.outcome import parse_retry_after
-from batchgen.submit import Settings, Submitter
-from batchgen.validate import ValidRow
-from batchgen.writer import check_output, write_output
-
-from .conftest import API_KEY
+from batchgen import rescue
+from batchgen.errors import JournalError, UnsavedIds, UsageError
+from batchgen.journal import Journal, LeftOut, NewRow, row_keys
+from batchgen.journal.schema import VERSION
+from batchgen.ledger import LedgerLink
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 B = {**A, "title": "B"}
 
 
+def rows(*payloads: dict[str, Any]) -> list[NewRow]:
+    keys = row_keys(payloads)
+    return [
+        NewRow(key, i + 2, i + 2, p["title"], json.dumps(p), {"note": f"n{i}"})
+        for i, (key, p) in enumerate(zip(keys, payloads, strict=True))
+    ]
+
+
+def open_with(tmp_path: Path, *payloads: dict[str, Any], ledger: LedgerLink | None = None) -> tuple[Journal, int]:
+    journal = Journal.open(tmp_path / "out.xlsx.journal", ledger, tmp_path / "state")
+    return journal, journal.start_run("in.csv", rows(*payloads), [], ["note"])
+
+
 def test_row_keys_survive_reordering_and_count_duplicates() -> None:
     first = row_keys([A, B, A])
-    assert len(set(first)) == 3
-    assert first[0] != first[2]  # an intentional duplicate is its own row
-    reordered = row_keys([B, A, A])
-    assert set(reordered) == set(first)
+    assert len(set(first)) == 3 and first[0] != first[2]
+    assert set(row_keys([B, A, A])) == set(first)
     assert row_keys([{**A, "title": "A "}])[0] != first[0]
 
 
-def journal_with(tmp_path: Path, *payloads: dict) -> tuple[Journal, int]:
-    journal = Journal.open(tmp_path / "out.xlsx.journal")
-    rows = [ValidRow(SourceRow(i + 2, {}, {"note": f"n{i}"}), payload) for i, payload in enumerate(payloads)]
-    return journal, journal.start_run("in.csv", rows, [], ["note"])
-
-
 def test_in_flight_rows_become_unknown_after_a_crash(tmp_path: Path) -> None:
-    journal, run = journal_with(tmp_path, A, B)
+    journal, run = open_with(tmp_path, A, B)
     key_a, key_b = row_keys([A, B])
     journal.mark_in_flight(key_a)
     journal.mark_in_flight(key_b)
     journal.mark_done(key_b, ["id-1"], 200)
     journal.close()
-    with Journal.open(tmp_path / "out.xlsx.journal") as journal:
-        assert journal.recover() == 1
-        states = {record.key: record.state for record in journal.records()}
-        assert states == {key_a: "unknown", key_b: "done"}
-        assert journal.to_send(run, retry_unknown=False) == []
-        assert [record.key for record in journal.to_send(run, retry_unknown=True)] == [key_a]
+    with Journal.open(tmp_path / "out.xlsx.journal") as again:
+        assert again.recover() == 1
+        assert again.states() == {key_a: "unknown", key_b: "done"}
+        assert again.to_send(run) == []
+        assert [record.key for record in again.to_send(run, retry_unknown=True)] == [key_a]
 
 
-def test_output_is_replaced_atomically_and_keeps_text_as_text(tmp_path: Path) -> None:
-    evil = {**A, "title": "=1+1\x07"}
-    journal, _ = journal_with(tmp_path, evil)
-    journal.mark_done(row_keys([evil])[0], ["id-1", "id-2"], 200)
+def test_a_done_record_is_final_even_for_a_direct_sql_update(tmp_path: Path) -> None:
+    journal, _ = open_with(tmp_path, A)
+    (key,) = row_keys([A])
+    journal.mark_done(key, ["id-1", "id-2"], 200)
+    journal.mark_unknown(key, None, "late drop")  # guarded: nothing changes
+    journal.mark_pending(key, 429, "late refusal")
+    assert journal.states() == {key: "done"}
+    assert journal.records()[0].job_ids == ["id-1", "id-2"]
+    with pytest.raises(sqlite3.IntegrityError, match="a done row is final"), journal.db:
+        journal.db.execute("UPDATE rows SET state='pending', job_ids=NULL WHERE key=?", (key,))
+
+
+def test_retry_flags_select_what_is_sent_again(tmp_path: Path) -> None:
+    journal, run = open_with(tmp_path, A, B, {**A, "title": "C"}, {**A, "title": "D"})
+    a, b, c, d = row_keys([A, B, {**A, "title": "C"}, {**A, "title": "D"}])
+    journal.mark_failed(a, 404, "rejected", retryable=False)
+    journal.mark_failed(b, 503, "refused 5 times", retryable=True)
+    journal.mark_unknown(c, None, "dropped")
+    assert [r.key for r in journal.to_send(run)] == [b, d]
+    assert [r.key for r in journal.to_send(run, retry_failed=True)] == [a, b, d]
+    assert [r.key for r in journal.to_send(run, retry_unknown=True)] == [b, c, d]
+    journal.leave_out([LeftOut(5, 5, "D", "already sent elsewhere", {}, "skipped", d)])
+    assert [r.key for r in journal.to_send(run)] == [b]
+    assert journal.counts(run) == {"failed": 2, "unknown": 1, "skipped": 1}
+
+
+def test_a_first_release_journal_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.journal"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, input TEXT NOT NULL);"
+        "CREATE TABLE rows (key TEXT PRIMARY KEY, row INTEGER NOT NULL, title TEXT NOT NULL, payload TEXT NOT NULL,"
+        " extras TEXT NOT NULL, state TEXT NOT NULL, retryable INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL"
+        " DEFAULT 0, job_ids TEXT, http_status INTEGER, message TEXT, seen_run INTEGER NOT NULL, created_at TEXT NOT"
+        " NULL, updated_at TEXT NOT NULL, submitted_at TEXT);"
+        "CREATE TABLE invalid (row INTEGER PRIMARY KEY, title TEXT NOT NULL, message TEXT NOT NULL, extras TEXT NOT"
+        " NULL, state TEXT NOT NULL DEFAULT 'invalid');"
+        "INSERT INTO runs VALUES (1, '2026-01-01', 'in.csv');"
+        "INSERT INTO rows VALUES ('k-0', 2, 'A', '{}', '{}', 'done', 0, 1, '[\"old-id\"]', 200, NULL, 1,"
+        " 'x', 'x', 'x');"
+    )
+    db.commit()
+    db.close()
+    with Journal.open(path) as journal:
+        assert journal.db.execute("PRAGMA user_version").fetchone() == (VERSION,)
+        assert [done.job_ids for done in journal.done()] == [["old-id"]]
+        with pytest.raises(sqlite3.IntegrityError), journal.db:
+            journal.db.execute("UPDATE rows SET state='pending'")
+
+
+def test_a_journal_from_a_newer_batchgen_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.journal"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={VERSION + 1}")
+    with pytest.raises(UsageError, match=f"written by a newer batchgen \\(journal version {VERSION + 1}"):
+        Journal.open(path)
+
+
+def test_an_unwritable_journal_is_a_journal_error(tmp_path: Path) -> None:
+    journal, _ = open_with(tmp_path, A)
+    journal.db.close()
+    journal.db = sqlite3.connect(f"file:{journal.path}?mode=ro", uri=True)
+    with pytest.raises(JournalError, match=r"cannot write the journal .* \(attempt to write a readonly database\)"):
+        journal.mark_in_flight(row_keys([A])[0])
+
+
+def test_the_ledger_follows_each_state_change_in_the_same_transaction(tmp_path: Path) -> None:
+    link = LedgerLink("https://api.example.com", "/data/out.xlsx")
+    journal, _ = open_with(tmp_path, A, B, ledger=link)
+    a, b = row_keys([A, B])
+    journal.mark_in_flight(a)
+    journal.mark_in_flight(b)
+    journal.mark_done(a, ["id-1"], 200)
+    journal.mark_pending(b, 429, "refused")  # refused: not billed, not in the ledger
+    found = list(link.lookup(journal.db, [a, b]))
+    assert [(s.key, s.state, s.job_ids, s.output) for s in found] == [(a, "done", ("id-1",), "/data/out.xlsx")]
+    other = LedgerLink("https://api.example.com", "/data/second.xlsx")
+    assert [s.output for s in other.lookup(journal.db, [a])] == ["/data/out.xlsx"]  # seen from any output
+    elsewhere = LedgerLink("https://staging.example.com", "/data/out.xlsx")
+    assert list(elsewhere.lookup(journal.db, [a])) == []  # another provider host bills separately
+
+
+def test_an_unwritable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("not a folder")
+    with pytest.raises(JournalError, match=r"cannot open the ledger of sent rows in .*BATCHGEN_STATE_DIR"):
+        Journal.open(tmp_path / "out.journal", LedgerLink("https://h", "/o"), blocker)
+
+
+def test_rescue_files_keep_unsaved_ids_until_imported(tmp_path: Path, state_dir: Path) -> None:
     output = tmp_path / "out.xlsx"
-    write_output(journal, output)
-    write_output(journal, output)
-    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith("out.xlsx.journal")) == ["out.xlsx"]
-    sheet = openpyxl.load_workbook(output)["jobs"]
-    assert [cell.value for cell in sheet[1]] == ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "note"]
-    # text stays text; the control character is kept in Excel's own escape (_x0007_), not dropped
-    assert [(cell.value, cell.data_type) for cell in sheet[2]][:3] == [(2, "n"), ("=1+1_x0007_", "s"), ("id-1", "s")]
-    assert sheet.max_row == 3
-
-
-def test_csv_output_neutralises_formulas(tmp_path: Path) -> None:
-    evil = {**A, "title": "+cmd|' /C calc'!A0"}
-    journal, _ = journal_with(tmp_path, evil)
-    journal.mark_done(row_keys([evil])[0], ["id-1"], 200)
-    write_output(journal, tmp_path / "out.csv")
-    assert "'+cmd|' /C calc'!A0" in (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
-
-
-def test_an_output_that_is_not_ours_is_refused_before_sending(tmp_path: Path) -> None:
-    (tmp_path / "mine.xlsx").write_bytes(b"not a workbook")
-    with pytest.raises(UsageError, match="exists but cannot be read"):
-        check_output(tmp_path / "mine.xlsx")
-    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(UsageError, match="has no job_id column"):
-        check_output(tmp_path / "other.csv")
-
-
-@pytest.mark.parametrize("header, seconds", [("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("junk", None), (None, None), ("999999", 3600.0)])
-def test_retry_after_seconds(header: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(header) == seconds
-
-
-def test_retry_after_http_date() -> None:
-    assert 8 <= parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
-
-
-class ReadOnlyOnceSent(Journal):
-    """A journal whose disk goes away right after a request leaves: the worst moment for a full disk."""
-
-    def mark_in_flight(self, key: str) -> None:
-        super().mark_in_flight(key)
-        self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-
-
-def test_journal_failure_stops_the_run_and_shows_the_ids_it_could_not_store(tmp_path: Path, start_simulator) -> None:
-    server = start_simulator()
-    journal = ReadOnlyOnceSent.open(tmp_path / "out.xlsx.journal")
-    run = journal.start_run("in.csv", [ValidRow(SourceRow(2, {}, {}), A), ValidRow(SourceRow(3, {}, {}), B)], [], [])
-    settings = Settings(base_url=server.url, api_key=API_KEY, concurrency=1, progress=False)
-    report = asyncio.run(Submitter(journal, settings).run(journal.to_send(run, retry_unknown=False)))
-    (entry,) = server.simulator.accepted
-    assert report.journal_error.endswith(f"job ids of row 2 not stored: {', '.join(entry['job_ids'])}")
-    assert "attempt to write a readonly database" in report.journal_error
-    assert report.stopped == report.journal_error
-
-
-def test_an_unchanged_output_is_not_rewritten_but_an_edited_one_is(tmp_path: Path) -> None:
-    journal, _ = journal_with(tmp_path, A)
-    journal.mark_done(row_keys([A])[0], ["id-1"], 200)
-    output = tmp_path / "out.xlsx"
-    write_output(journal, output)
-    first = output.stat().st_mtime_ns
-    time.sleep(0.01)
-    write_output(journal, output)
-    assert output.stat().st_mtime_ns == first
-    output.write_bytes(output.read_bytes())  # the user opened and saved it
-    edited = output.stat().st_mtime_ns
-    write_output(journal, output)
-    assert output.stat().st_mtime_ns != edited
-    journal.mark_failed(row_keys([A])[0], 400, "changed", retryable=False)
-    before = output.stat().st_mtime_ns
-    write_output(journal, output)
-    assert output.stat().st_mtime_ns != before
+    saved = rescue.save(output, [UnsavedIds(2, "A", "k-0", ("id-1", "id-2")), UnsavedIds(3, "B", "k-1", ("id-3",))])
+    assert saved.is_relative_to(state_dir)
+    with saved.open("a") as handle:
+        handle.write('{"key": "k-2", "job_ids": ["cut short')  # a crash while appending
+    assert [(e["key"], e["job_ids"]) for e in rescue.load(output)] == [("k-0", ["id-1", "id-2"]), ("k-1", ["id-3"])]
+    assert rescue.load(tmp_path / "other.xlsx") == []
+    rescue.clear(output)
+    assert rescue.load(output) == []

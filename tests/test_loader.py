@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from batchgen.errors import InputError
-from batchgen.loader import column_letter, load, normalize_header
+from batchgen.headers import field_for
+from batchgen.loader import column_letter, load
 
 from .conftest import FIXTURES
 from .helpers import write_csv, write_xlsx
@@ -29,7 +30,7 @@ from .helpers import write_csv, write_xlsx
     ],
 )
 def test_header_names_are_normalised(header: str, field: str) -> None:
-    assert normalize_header(header) == field
+    assert field_for(header) == field
 
 
 def test_column_letters() -> None:
@@ -38,7 +39,9 @@ def test_column_letters() -> None:
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_csv_delimiters_are_sniffed(tmp_path: Path, delimiter: str) -> None:
-    text = delimiter.join(["title", "tag", "lyrics", "notes"]) + "\n" + delimiter.join(["A", "pop", "la", "x, y"]) + "\n"
+    text = (
+        delimiter.join(["title", "tag", "lyrics", "notes"]) + "\n" + delimiter.join(["A", "pop", "la", "x, y"]) + "\n"
+    )
     table = load(write_csv(tmp_path, text.replace("x, y", '"x, y"' if delimiter == "," else "x, y")))
     assert table.rows[0].fields == {"title": "A", "tag": "pop", "lyrics": "la"}
     assert table.rows[0].extras == {"notes": "x, y"}
@@ -53,7 +56,17 @@ def test_csv_bom_crlf_and_multiline_cells_keep_excel_row_numbers(tmp_path: Path)
 
 
 def test_header_below_title_lines_and_blank_rows(tmp_path: Path) -> None:
-    path = write_xlsx(tmp_path, [["My spring catalog"], [], ["Title", "Tag", "Lyrics"], ["A", "pop", "la"], [None, " ", None], ["B", "rock", "x"]])
+    path = write_xlsx(
+        tmp_path,
+        [
+            ["My spring catalog"],
+            [],
+            ["Title", "Tag", "Lyrics"],
+            ["A", "pop", "la"],
+            [None, " ", None],
+            ["B", "rock", "x"],
+        ],
+    )
     table = load(path)
     assert table.header_row == 3
     assert [row.number for row in table.rows] == [4, 6]
@@ -64,21 +77,28 @@ def test_header_row_override(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\nName,Genre,Words\n")
     table = load(path, header_row=1)
     assert [row.number for row in table.rows] == [2, 3]
-    with pytest.raises(InputError, match="--header-row: .* has no row 9"):
+    with pytest.raises(InputError, match=r"--header-row: .* has no row 9"):
         load(path, header_row=9)
 
 
 def test_unknown_columns_pass_through_and_blank_headers_are_ignored(tmp_path: Path) -> None:
-    table = load(write_xlsx(tmp_path, [["title", "tag", "lyrics", None, "Catalog No"], ["A", "pop", "la", "stray", "C-1"]]))
+    table = load(
+        write_xlsx(tmp_path, [["title", "tag", "lyrics", None, "Catalog No"], ["A", "pop", "la", "stray", "C-1"]])
+    )
     assert table.extra_columns == ["Catalog No"]
     assert table.rows[0].extras == {"Catalog No": "C-1"}
 
 
 def test_first_visible_sheet_is_read_unless_sheet_is_given(tmp_path: Path) -> None:
-    path = write_xlsx(tmp_path, [["title", "tag"], ["Visible", "pop"]], sheet="Songs", hidden_first=[["title", "tag"], ["Hidden", "x"]])
+    path = write_xlsx(
+        tmp_path,
+        [["title", "tag"], ["Visible", "pop"]],
+        sheet="Songs",
+        hidden_first=[["title", "tag"], ["Hidden", "x"]],
+    )
     assert load(path).rows[0].fields["title"] == "Visible"
     assert load(path, sheet="Hidden").rows[0].fields["title"] == "Hidden"
-    with pytest.raises(InputError, match="--sheet: .* has no sheet 'Nope'"):
+    with pytest.raises(InputError, match=r"--sheet: .* has no sheet 'Nope'"):
         load(path, sheet="Nope")
 
 

@@ -2,29 +2,78 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import FIXTURES, read_sheet
+
+pytestmark = pytest.mark.slow
 
 
 def test_libreoffice_workbook_produces_the_contract_payloads(tmp_path, start_simulator, cli) -> None:
     server = start_simulator()
     output = tmp_path / "out.xlsx"
-    result = cli("run", FIXTURES / "libreoffice_human_headers.xlsx", "-o", output, "--base-url", server.url, "--quiet", "--concurrency", "1")
+    result = cli(
+        "run",
+        FIXTURES / "libreoffice_human_headers.xlsx",
+        "-o",
+        output,
+        "--base-url",
+        server.url,
+        "--quiet",
+        "--concurrency",
+        "1",
+    )
     assert result.code == 0, result.err
     bodies = {entry["body"]["title"]: entry["body"] for entry in server.simulator.accepted}
     assert bodies == {
-        "Plain Song": {"model": "FUZZ-1.0", "title": "Plain Song", "tag": "indie pop", "lyrics": "Line one\nLine two", "instrumental": False},
-        "Instrumental Piece": {"model": "FUZZ-1.1 Pro", "title": "Instrumental Piece", "tag": "ambient", "lyrics": "", "instrumental": True},
+        "Plain Song": {
+            "model": "FUZZ-1.0",
+            "title": "Plain Song",
+            "tag": "indie pop",
+            "lyrics": "Line one\nLine two",
+            "instrumental": False,
+        },
+        "Instrumental Piece": {
+            "model": "FUZZ-1.1 Pro",
+            "title": "Instrumental Piece",
+            "tag": "ambient",
+            "lyrics": "",
+            "instrumental": True,
+        },
         "Cover Me": {
-            "model": "FUZZ-1.1", "title": "Cover Me", "tag": "rock", "lyrics": "Cover lyrics", "instrumental": False,
-            "morph": {"transform": "cover", "riff_id": "riff_123", "normalized_weirdness": 0.5,
-                      "normalized_cover_strength": 0.8, "normalized_lyrics_strength": 0.5},
+            "model": "FUZZ-1.1",
+            "title": "Cover Me",
+            "tag": "rock",
+            "lyrics": "Cover lyrics",
+            "instrumental": False,
+            "morph": {
+                "transform": "cover",
+                "riff_id": "riff_123",
+                "normalized_weirdness": 0.5,
+                "normalized_cover_strength": 0.8,
+                "normalized_lyrics_strength": 0.5,
+            },
         },
         "Inpaint Me": {
-            "model": "FUZZ-1.0", "title": "Inpaint Me", "tag": "soul", "lyrics": "Inpaint lyrics", "instrumental": False,
-            "morph": {"transform": "inpaint", "audio_upload_id": "upl_9", "replace_start_at": 10, "replace_end_at": 20.5, "duration": 60},
+            "model": "FUZZ-1.0",
+            "title": "Inpaint Me",
+            "tag": "soul",
+            "lyrics": "Inpaint lyrics",
+            "instrumental": False,
+            "morph": {
+                "transform": "inpaint",
+                "audio_upload_id": "upl_9",
+                "replace_start_at": 10,
+                "replace_end_at": 20.5,
+                "duration": 60,
+            },
         },
         "Numeric Riff": {
-            "model": "FUZZ-1.0", "title": "Numeric Riff", "tag": "jazz", "lyrics": "la la", "instrumental": False,
+            "model": "FUZZ-1.0",
+            "title": "Numeric Riff",
+            "tag": "jazz",
+            "lyrics": "la la",
+            "instrumental": False,
             "morph": {"transform": "extend", "riff_id": "12345", "duration": 0},
         },
     }

@@ -21,10 +21,12 @@ from batchgen.validate import validate_table
 cells = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-10**6, max_value=10**6),
+    st.integers(min_value=-(10**6), max_value=10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
-    st.sampled_from(["TRUE", "no", "x", " 0.5 ", "50%", "0,25", "cover", "INPAINT", "fuzz-1.1 pro", "nan", "-0", "1e400"]),
+    st.sampled_from(
+        ["TRUE", "no", "x", " 0.5 ", "50%", "0,25", "cover", "INPAINT", "fuzz-1.1 pro", "nan", "-0", "1e400"]
+    ),
     st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 1, 1)),
 )
 rows = st.dictionaries(st.sampled_from(ALL_FIELDS), cells, max_size=len(ALL_FIELDS))
@@ -39,21 +41,36 @@ def accepted_by_provider(payload: dict) -> None:
 @given(st.lists(rows, min_size=1, max_size=6))
 def test_any_cells_give_problems_or_provider_valid_payloads(values: list[dict]) -> None:
     columns = {name: chr(65 + i) for i, name in enumerate(ALL_FIELDS)}
-    given_rows = [{name: value for name, value in row.items() if not is_blank(value)} for row in values]  # as the loader does
-    table = Table(Path("in.xlsx"), "Sheet1", 1, columns, [], [SourceRow(i + 2, row, {}) for i, row in enumerate(given_rows)])
+    given_rows = [
+        {name: value for name, value in row.items() if not is_blank(value)} for row in values
+    ]  # as the loader does
+    table = Table(
+        "in.xlsx",
+        "xlsx",
+        "Sheet1",
+        1,
+        columns,
+        dict(columns),
+        [],
+        [SourceRow(i + 2, i + 2, row, {}) for i, row in enumerate(given_rows)],
+    )
     result = validate_table(table)
     assert len(result.valid) + len(result.invalid_rows) == len(values)
     for row in result.valid:
         accepted_by_provider(row.payload)
         assert isinstance(row.payload["instrumental"], bool)
         assert ("morph" in row.payload) == any(name in row.source.fields for name in ALL_FIELDS[5:])
-    for problem in result.problems:
+    for problem in result.errors:
         assert str(problem).startswith(f"Sheet1!{columns[problem.field]}{problem.row} {problem.field}: ")
 
 
 headers = st.lists(
-    st.one_of(st.sampled_from([*ALL_FIELDS, "Title", "Normalized Weirdness", "morph.riff_id", "Tags", "notes"]), st.text(max_size=12)),
-    min_size=1, max_size=8,
+    st.one_of(
+        st.sampled_from([*ALL_FIELDS, "Title", "Normalized Weirdness", "morph.riff_id", "Tags", "notes"]),
+        st.text(max_size=12),
+    ),
+    min_size=1,
+    max_size=8,
 )
 grid_cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
 

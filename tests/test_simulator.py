@@ -15,6 +15,8 @@ from batchgen.simulator import Faults
 
 from .conftest import API_KEY, SAMPLES, read_sheet, spawn
 
+pytestmark = pytest.mark.slow
+
 BODY = {"model": "FUZZ-1.0", "title": "t", "tag": "pop", "lyrics": "la", "instrumental": False}
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -22,9 +24,15 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({**BODY, "model": "FUZZ-9"}, "model: Input should be 'FUZZ-1.0', 'FUZZ-1.1', 'FUZZ-1.0 Pro' or 'FUZZ-1.1 Pro'"),
+        (
+            {**BODY, "model": "FUZZ-9"},
+            "model: Input should be 'FUZZ-1.0', 'FUZZ-1.1', 'FUZZ-1.0 Pro' or 'FUZZ-1.1 Pro'",
+        ),
         ({**BODY, "instrumental": "false"}, "instrumental: Input should be a valid boolean"),
-        ({**BODY, "morph": {"normalized_weirdness": 1.5}}, "morph.normalized_weirdness: Input should be less than or equal to 1"),
+        (
+            {**BODY, "morph": {"normalized_weirdness": 1.5}},
+            "morph.normalized_weirdness: Input should be less than or equal to 1",
+        ),
         ({**BODY, "morph": {"duration": "30"}}, "morph.duration: Input should be a valid number"),
         ({k: v for k, v in BODY.items() if k != "title"}, "title: Field required"),
         ({**BODY, "extra": 1}, "extra: Extra inputs are not permitted"),
@@ -41,7 +49,10 @@ def test_bodies_are_checked_against_the_seed_schema(start_simulator, body, messa
 def test_bearer_key_is_checked_and_two_ids_come_back(start_simulator) -> None:
     server = start_simulator()
     assert httpx.post(f"{server.url}/riffusion/generate", json=BODY).status_code == 401
-    assert httpx.post(f"{server.url}/riffusion/generate", json=BODY, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        httpx.post(f"{server.url}/riffusion/generate", json=BODY, headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
     answer = httpx.post(f"{server.url}/riffusion/generate", json=BODY, headers={**AUTH, "Idempotency-Key": "k1"})
     ids = [job["id"] for job in answer.json()["jobs"]]
     assert answer.status_code == 200 and len(set(ids)) == 2
@@ -65,7 +76,7 @@ def test_simulate_command_serves_logs_and_stops_on_sigterm(tmp_path: Path, cli) 
     log = tmp_path / "accepted.jsonl"
     server = spawn("simulate", "--port", "0", "--log", log, "--latency-ms", "5")
     banner = server.stderr.readline()
-    port = re.search(r"127\.0\.0\.1:(\d+)/", banner)[1]
+    port = re.search(r"127\.0\.0\.1:(\d+)/", banner)[1]  # type: ignore[index]
     output = tmp_path / "out.xlsx"
     result = cli("run", SAMPLES / "catalog.csv", "-o", output, "--base-url", f"http://127.0.0.1:{port}", "--quiet")
     assert result.code == 0, result.err
@@ -75,4 +86,7 @@ def test_simulate_command_serves_logs_and_stops_on_sigterm(tmp_path: Path, cli) 
     assert "16 requests accepted" in err
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert {i for entry in logged for i in entry["job_ids"]} == {line["job_id"] for line in read_sheet(output, "jobs")}
-    assert cli("simulate", "--host", "10.1.2.3").err.strip() == "error: --host: 10.1.2.3 is not a loopback address; the simulator listens on loopback only"
+    assert (
+        cli("simulate", "--host", "10.1.2.3").err.strip()
+        == "error: --host: 10.1.2.3 is not a loopback address; the simulator listens on loopback only"
+    )

@@ -42,25 +42,63 @@ def test_template_has_every_column_validation_and_examples(tmp_path: Path, cli) 
     examples = cli("validate", path, "--sheet", "Examples")
     assert examples.code == 0 and "7 rows, all valid" in examples.out
     assert "has no data rows" in cli("validate", path).err  # the catalog itself starts empty: no example is sent
+    assert "Header also accepted as: normalized_weirdness, normalised weirdness, Weirdness." in rules["K"].prompt
+    guide = [row[0].value for row in book["How to fill"].iter_rows()]
+    assert (
+        "normalized_cover_strength:  normalized_cover_strength, Normalized Cover Strength, normalised cover "
+        "strength, Cover Strength" in guide
+    )
 
 
+def test_template_never_overwrites_a_filled_catalog(tmp_path: Path, cli) -> None:
+    path = tmp_path / "catalog.xlsx"
+    path.write_bytes(b"my filled catalog")
+    refused = cli("template", path)
+    assert refused.code == 2
+    assert refused.err.strip() == (
+        f"error: {path} already exists (a filled catalog?); choose another name, or pass --force to replace it"
+    )
+    assert path.read_bytes() == b"my filled catalog"
+    assert cli("template", path, "--force").code == 0 and path.read_bytes()[:2] == b"PK"
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not libreoffice_with_uno(), reason="needs LibreOffice and python3-uno (.ci/run installs them)")
 def test_template_filled_in_libreoffice_validates_and_runs(tmp_path: Path, start_simulator, cli) -> None:
     template, filled = tmp_path / "template.xlsx", tmp_path / "filled.xlsx"
     assert cli("template", template).code == 0
     rows = [
-        [["A2", "string", "Filled in LibreOffice"], ["B2", "string", "pop"], ["C2", "string", "One\nTwo"],
-         ["D2", "string", "FUZZ-1.1 Pro"]],
+        [
+            ["A2", "string", "Filled in LibreOffice"],
+            ["B2", "string", "pop"],
+            ["C2", "string", "One\nTwo"],
+            ["D2", "string", "FUZZ-1.1 Pro"],
+        ],
         [["A3", "string", "Quiet one"], ["B3", "string", "ambient"], ["E3", "formula", "=TRUE()"]],
-        [["A4", "string", "Covered"], ["B4", "string", "rock"], ["C4", "string", "la"], ["F4", "string", "cover"],
-         ["G4", "string", "riff_9"], ["L4", "value", 0.75], ["N4", "formula", "=10*3"]],
+        [
+            ["A4", "string", "Covered"],
+            ["B4", "string", "rock"],
+            ["C4", "string", "la"],
+            ["F4", "string", "cover"],
+            ["G4", "string", "riff_9"],
+            ["L4", "value", 0.75],
+            ["N4", "formula", "=10*3"],
+        ],
     ]
     (tmp_path / "rows.json").write_text(json.dumps(rows))
     pipe = f"batchgen{uuid.uuid4().hex}"
     office = subprocess.Popen(
-        ["soffice", "--headless", "--invisible", "--norestore", "--nologo", f"--accept=pipe,name={pipe};urp;",
-         f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "soffice",
+            "--headless",
+            "--invisible",
+            "--norestore",
+            "--nologo",
+            f"--accept=pipe,name={pipe};urp;",
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         subprocess.run([SYSTEM_PYTHON, FILL, pipe, template, filled, tmp_path / "rows.json"], check=True, timeout=120)
@@ -76,9 +114,21 @@ def test_template_filled_in_libreoffice_validates_and_runs(tmp_path: Path, start
     assert cli("run", filled, "-o", output, "--base-url", server.url, "--quiet", "--concurrency", "1").code == 0
     bodies = {entry["body"]["title"]: entry["body"] for entry in server.simulator.accepted}
     assert bodies == {
-        "Filled in LibreOffice": {"model": "FUZZ-1.1 Pro", "title": "Filled in LibreOffice", "tag": "pop", "lyrics": "One\nTwo", "instrumental": False},
+        "Filled in LibreOffice": {
+            "model": "FUZZ-1.1 Pro",
+            "title": "Filled in LibreOffice",
+            "tag": "pop",
+            "lyrics": "One\nTwo",
+            "instrumental": False,
+        },
         "Quiet one": {"model": "FUZZ-1.0", "title": "Quiet one", "tag": "ambient", "lyrics": "", "instrumental": True},
-        "Covered": {"model": "FUZZ-1.0", "title": "Covered", "tag": "rock", "lyrics": "la", "instrumental": False,
-                    "morph": {"transform": "cover", "riff_id": "riff_9", "normalized_cover_strength": 0.75, "crop_end_at": 30}},
+        "Covered": {
+            "model": "FUZZ-1.0",
+            "title": "Covered",
+            "tag": "rock",
+            "lyrics": "la",
+            "instrumental": False,
+            "morph": {"transform": "cover", "riff_id": "riff_9", "normalized_cover_strength": 0.75, "crop_end_at": 30},
+        },
     }
     assert len(read_sheet(output, "jobs")) == 6

@@ -42,7 +42,9 @@ def main(pipe, source, target, rows_file):
         for row in json.load(handle):
             for cell, kind, value in row:
                 target_cell = sheet.getCellRangeByName(cell)
-                {"string": target_cell.setString, "value": target_cell.setValue, "formula": target_cell.setFormula}[kind](value)
+                {"string": target_cell.setString, "value": target_cell.setValue, "formula": target_cell.setFormula}[
+                    kind
+                ](value)
     document.storeToURL(uno.systemPathToFileUrl(target), (prop("FilterName", "Calc MS Excel 2007 XML"),))
     document.close(True)
 

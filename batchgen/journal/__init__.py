@@ -1,0 +1,55 @@
+"""The SQLite journal: one record per input row, the single source of truth of a batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .store import Journal, LeftOut, NewRow, now
+from .view import DoneRow, JournalView, LeftOutRow, Record
+
+STATES = ("pending", "in_flight", "done", "failed", "unknown")
+
+
+def journal_path(output: Path) -> Path:
+    """The journal lives beside the output's real file: ``results.xlsx`` -> ``results.xlsx.journal``."""
+    return output.with_name(output.name + ".journal")
+
+
+def canonical(payload: dict[str, Any]) -> str:
+    """The JSON a payload hashes and travels as: sorted keys, no spaces, UTF-8."""
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def row_keys(payloads: Iterable[dict[str, Any]]) -> list[str]:
+    """A key per payload: hash of its canonical JSON plus its occurrence among identical payloads.
+
+    Reordering or inserting rows keeps every key, and intentional duplicates get one key each.
+    """
+    seen: Counter[str] = Counter()
+    keys = []
+    for payload in payloads:
+        digest = hashlib.sha256(canonical(payload).encode()).hexdigest()[:32]
+        keys.append(f"{digest}-{seen[digest]}")
+        seen[digest] += 1
+    return keys
+
+
+__all__ = [
+    "STATES",
+    "DoneRow",
+    "Journal",
+    "JournalView",
+    "LeftOut",
+    "LeftOutRow",
+    "NewRow",
+    "Record",
+    "canonical",
+    "journal_path",
+    "now",
+    "row_keys",
+]

@@ -1,0 +1,65 @@
+"""The journal's tables, its schema version (``PRAGMA user_version``) and the migrations between versions.
+
+Version 1 is the first release's journal (it had no user_version); version 2 adds row labels (a DataFrame's
+index), the key of a row left out of a run, and the trigger that makes a ``done`` record final.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import UsageError
+
+VERSION = 2
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, input TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    key TEXT PRIMARY KEY,
+    row INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    extras TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'failed', 'unknown')),
+    retryable INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    job_ids TEXT,
+    http_status INTEGER,
+    message TEXT,
+    seen_run INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    submitted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS rows_by_state ON rows (state, seen_run);
+CREATE TABLE IF NOT EXISTS invalid (
+    row INTEGER PRIMARY KEY, title TEXT NOT NULL, message TEXT NOT NULL, extras TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'invalid'
+);
+"""
+
+_V2 = """
+ALTER TABLE rows ADD COLUMN label TEXT;
+ALTER TABLE invalid ADD COLUMN label TEXT;
+ALTER TABLE invalid ADD COLUMN key TEXT;
+CREATE TRIGGER IF NOT EXISTS done_is_final BEFORE UPDATE OF state, job_ids ON rows
+WHEN OLD.state = 'done' AND (NEW.state IS NOT 'done' OR NEW.job_ids IS NOT OLD.job_ids)
+BEGIN SELECT RAISE(ABORT, 'a done row is final'); END;
+"""
+
+
+def migrate(db: sqlite3.Connection, where: str) -> None:
+    """Bring a new or older journal to :data:`VERSION`; refuse one written by a newer batchgen."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version == 0:
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='rows'").fetchone()
+        version = 1 if legacy else 0
+    if version > VERSION:
+        raise UsageError(
+            f"{where} was written by a newer batchgen (journal version {version}, this one reads up to "
+            f"{VERSION}); upgrade batchgen to resume it"
+        )
+    if version == VERSION:
+        return
+    db.executescript("BEGIN;" + _TABLES + _V2 + f"PRAGMA user_version={VERSION};COMMIT;")

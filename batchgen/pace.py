@@ -1,0 +1,340 @@
+"""How fast requests may start: a rate that finds the provider's limit and holds it, with few 429s.
+
+The model is the contract's ("Pace (429s)"), after the AWS SDKs' adaptive retry mode (botocore's token bucket
+and ``CubicCalculator``) and TCP:
+
+* slow start: the rate doubles each round-trip until the first 429, so a hidden limit is found quickly;
+* a 429 cuts the rate to 0.7 of what was being sent (or let through, if less), at most once per round-trip:
+  only a 429 to a request sent after the last cut counts. CUBIC then grows it back while answers come
+  without 429s: to just below the rate of the cut within :data:`RECOVERY` seconds, a plateau there, then a
+  probe beyond it. (K is a fixed time rather than botocore's ``C``-derived one, so recovery takes as long at
+  300 requests/s as at 3.)
+* scattered 429s are told apart by evidence. A cut is judged by the answers to requests sent in the half
+  second after it: if 429s did not become rarer, or if more got through per second than when the 429 came,
+  they were not about the pace. The cut is undone, and their share is learned as background, so that later
+  429s at that share cost nothing;
+* the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s;
+* 5xx answers slow the run like a 429 only when most recent answers are 5xx;
+* ``cap`` (``--rate``) is a hard ceiling on top.
+
+The clock is injected, so the control law is tested in milliseconds on a fake one (``tests/pace_sim.py``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+BETA = 0.7  # the multiplicative cut
+RECOVERY = 1.5  # CUBIC's K: seconds to grow back to the rate of the last cut
+PLATEAU = 3.0  # then hold just below it this many times as long before probing beyond it
+HOLD = 0.98  # the plateau's height: the rate of a cut was at the limit
+PROBE = 2.0  # then probe beyond it this many times as long, before slow start takes over
+MIN_RATE = 0.5
+ROUND_MIN = 4  # answers that make a round-trip's evidence, when a round-trip holds fewer
+PROBATION_SECONDS = 0.5  # a cut is judged by the requests sent this long after it, at least...
+PROBATION_ANSWERS = 16  # ...and by at least this many answers...
+MAX_PROBATION_SECONDS = 3.0  # ...but not longer
+SCATTERED = 0.2  # a larger share of 429s is about the pace, whatever a cut did to it
+SHARE_HORIZON = 500  # answers over which the share of 429s is averaged
+DEFAULT_PAUSE = 1.0
+QUIET_AFTER_5XX = 10.0  # after 5xx turned out not to be about the pace, how long they are left to the rows
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Handed out with each send; given back with the answer to tell which pace it was sent at."""
+
+    sent_at: float
+    epoch: int
+
+
+@dataclass(slots=True)
+class _Tally:
+    """The answers to requests sent in one epoch (between two changes of the pace)."""
+
+    answers: int = 0
+    throttled: int = 0
+    failed: int = 0
+
+    def count(self, status: int) -> None:
+        self.answers += 1
+        self.throttled += status == 429
+        self.failed += status >= 500
+
+    @property
+    def share(self) -> float:
+        return self.throttled / self.answers if self.answers else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """A cut under judgement: what it changed (to undo it), its cause, and the epochs before and after it."""
+
+    before: int
+    after: int
+    at: float
+    rate: float
+    w_max: float
+    last_cut: float
+    let_through: float
+    cause: int
+    closed: bool = False
+
+
+class Window:
+    """Moments of the last second, counted since any moment in O(log n): the pace asks on every request."""
+
+    def __init__(self) -> None:
+        self._times: list[float] = []
+        self._start = 0
+
+    def add(self, moment: float) -> None:
+        self._times.append(moment)
+
+    def count_since(self, moment: float, now: float) -> int:
+        self._trim(now)
+        return len(self._times) - bisect.bisect_left(self._times, moment, self._start)
+
+    def _trim(self, now: float) -> None:
+        self._start = bisect.bisect_left(self._times, now - 1.0, self._start)
+        if self._start > 1024 and self._start * 2 > len(self._times):
+            del self._times[: self._start]
+            self._start = 0
+
+
+class Meter:
+    """What the pace sees: round-trip time, sends and answers per second, the last round-trip's answers."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.srtt: float | None = None
+        self.share = 0.0  # share of 429s over the last few hundred answers
+        self.began: float | None = None
+        self.sends = Window()
+        self.accepted = Window()
+        self.recent: deque[tuple[float, int]] = deque(maxlen=256)
+
+    def sent(self, now: float) -> None:
+        self.began = now if self.began is None else self.began
+        self.sends.add(now)
+
+    def answered(self, now: float, latency: float, status: int) -> None:
+        self.srtt = latency if self.srtt is None else 0.875 * self.srtt + 0.125 * latency
+        self.recent.append((now, status))
+        self.share += ((status == 429) - self.share) / SHARE_HORIZON
+        if status != 429 and status < 500:
+            self.accepted.add(now)
+
+    def round_trip(self) -> float:
+        return self.srtt if self.srtt is not None else 0.1
+
+    def per_second(self, moments: Window, now: float, span: float = 1.0) -> float:
+        """Events per second over the last ``span`` (at most a second), or since sending began if shorter."""
+        if self.began is None:
+            return 0.0
+        span = max(min(now - self.began, span), self.round_trip(), 0.05)
+        return moments.count_since(now - span, now) / span
+
+    def last_second(self, now: float) -> float:
+        """Answers other than 429 and 5xx in the last second: what a per-second limit let through."""
+        return float(self.accepted.count_since(now - 1.0, now))
+
+    def most_recent(self, test: Callable[[int], bool], now: float) -> bool:
+        """Whether most answers of the last round-trip (at least :data:`ROUND_MIN` of them) pass ``test``."""
+        window = [status for at, status in self.recent if now - at <= self.round_trip()]
+        if len(window) < ROUND_MIN:
+            window = [status for _, status in list(self.recent)[-ROUND_MIN:]]
+        return len(window) >= ROUND_MIN and sum(map(test, window)) * 2 > len(window)
+
+    def throttled_last_second(self, now: float) -> tuple[int, int]:
+        """(answers, 429s) in the last second."""
+        window = [status for at, status in self.recent if now - at <= 1.0]
+        return len(window), window.count(429)
+
+
+class Pace:
+    """Hands out start times. ``wait()`` says how long until a request may go; ``send()`` takes the slot."""
+
+    def __init__(self, cap: float | None = None, *, start: float = 64.0, clock: Callable[[], float] = time.monotonic):
+        self.cap = cap
+        self.clock = clock
+        self.meter = Meter(clock)
+        self.rate = min(start, cap) if cap else start
+        self.slow_start = True
+        self.background = 0.0  # share of 429s learned not to be about the pace
+        self.paused_until = 0.0
+        self.epoch = 0
+        self._w_max = self.rate
+        self._last_cut = clock()
+        self._next = 0.0
+        self._tallies: dict[int, _Tally] = {0: _Tally()}
+        self._cut: _Cut | None = None
+        self._pressed = float("-inf")  # when most answers of a round-trip were last 429s
+        self._quiet_5xx = float("-inf")  # 5xx do not slow the run before then
+
+    def wait(self) -> float:
+        """Seconds until the next request may start (0: now)."""
+        now = self.clock()
+        return max(self.paused_until - now, self._next - now, 0.0)
+
+    def send(self) -> Ticket:
+        """Take the next slot; call when :meth:`wait` says 0."""
+        now = self.clock()
+        self.meter.sent(now)
+        self._close_probation(now)
+        self._grow(now)
+        self._next = max(self._next, now) + 1 / self.rate
+        return Ticket(now, self.epoch)
+
+    def answered(self, ticket: Ticket, status: int, retry_after: float | None = None) -> None:
+        """An HTTP answer (any status) to a request sent with ``ticket``."""
+        now = self.clock()
+        self.meter.answered(now, max(now - ticket.sent_at, 0.0), status)
+        self._tallies.setdefault(ticket.epoch, _Tally()).count(status)
+        current = ticket.epoch == self.epoch
+        if status == 429:
+            if self.meter.most_recent(_throttled, now):
+                self.paused_until = max(
+                    self.paused_until, now + (DEFAULT_PAUSE if retry_after is None else retry_after)
+                )
+                self._pressed = now
+            if current:
+                self._on_429(now)
+        elif status >= 500:
+            if current and self._cut is None and now >= self._quiet_5xx and self.meter.most_recent(_failed, now):
+                self._cut_now(now, cause=500)
+        elif self.slow_start and current:  # doubles per round-trip: 2 ** (1 / answers in one)
+            answers_per_round = max(1.0, self.rate * self.meter.round_trip())
+            self.rate = self._ceiling(now, self.rate * 2 ** (1 / answers_per_round))
+        self._review(now)
+
+    # -- cuts and their judgement ---------------------------------------------------------------------
+
+    def _on_429(self, now: float) -> None:
+        if self._cut is not None:
+            let_through = self.meter.last_second(now)
+            if self.meter.most_recent(_throttled, now) and 0 < let_through < self.rate:
+                self._cut_now(now, hard=True)  # still faster than what gets through: no need to wait for judgement
+            return  # (when nothing gets through, the pause is the answer, not a rate of nothing)
+        if self.background:
+            answers, throttled = self.meter.throttled_last_second(now)
+            if throttled <= 2 * answers * self.background + 2:
+                return  # no more than twice what the background share explains: not about the pace
+        self._cut_now(now)
+
+    def _cut_now(self, now: float, hard: bool = False, cause: int = 429) -> None:
+        """Cut to 0.7 of what was being sent (or let through, if less); judge the cut in a new epoch.
+
+        ``hard``: most answers are 429s, a limit is hit; what got through in the last second estimates it.
+        """
+        meter = self.meter
+        sending = meter.per_second(meter.sends, now, 2 * meter.round_trip()) or self.rate
+        accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
+        base = max(min(self.rate, sending, accepted), MIN_RATE)
+        self._cut = _Cut(
+            self.epoch, self.epoch + 1, now, self.rate, self._w_max, self._last_cut, meter.last_second(now), cause
+        )
+        self._w_max, self.rate = base, max(MIN_RATE, base * BETA)
+        self.slow_start = False
+        self._last_cut = now
+        self._new_epoch(now)
+
+    def _close_probation(self, now: float) -> None:
+        """Requests sent after the probation say nothing about the cut: they go in an epoch of their own."""
+        cut = self._cut
+        if cut is None or cut.closed or self.epoch != cut.after:
+            return
+        elapsed, answers = now - cut.at, self._tallies[cut.after].answers
+        if elapsed >= MAX_PROBATION_SECONDS or (elapsed >= PROBATION_SECONDS and answers >= self._needed(cut)):
+            self._cut = replace(cut, closed=True)
+            self._new_epoch(now)
+
+    def _review(self, now: float) -> None:
+        """Judge the last cut: undo it if what caused it turns out not to be about the pace."""
+        cut = self._cut
+        if cut is None:
+            return
+        pressed = self._pressed > cut.at - PROBATION_SECONDS  # a round of mostly 429s is about the pace
+        if cut.cause == 429 and not pressed and self.meter.last_second(now) > 1.2 * cut.let_through + 2:
+            self._undo(cut, now)  # more gets through per second than when the 429 came: it was no limit
+            return
+        after, before = self._tallies[cut.after], self._tallies[cut.before]
+        if not cut.closed or (now - cut.at < MAX_PROBATION_SECONDS and after.answers < self._needed(cut)):
+            return
+        self._cut = None
+        if cut.cause != 429:
+            if after.failed * max(before.answers, 1) >= 0.75 * before.failed * after.answers:
+                self._undo(cut, now)  # the errors did not come with the pace: they are the rows' business
+                self._quiet_5xx = now + QUIET_AFTER_5XX
+        elif not pressed and after.share < SCATTERED and not _rarer(after, before):
+            pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
+            self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            self._undo(cut, now)
+
+    def _undo(self, cut: _Cut, now: float) -> None:
+        """Back to the pace before ``cut``, in slow start: where the limit is, nothing has said yet."""
+        self._cut = None
+        self.rate, self._w_max, self._last_cut, self.slow_start = cut.rate, cut.w_max, cut.last_cut, True
+        self._new_epoch(now)
+
+    def _needed(self, cut: _Cut) -> int:
+        """Answers after a cut that judge it: enough to expect three 429s at the share seen before it."""
+        before = self._tallies[cut.before]
+        share = max(before.throttled - 1, 0) / max(before.answers - 1, 1)
+        return max(PROBATION_ANSWERS, min(int(3 / share) if share else 0, 200))
+
+    def _new_epoch(self, now: float) -> None:
+        self.epoch += 1
+        keep = {self.epoch - 1, self.epoch - 2, *((self._cut.before, self._cut.after) if self._cut else ())}
+        self._tallies = {e: t for e, t in self._tallies.items() if e in keep}
+        self._tallies[self.epoch] = _Tally()
+        self._next = min(self._next, now + 1 / self.rate)
+
+    # -- growth ---------------------------------------------------------------------------------------
+
+    def _grow(self, now: float) -> None:
+        """CUBIC after a cut: back to just below the rate of the cut, a plateau there, then a probe beyond."""
+        if self.slow_start:
+            return
+        since = now - self._last_cut
+        if since >= RECOVERY * (1 + PLATEAU + PROBE):
+            self.slow_start = True  # probed well beyond the last cut without a 429: look for the limit again
+            return
+        if RECOVERY <= since < RECOVERY * (1 + PLATEAU):
+            target = self._w_max * HOLD
+        else:
+            since = since if since < RECOVERY else since - RECOVERY * PLATEAU
+            target = self._w_max * (HOLD + (HOLD - BETA) * ((since - RECOVERY) / RECOVERY) ** 3)
+        self.rate = self._ceiling(now, max(target, MIN_RATE))
+
+    def _ceiling(self, now: float, rate: float) -> float:
+        """Never above ``cap``, nor above twice what is actually being sent (growth must be earned)."""
+        sending = self.meter.per_second(self.meter.sends, now, self.meter.round_trip())
+        rate = min(rate, max(2 * sending, self._w_max, MIN_RATE))
+        return min(rate, self.cap) if self.cap else rate
+
+
+def _rarer(after: _Tally, before: _Tally) -> bool:
+    """Whether 429s became rarer after a cut than before it (the 429 that caused the cut left out).
+
+    With enough answers to expect three or more 429s at the earlier share, "rarer" means significantly so
+    (two standard deviations); with fewer, none at all after the cut counts as rarer.
+    """
+    share = max(before.throttled - 1, 0) / max(before.answers - 1, 1)
+    expected = after.answers * share
+    if expected < 3:
+        return after.throttled == 0 or after.share < 0.75 * share
+    return after.throttled <= expected - 2 * math.sqrt(expected * (1 - share))
+
+
+def _throttled(status: int) -> bool:
+    return status == 429
+
+
+def _failed(status: int) -> bool:
+    return status >= 500

@@ -1,0 +1,70 @@
+"""Which file is which, whatever its spelling: resolved real paths and inodes, and the per-output lock.
+
+``results.xlsx``, ``./sub/../results.xlsx``, a symlink to it and a hard link to it are one output: one
+journal, one lock. A command never writes over its input or its output by another name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def real(path: str | os.PathLike[str]) -> Path:
+    """The resolved real path: symlinks followed, ``..`` removed, whether or not the file exists yet."""
+    return Path(path).expanduser().resolve()
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two spellings name one file (same real path, or same device and inode)."""
+    if real(a) == real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_same(target: str | os.PathLike[str], flag: str, **others: str | os.PathLike[str] | None) -> None:
+    """Refuse a target that is one of ``others`` (``input=...``, ``output=...``) by another name."""
+    for name, other in others.items():
+        if other is not None and same_file(target, other):
+            raise UsageError(f"{target} is the {name} ({other}); choose another file", setting=flag)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path, lock_dir: Path | None) -> Iterator[None]:
+    """One run per output at a time, keyed by its real path and, when it exists, its inode.
+
+    The real-path lock sits beside the output's journal; the inode lock (which catches hard links) in the
+    state folder. A second run on the same output by any name is refused at once.
+    """
+    from filelock import FileLock, Timeout
+
+    locks = [FileLock(str(output) + ".journal.lock")]
+    if lock_dir is not None and output.exists():
+        stat = output.stat()
+        name = hashlib.sha256(f"{stat.st_dev}:{stat.st_ino}".encode()).hexdigest()[:24]
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        locks.append(FileLock(str(lock_dir / f"{name}.lock")))
+    taken: list[FileLock] = []
+    try:
+        for lock in locks:
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise UsageError(
+                    f"another batchgen run is using {output}; wait for it to finish", setting="output"
+                ) from None
+            except OSError as exc:
+                raise UsageError(f"cannot lock {output} ({exc.strerror or exc})", setting="output") from None
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()

@@ -1,0 +1,168 @@
+"""How to reach the provider and how hard to push it, checked before anything is journaled or sent.
+
+A base URL that does not parse, or a key with a space or a line break inside, is refused here with a
+:class:`UsageError` naming the setting, instead of failing later inside a request (where the journal would
+already say ``in_flight``). The key is held as a pydantic ``SecretStr``: no repr or message shows it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from .errors import UsageError
+from .transport import TRANSPORTS, TransportName
+
+KEY_ENV = "BATCHGEN_API_KEY"
+URL_ENV = "BATCHGEN_BASE_URL"
+ENDPOINT = "/riffusion/generate"
+USER_AGENT = "batchgen/0.2"
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|min|minute))?\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the dispatcher needs; ``api_key`` never shows in a repr."""
+
+    base_url: str
+    api_key: SecretStr
+    concurrency: int = 8
+    rate: float | None = None
+    max_attempts: int = 5
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    max_requests: int | None = None
+    stop_after: float | None = None
+    transport: TransportName = "httpx"
+    log_file: Path | None = None
+    progress: bool = False
+    grace: float = 15.0
+
+    @property
+    def url(self) -> str:
+        return self.base_url + ENDPOINT
+
+    @property
+    def host(self) -> str:
+        """The provider's origin (``https://api.example.com:8443``): what the ledger records."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    def headers(self, key: str) -> dict[str, str]:
+        """The headers of the request for the row with ``key``."""
+        return {
+            "Authorization": f"Bearer {self.api_key.get_secret_value()}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "User-Agent": USER_AGENT,
+        }
+
+
+def check_base_url(url: str | None, allow_insecure: bool = False) -> str:
+    """An http(s) URL with a valid host and port, without spaces, credentials, query or fragment.
+
+    Plain http only to this machine (or with ``allow_insecure``): the key is in every request.
+    """
+    if url is None or not url.strip():
+        raise UsageError(f"no provider URL: pass base_url or set {URL_ENV}", setting="base_url")
+    url = url.strip()
+    shown = repr(url[:120])
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        raise UsageError(f"{shown} has a space or control character in it", setting="base_url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"{shown} is not a valid URL ({exc})", setting="base_url") from None
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"{shown} is not an http(s) URL", setting="base_url")
+    host = parts.hostname or ""
+    if not host or not _valid_host(host):
+        raise UsageError(f"{shown} has no valid host name", setting="base_url")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"{shown} has credentials in it; the key goes in {KEY_ENV}", setting="base_url")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise UsageError(f"{shown} has a query or fragment; give the API's base URL only", setting="base_url")
+    if port == 0:
+        raise UsageError(f"{shown} has no valid port", setting="base_url")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(host):
+        raise UsageError(
+            f"{url} is not HTTPS; the API key would travel in clear text (allow_insecure, --allow-insecure, to insist)",
+            setting="base_url",
+        )
+    return url.rstrip("/")
+
+
+def check_api_key(key: str | None) -> SecretStr:
+    """The key with surrounding white space stripped; white space or control characters inside are refused."""
+    if key is None or not key.strip():
+        raise UsageError(f"{KEY_ENV} is not set: export your provider's API key", setting="api_key")
+    key = key.strip()
+    bad = next((char for char in key if char.isspace() or ord(char) < 32 or ord(char) == 127), None)
+    if bad is not None:
+        what = "a line break" if bad in "\r\n" else "white space" if bad.isspace() else "a control character"
+        raise UsageError(f"the API key has {what} inside it; check {KEY_ENV}", setting="api_key")
+    if not key.isascii():
+        raise UsageError(
+            f"the API key has a character that cannot travel in an HTTP header; check {KEY_ENV}", setting="api_key"
+        )
+    return SecretStr(key)
+
+
+def parse_rate(value: float | str | None) -> float | None:
+    """Requests per second from a number or ``"10/s"``, ``"300/min"``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rate = float(value)
+    else:
+        match = _RATE.fullmatch(str(value))
+        if not match:
+            raise UsageError(f"{value!r} is not a rate such as 10/s or 300/min", setting="rate")
+        rate = float(match[1]) / (60.0 if (match[2] or "s").startswith("m") else 1.0)
+    if not rate > 0 or rate == float("inf"):
+        raise UsageError(f"{value!r} is not a positive rate", setting="rate")
+    return rate
+
+
+def check_transport(name: str) -> TransportName:
+    for known in TRANSPORTS:
+        if name == known:
+            return known
+    raise UsageError(f"{name!r} is not a transport; use one of {', '.join(TRANSPORTS)}", setting="transport")
+
+
+def env_key() -> str | None:
+    return os.environ.get(KEY_ENV)
+
+
+def env_url() -> str | None:
+    return os.environ.get(URL_ENV)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return all(_LABEL.fullmatch(label) for label in labels)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

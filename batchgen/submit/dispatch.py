@@ -1,0 +1,203 @@
+"""Send journal rows to the provider: bounded requests in flight, the pace, retries by outcome class.
+
+Each row is worked by one of a pool of row tasks, larger than the concurrency: a row waiting out its
+Retry-After or backoff does not hold a connection, so scattered 429s do not idle the run. Requests in
+flight are bounded by a semaphore; when each may start is the :class:`~batchgen.pace.Pace`'s call.
+``in_flight`` is committed before a request leaves; its outcome is journaled (by the :class:`Settler`)
+before anything else happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from ..errors import BatchgenError
+from ..journal import Journal, Record
+from ..pace import Pace
+from ..settings import Settings
+from ..transport import SendCancelled, Transport, TransportError, open_transport
+from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
+from .settle import Report, Settler
+
+BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
+ROW_TASKS_PER_SLOT = 4
+
+
+class _Stopped(Exception):
+    """Raised inside a row's retry loop when the run stops dispatching."""
+
+
+class Dispatcher:
+    """Sends the rows it is given; ``interrupt()`` stops it gracefully, a second call at once."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.transport = transport or open_transport(settings.transport, settings.concurrency)
+        self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
+        self._stop = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._settler: Settler | None = None
+
+    @property
+    def report(self) -> Report:
+        assert self._settler is not None
+        return self._settler.report
+
+    def stop(self, reason: str) -> None:
+        """Stop dispatching: rows not yet sent stay as they are; requests in flight may finish."""
+        if not self._stop.is_set():
+            self.report.stopped = reason
+            self._stop.set()
+
+    def interrupt(self) -> None:
+        """First call: stop dispatching and give requests in flight ``grace`` seconds. Second: cancel them."""
+        if self.report.interrupted:
+            self._cancel_all()
+            return
+        self.report.interrupted = True
+        self.stop("interrupted")
+        asyncio.get_running_loop().call_later(self.settings.grace, self._cancel_all)
+
+    def _cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def run(self, records: list[Record]) -> Report:
+        """Work every record until done or stopped; a cancellation cancels the requests in flight too."""
+        settings = self.settings
+        self._settler = Settler(self.journal, settings, self.stop, len(records))
+        loop = asyncio.get_running_loop()
+        timer = (
+            loop.call_later(settings.stop_after, self.stop, "the time limit was reached")
+            if settings.stop_after is not None
+            else None
+        )
+        rows = iter(records)
+        count = min(len(records), settings.concurrency * ROW_TASKS_PER_SLOT)
+        self._tasks = {asyncio.create_task(self._worker(rows)) for _ in range(count)}
+        try:
+            await asyncio.gather(*self._tasks)
+        except asyncio.CancelledError:
+            self._cancel_all()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
+        finally:
+            if timer:
+                timer.cancel()
+            self._settler.close()
+            await self.transport.aclose()
+        return self._settler.report
+
+    async def _worker(self, rows: Iterator[Record]) -> None:
+        settler = self._settler
+        assert settler is not None
+        for record in rows:
+            if self._stop.is_set():
+                return
+            try:
+                await self._row(record, settler)
+            except asyncio.CancelledError:
+                return  # interrupted: the row was journaled where it stood
+            except BatchgenError as exc:  # the journal could not be written: stop at once
+                settler.fail(exc)
+                return
+
+    async def _row(self, record: Record, settler: Settler) -> None:
+        """One row through its attempts: tenacity retries what is retryable, waiting outside the slot."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._attempt(record, attempt.retry_state.attempt_number, settler)
+        except _Stopped:
+            return
+        except Retryable as exc:
+            settler.exhausted(record, exc)
+
+    async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
+        settings = self.settings
+        async with self._slots:
+            await self._gate()
+            ticket = self.pace.send()
+            self.journal.mark_in_flight(record.key)
+            self.report.requests += 1
+            started = self.pace.clock()
+            try:
+                response = await self.transport.send(
+                    settings.url,
+                    settings.headers(record.key),
+                    record.body,
+                    timeout=settings.timeout,
+                    connect_timeout=settings.connect_timeout,
+                )
+            except TransportError as exc:
+                outcome: Outcome = classify_error(exc, settings.timeout)
+            except SendCancelled as exc:
+                settler.cancelled(record, exc.body_sent)
+                raise
+            else:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                self.pace.answered(ticket, response.status, retry_after)
+                try:
+                    accepted = classify(response)
+                except Outcome as refused:
+                    outcome = refused
+                else:
+                    settler.done(record, accepted, number, self.pace.clock() - started)
+                    return
+        settler.settle(record, outcome, number, self.pace.clock() - started)
+
+    async def _gate(self) -> None:
+        """Before each attempt: honour a stop, the pace and ``max_requests``."""
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            delay = self.pace.wait()
+            if delay <= 0:
+                break
+            await self._sleep(delay)
+        limit = self.settings.max_requests
+        if limit is not None and self.report.requests >= limit:
+            self.stop(f"--max-requests {limit} reached")
+            raise _Stopped
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
+        backoff = BACKOFF(state)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, Outcome):
+            floor = error.retry_after if error.retry_after is not None else 1.0 if error.status == 429 else 0.0
+            return max(backoff, floor)
+        return backoff
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)

@@ -1,0 +1,293 @@
+"""What a sheet really says: error cells, formulas without a saved value, hidden rows, near-miss headers,
+comma numbers, DataFrames. Every file is made by the test; every message is asserted with its cell."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+import batchgen
+from batchgen.loader import load
+from batchgen.validate import validate_table
+
+from .helpers import inline, write_csv, write_sheet_xml, write_xlsx
+
+HEAD = ["title", "tag", "lyrics", "transform", "riff_id", "normalized_weirdness", "notes"]
+HEAD_XML = (
+    '<row r="1">' + "".join(inline(f"{col}1", name) for col, name in zip("ABCDEFG", HEAD, strict=True)) + "</row>"
+)
+SAVE = "open and save it in Excel or LibreOffice"
+
+
+def row_xml(number: int, weirdness: str, notes: str = "") -> str:
+    cells = "".join(
+        inline(f"{col}{number}", text) for col, text in zip("ABCDE", ["A", "pop", "la", "cover", "r"], strict=True)
+    )
+    return f'<row r="{number}">{cells}{weirdness}{notes}</row>'
+
+
+def messages(path: Path) -> list[str]:
+    return [str(error) for error in batchgen.validate(path).errors]
+
+
+@pytest.mark.parametrize("error", ["#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!"])
+def test_typed_excel_errors_in_a_field_column_name_the_cell(tmp_path: Path, error: str) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Songs"
+    sheet.append(HEAD)
+    sheet.append(["A", "pop", "la", "cover", "r", 0.5, "ok"])
+    sheet.append(["B", "pop", "la", "cover", "r", error, error])
+    sheet["F3"].data_type = "e"
+    sheet["G3"].data_type = "e"
+    book.save(tmp_path / "errors.xlsx")
+    report = batchgen.validate(tmp_path / "errors.xlsx")
+    assert [str(e) for e in report.errors] == [
+        f"Songs!F3 normalized_weirdness: {error} is an Excel error value; fix the formula or the cell"
+    ]
+    assert (report.errors[0].row, report.errors[0].cell, report.errors[0].column) == (
+        3,
+        "Songs!F3",
+        "normalized_weirdness",
+    )
+    notes = load(tmp_path / "errors.xlsx").rows[1].extras["notes"]
+    assert notes == error  # in a passed-through column an error value is passed through as text
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".xlsm"])
+def test_formulas_whose_cached_value_is_an_error(tmp_path: Path, suffix: str) -> None:
+    cell = '<c r="F2" t="e"><f>1/0</f><v>#DIV/0!</v></c>'
+    path = write_sheet_xml(tmp_path, HEAD_XML + row_xml(2, cell), name=f"cached{suffix}")
+    assert messages(path) == [
+        "Sheet1!F2 normalized_weirdness: #DIV/0! is an Excel error value; fix the formula or the cell"
+    ]
+
+
+def test_spill_and_calc_errors_too(tmp_path: Path) -> None:
+    rows = row_xml(2, '<c r="F2" t="e"><f>SEQUENCE(2)</f><v>#SPILL!</v></c>')
+    rows += row_xml(3, '<c r="F3" t="e"><f>LAMBDA(x,x)</f><v>#CALC!</v></c>')
+    assert messages(write_sheet_xml(tmp_path, HEAD_XML + rows)) == [
+        "Sheet1!F2 normalized_weirdness: #SPILL! is an Excel error value; fix the formula or the cell",
+        "Sheet1!F3 normalized_weirdness: #CALC! is an Excel error value; fix the formula or the cell",
+    ]
+
+
+def test_formulas_without_a_saved_value_are_errors_in_any_column(tmp_path: Path) -> None:
+    rows = row_xml(2, '<c r="F2"><f>0.2+0.3</f></c>', '<c r="G2"><f>A2&amp;"!"</f><v/></c>')
+    assert messages(write_sheet_xml(tmp_path, HEAD_XML + rows)) == [
+        "Sheet1!F2 normalized_weirdness: is a formula without a saved value (the file was written by a program that "
+        f"does not calculate formulas); {SAVE}",
+        "Sheet1!G2 notes: is a formula without a saved value (the file was written by a program that does not "
+        f"calculate formulas); {SAVE}",
+    ]
+
+
+def test_formulas_with_saved_values_count_as_those_values(tmp_path: Path) -> None:
+    rows = row_xml(2, '<c r="F2"><f>0.2+0.3</f><v>0.5</v></c>', '<c r="G2" t="str"><f>""</f><v></v></c>')
+    path = write_sheet_xml(tmp_path, HEAD_XML + rows)
+    assert messages(path) == []
+    assert load(path).rows[0].fields["normalized_weirdness"] == 0.5
+
+
+def test_a_workbook_asking_to_be_recalculated_has_placeholder_values(tmp_path: Path) -> None:
+    rows = row_xml(2, '<c r="F2"><f>0.2+0.3</f><v>0</v></c>', '<c r="G2" t="str"><f>"x"</f><v>x</v></c>')
+    path = write_sheet_xml(tmp_path, HEAD_XML + rows, calc_on_load=True)
+    assert messages(path) == [
+        "Sheet1!F2 normalized_weirdness: is a formula in a workbook that asks to be recalculated when opened, so its "
+        f"saved value is a placeholder, not its result; {SAVE}"
+    ]
+    assert load(path).rows[0].extras["notes"] == "x"  # a passed-through column keeps its saved value
+
+
+def test_openpyxl_written_formulas_are_refused(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, [HEAD, ["A", "pop", "la", "cover", "r", "=0.2+0.3", "n"]])
+    assert messages(path) == [
+        f"Sheet1!F2 normalized_weirdness: is a formula without a saved value (the file was "
+        f"written by a program that does not calculate formulas); {SAVE}"
+    ]
+
+
+def hidden_book(tmp_path: Path, autofilter: bool) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["title", "tag", "lyrics", "status"])
+    for number in range(2, 9):
+        sheet.append([f"Song {number}", "pop", "la", "skip" if number in (4, 5, 7) else "go"])
+    for number in (4, 5, 7):
+        sheet.row_dimensions[number].hidden = True
+    if autofilter:
+        sheet.auto_filter.ref = "A1:D8"
+        sheet.auto_filter.add_filter_column(3, ["go"])
+    path = tmp_path / f"hidden_{autofilter}.xlsx"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("autofilter", [False, True])
+def test_hidden_rows_are_said_and_sent_unless_skipped(
+    tmp_path: Path, autofilter: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = hidden_book(tmp_path, autofilter)
+    with caplog.at_level(logging.WARNING, logger="batchgen"):
+        report = batchgen.validate(path)
+    assert report.hidden == [4, 5, 7]
+    assert "3 rows are hidden in Excel: 4-5, 7; they are sent. --skip-hidden leaves them out" in caplog.messages
+    assert report.rows == 7 and report.ok
+
+
+def test_hidden_rows_with_problems_do_not_block_when_skipped(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, [["title", "tag", "lyrics"], ["A", "pop", "la"], [None, "pop", "la"]])
+    book_path = tmp_path / "h.xlsx"
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    book.active.row_dimensions[3].hidden = True  # type: ignore[union-attr]
+    book.save(book_path)
+    assert messages(book_path) == ["Sheet1!A3 title: is required"]
+    assert batchgen.validate(book_path, skip_hidden=True).errors == []
+
+
+def test_near_miss_headers_are_errors_with_their_header_cell(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        [
+            ["Title", "Tags", "Lyrcs", "Transform", "riffid", "Weirdnes", "Notes"],
+            ["A", "pop", "la", "cover", "r", 0.5, "n"],
+        ],
+    )
+    assert messages(path) == [
+        "Sheet1!C1 Lyrcs: looks like lyrics but is not one of its accepted names (lyrics, Lyrics, Lyric); rename the "
+        "column (to one of those, or to a name unlike any field to keep it unsent)",
+        "Sheet1!E1 riffid: looks like riff_id but is not one of its accepted names (riff_id, Riff ID); rename the "
+        "column (to one of those, or to a name unlike any field to keep it unsent)",
+        "Sheet1!F1 Weirdnes: looks like normalized_weirdness but is not one of its accepted names "
+        "(normalized_weirdness, Normalized Weirdness, normalised weirdness, Weirdness); rename the column (to one of "
+        "those, or to a name unlike any field to keep it unsent)",
+        "Sheet1!D2 transform: cover needs a riff_id or an audio_upload_id",
+        "Sheet1!row 2 lyrics: is required unless instrumental is TRUE",
+    ]
+
+
+def test_accepted_variants_are_sent_and_unrelated_columns_listed_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "Title,Tags,Lyric,Transform,Riff ID,Normalised Weirdness,Duration (s),Cover Strength,"
+        "Notes,Catalog No\nA,pop,la,cover,r,0.5,30,0.8,n1,C1\nB,pop,la,cover,r,0.1,1,0.2,,\n",
+    )
+    with caplog.at_level(logging.WARNING, logger="batchgen"):
+        table = load(path)
+        report = batchgen.validate(path)
+    assert report.ok and report.passthrough == ["Notes", "Catalog No"]
+    assert caplog.messages.count("passed through, not sent: Notes, Catalog No") == 1
+    assert validate_table(table).valid[0].payload["morph"] == {
+        "riff_id": "r",
+        "transform": "cover",
+        "normalized_weirdness": 0.5,
+        "normalized_cover_strength": 0.8,
+        "duration": 30,
+    }
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("title;tag;lyrics;transform;riff_id;duration\nA;pop;la;extend;r;1,5\n", []),
+        ('title,tag,lyrics,transform,riff_id,duration\nA,pop,la,extend,r,"1,000"\n', []),
+        (
+            'title,tag,lyrics,transform,riff_id,duration\nA,pop,la,extend,r,"1,5"\n',
+            ["row 2, duration: '1,5' is not a number: a comma here can only be a thousands separator (1,000)"],
+        ),
+        (
+            "title;tag;lyrics;transform;riff_id;duration\nA;pop;la;extend;r;1.000\n",
+            [
+                "row 2, duration: '1.000' is ambiguous in a ;-separated file (a thousands separator, or a "
+                "decimal point?); write it without the dot, or with a decimal comma"
+            ],
+        ),
+    ],
+)
+def test_comma_numbers_in_csv_files(tmp_path: Path, text: str, expected: list[str]) -> None:
+    assert messages(write_csv(tmp_path, text)) == expected
+
+
+def test_comma_numbers_are_read_as_the_file_means_them(tmp_path: Path) -> None:
+    semicolon = write_csv(tmp_path, "title;tag;lyrics;transform;riff_id;duration\nA;pop;la;extend;r;1,5\n", "a.csv")
+    comma = write_csv(tmp_path, 'title,tag,lyrics,transform,riff_id,duration\nA,pop,la,extend,r,"1,000"\n', "b.csv")
+    assert validate_table(load(semicolon)).valid[0].payload["morph"]["duration"] == 1.5
+    assert validate_table(load(comma)).valid[0].payload["morph"]["duration"] == 1000
+
+
+def test_a_dataframe_with_missing_values_names_index_and_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "Title": ["A", None, "C", "D"],
+            "Tag": ["pop", "pop", pd.NA, "pop"],
+            "Lyrics": ["la", "la", "la", float("nan")],
+            "Instrumental": [False, False, False, True],
+            "When": [pd.NaT, pd.Timestamp("2026-01-02"), pd.NaT, pd.NaT],
+        },
+        index=["s1", "s2", "s3", "s4"],
+    )
+    report = batchgen.validate(frame)
+    assert [str(e) for e in report.errors] == [
+        "index 's2', column 'Title', title: is required",
+        "index 's3', column 'Tag', tag: is required",
+    ]
+    assert (report.errors[0].row, report.errors[0].column) == ("s2", "Title")
+    table = load(frame)
+    payload = validate_table(table).valid[1].payload
+    assert payload == {"model": "FUZZ-1.0", "title": "D", "tag": "pop", "lyrics": "", "instrumental": True}
+    assert "When" not in table.rows[0].extras and "nan" not in str(table.rows)
+
+
+def test_a_list_of_dicts_uses_the_same_header_rules() -> None:
+    rows = [{"Title": "A", "Tags": "pop", "Lyric": "la", "Weirdnes": 0.5}, {"Title": "B", "Tags": "rock", "Lyric": "x"}]
+    assert next(str(e) for e in batchgen.validate(rows).errors).startswith(
+        "column 'Weirdnes', Weirdnes: looks like normalized_weirdness"
+    )
+    ok = batchgen.validate([{"title": "A", "tag": "pop", "lyrics": "la", "Notes": None}])
+    assert ok.ok and ok.rows == 1
+
+
+def test_validate_lists_every_kind_of_problem_at_once(tmp_path: Path) -> None:
+    rows = '<row r="1">' + "".join(
+        inline(f"{c}1", n)
+        for c, n in zip(
+            "ABCDEFGH",
+            ["Title", "Tags", "Lyrics", "Transform", "Riff ID", "Weirdness", "Duration", "Cover Strenght"],
+            strict=True,
+        )
+    )
+    rows += "</row>"
+    rows += (
+        '<row r="2">'
+        + inline("A2", "A")
+        + inline("B2", "pop")
+        + inline("C2", "la")
+        + inline("D2", "cover")
+        + inline("E2", "r")
+        + '<c r="F2" t="e"><v>#N/A</v></c>'
+        + inline("G2", "1,5")
+        + "</row>"
+    )
+    rows += '<row r="3" hidden="1">' + inline("B3", "pop") + inline("C3", "la") + '<c r="F3"><f>1/3</f></c>' + "</row>"
+    found = messages(write_sheet_xml(tmp_path, rows))
+    assert found == [
+        "Sheet1!H1 Cover Strenght: looks like normalized_cover_strength but is not one of its accepted names "
+        "(normalized_cover_strength, Normalized Cover Strength, normalised cover strength, Cover Strength); rename "
+        "the column (to one of those, or to a name unlike any field to keep it unsent)",
+        "Sheet1!F2 normalized_weirdness: #N/A is an Excel error value; fix the formula or the cell",
+        "Sheet1!G2 duration: '1,5' is not a number: a comma here can only be a thousands separator (1,000)",
+        "Sheet1!A3 title: is required",
+        "Sheet1!D3 transform: is required when morph options are given (normalized_weirdness)",
+        "Sheet1!F3 normalized_weirdness: is a formula without a saved value (the file was written by a program that "
+        f"does not calculate formulas); {SAVE}",
+    ]

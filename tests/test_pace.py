@@ -1,0 +1,101 @@
+"""The pace's control law on a fake clock: each test runs a modelled batch of seconds in milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchgen.pace import BETA, Pace
+
+from .pace_sim import Clock, Provider, simulate
+
+
+def answer_all(
+    pace: Pace, clock: Clock, status: int, count: int, latency: float = 0.05, retry_after: float | None = None
+) -> None:
+    for _ in range(count):
+        ticket = pace.send()
+        clock.now += latency
+        pace.answered(ticket, status, retry_after)
+
+
+def test_slow_start_grows_exponentially_each_round_trip() -> None:
+    outcome, pace = simulate(3000, Provider(), concurrency=10_000, latency=0.1, start_rate=10, jitter=0)
+    per_round = [sum(1 for at, _ in outcome.sends if 1000 + 0.1 * k <= at < 1000 + 0.1 * (k + 1)) for k in range(12)]
+    assert per_round[:3] == [1, 2, 4]  # the start: one request, then two, then four per round-trip
+    assert per_round[11] >= 1.5**11  # then close to doubling (the rate doubles per round-trip of answers)
+    assert pace.slow_start
+
+
+def test_a_429_cuts_to_seventy_percent_once_per_round_trip() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    tickets = [pace.send() for _ in range(10)]  # all sent before any answer: one round-trip
+    clock.now += 0.1
+    before = pace.rate
+    pace.answered(tickets[0], 429, 1.0)
+    assert pace.rate == pytest.approx(BETA * before, rel=0.01) and not pace.slow_start
+    cut = pace.rate
+    for ticket in tickets[1:3]:
+        pace.answered(ticket, 429, 1.0)  # sent before the cut: no second cut
+    assert pace.rate == cut
+
+
+def test_a_run_pauses_only_when_most_answers_are_429s() -> None:
+    clock = Clock()
+    pace = Pace(start=50.0, clock=clock)
+    answer_all(pace, clock, 200, 6)
+    ticket = pace.send()
+    clock.now += 0.05
+    pace.answered(ticket, 429, 2.0)
+    assert pace.wait() < 1.0  # one 429 among successes: no run-wide pause
+    tickets = [pace.send() for _ in range(4)]
+    clock.now += 0.05
+    for ticket in tickets:
+        pace.answered(ticket, 429, 2.0)
+    assert pace.wait() == pytest.approx(2.0, abs=0.01)  # most of the round-trip refused: everyone waits
+
+
+def test_scattered_429s_are_learned_as_background_and_cost_little() -> None:
+    reference, _ = simulate(3000, Provider(), concurrency=16, latency=0.05)
+    for seed in (1, 2, 3):
+        outcome, pace = simulate(3000, Provider(p429=0.05, seed=seed), concurrency=16, latency=0.05, seed=seed)
+        assert outcome.wall <= 1.3 * reference.wall, seed
+        assert 0.02 <= pace.background <= 0.2
+        assert outcome.resent_early == 0  # no row went again before its Retry-After
+
+
+@pytest.mark.parametrize("latency", [0.02, 0.05])
+def test_a_steady_limit_is_found_and_used_with_few_429s(latency: float) -> None:
+    outcome, pace = simulate(600, Provider(limit=20), concurrency=8, latency=latency)
+    assert outcome.accepted_rate >= 19.0
+    assert outcome.refused <= 0.03 * outcome.requests
+    assert pace.background == 0.0
+
+
+def test_a_rate_cap_below_the_limit_is_never_exceeded() -> None:
+    outcome, _pace = simulate(600, Provider(limit=20), concurrency=8, latency=0.02, cap=18)
+    assert outcome.refused == 0 and outcome.accepted_rate >= 17.1
+    times = [at for at, _ in outcome.sends]
+    assert all(sum(1 for t in times if start <= t < start + 1) <= 19 for start in times)
+
+
+def test_a_limit_that_drops_mid_run_is_followed() -> None:
+    outcome, pace = simulate(1200, Provider(limit_at=lambda t: 40.0 if t < 1015 else 10.0), concurrency=8)
+    late = [status for at, status in outcome.sends if at > 1025]
+    assert pace.rate <= 11.0
+    assert late.count(429) <= 0.05 * len(late)
+
+
+def test_a_5xx_storm_slows_the_run_without_stopping_it() -> None:
+    outcome, pace = simulate(500, Provider(p5xx=0.6), concurrency=16, latency=0.05)
+    assert outcome.wall < 60 and pace.rate >= 1.0
+
+
+def test_scattered_5xx_do_not_slow_the_run() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    for index in range(200):
+        ticket = pace.send()
+        clock.now += 0.01
+        pace.answered(ticket, 503 if index % 10 == 0 else 200)
+    assert pace.slow_start and pace.rate >= 100.0
