@@ -188,7 +188,9 @@ class Pace:
         self.meter.sent(now)
         self._close_probation(now)
         self._grow(now)
-        self._next = max(self._next, now) + 1 / self.rate
+        interval = 1 / self.rate
+        late = now - self._next  # a wake-up a little late keeps the slots' grid: the rate is not eroded by it
+        self._next = (self._next if 0 < late < min(0.1 * interval, 0.005) else max(self._next, now)) + interval
         return Ticket(now, self.epoch)
 
     def answered(self, ticket: Ticket, status: int, retry_after: float | None = None) -> None:
@@ -233,7 +235,8 @@ class Pace:
         ``hard``: most answers are 429s, a limit is hit; what got through in the last second estimates it.
         """
         meter = self.meter
-        sending = meter.per_second(meter.sends, now, 2 * meter.round_trip()) or self.rate
+        span = max(2 * meter.round_trip(), 8 / self.rate)  # long enough to count a handful of sends
+        sending = meter.per_second(meter.sends, now, span) or self.rate
         accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
         base = max(min(self.rate, sending, accepted), MIN_RATE)
         self._cut = _Cut(
