@@ -4,7 +4,8 @@ The journal lives beside one output; the ledger spans every output of the user. 
 provider host is recorded with the output it went to, when, and its job ids. So the same sheet run to a
 second output, overlapping ``--rows`` shards, or a run whose journal was deleted never bill a row twice.
 
-The ledger is attached to the journal's SQLite connection: each state change writes both in one transaction.
+The ledger is attached to the journal's SQLite connection, and a trigger mirrors each state change of the
+journal's rows into it: both are written in one transaction.
 """
 
 from __future__ import annotations
@@ -21,11 +22,26 @@ STATE_ENV = "BATCHGEN_STATE_DIR"
 LEDGER_FILE = "ledger.sqlite"
 BILLED = ("in_flight", "done", "unknown")  # states whose request may have created jobs
 
+# A trigger may not name the database it writes to: ``sent`` resolves to the ledger's (temp, main, then attached).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger.sent (
     key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, state TEXT NOT NULL, sent_at TEXT NOT NULL,
     job_ids TEXT, PRIMARY KEY (key, host, output)
 );
+CREATE TEMP TABLE IF NOT EXISTS ledger_link (host TEXT NOT NULL, output TEXT NOT NULL);
+CREATE TEMP TRIGGER IF NOT EXISTS ledger_follows AFTER UPDATE OF state, job_ids ON main.rows
+BEGIN
+    DELETE FROM sent
+    WHERE NEW.state NOT IN ('in_flight', 'done', 'unknown') AND key = NEW.key AND state != 'done'
+      AND host = (SELECT host FROM ledger_link) AND output = (SELECT output FROM ledger_link);
+    INSERT INTO sent (key, host, output, state, sent_at, job_ids)
+    SELECT NEW.key, host, output, NEW.state, NEW.updated_at, NEW.job_ids FROM ledger_link
+    WHERE NEW.state IN ('in_flight', 'done', 'unknown')
+    ON CONFLICT (key, host, output) DO UPDATE SET state = excluded.state,
+        job_ids = COALESCE(excluded.job_ids, job_ids),
+        sent_at = CASE WHEN excluded.state = 'in_flight' THEN excluded.sent_at ELSE sent_at END
+    WHERE state != 'done';
+END;
 """
 
 
@@ -58,29 +74,16 @@ class LedgerLink:
     output: str
 
     def attach(self, db: sqlite3.Connection, folder: Path) -> None:
-        """Attach the ledger in ``folder`` to ``db`` (creating it), in WAL mode for several processes."""
+        """Attach the ledger in ``folder`` to ``db`` (creating it), in WAL mode for several processes, and make
+        it follow every state change of the journal's rows: a trigger, so in the same transaction, in C."""
         folder.mkdir(parents=True, exist_ok=True)
         db.execute("ATTACH DATABASE ? AS ledger", (str(folder / LEDGER_FILE),))
         db.execute("PRAGMA ledger.journal_mode=WAL")
         db.execute("PRAGMA ledger.synchronous=NORMAL")
         db.executescript(_SCHEMA)
-
-    def record(self, db: sqlite3.Connection, key: str, state: str, at: str, job_ids: list[str] | None = None) -> None:
-        """Mirror a journal state change, inside the caller's transaction; a done entry is never changed."""
-        if state not in BILLED:
-            db.execute(
-                "DELETE FROM ledger.sent WHERE key=? AND host=? AND output=? AND state != 'done'",
-                (key, self.host, self.output),
-            )
-            return
-        db.execute(
-            """INSERT INTO ledger.sent (key, host, output, state, sent_at, job_ids) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (key, host, output) DO UPDATE SET state=excluded.state,
-                   job_ids=COALESCE(excluded.job_ids, job_ids),
-                   sent_at=CASE WHEN excluded.state='in_flight' THEN excluded.sent_at ELSE sent_at END
-               WHERE state != 'done'""",
-            (key, self.host, self.output, state, at, json.dumps(job_ids) if job_ids else None),
-        )
+        db.execute("DELETE FROM temp.ledger_link")
+        db.execute("INSERT INTO temp.ledger_link (host, output) VALUES (?, ?)", (self.host, self.output))
+        db.commit()
 
     def lookup(self, db: sqlite3.Connection, keys: Iterable[str]) -> Iterator[Sent]:
         """Every billed entry of this host for ``keys``, whatever output it went to."""

@@ -42,6 +42,7 @@ MAX_PROBATION_SECONDS = 3.0  # ...but not longer
 SCATTERED = 0.2  # a larger share of 429s is about the pace, whatever a cut did to it
 SHARE_HORIZON = 500  # answers over which the share of 429s is averaged
 DEFAULT_PAUSE = 1.0
+SLACK = 0.002
 QUIET_AFTER_5XX = 10.0  # after 5xx turned out not to be about the pace, how long they are left to the rows
 
 
@@ -178,9 +179,14 @@ class Pace:
         self._quiet_5xx = float("-inf")  # 5xx do not slow the run before then
 
     def wait(self) -> float:
-        """Seconds until the next request may start (0: now)."""
+        """Seconds until the next request may start (0: now).
+
+        A slot less than :data:`SLACK` away is taken at once: a timer cannot wait less than about a
+        millisecond, and the slots' grid keeps the rate exact over any longer span.
+        """
         now = self.clock()
-        return max(self.paused_until - now, self._next - now, 0.0)
+        wait = max(self.paused_until - now, self._next - now)
+        return wait if wait > SLACK else 0.0
 
     def send(self) -> Ticket:
         """Take the next slot; call when :meth:`wait` says 0."""

@@ -56,10 +56,9 @@ class LeftOut:
 class Journal(JournalView):
     """A batch's SQLite journal. Open it with :meth:`open`; every method commits before it returns."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path, ledger: LedgerLink | None = None) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         super().__init__(db)
         self.path = path
-        self.ledger = ledger
 
     @classmethod
     def open(cls, path: Path, ledger: LedgerLink | None = None, ledger_folder: Path | None = None) -> Journal:
@@ -81,7 +80,7 @@ class Journal(JournalView):
                     f"cannot open the ledger of sent rows in {ledger_folder} ({exc}); "
                     "set BATCHGEN_STATE_DIR to a writable folder"
                 ) from None
-        return cls(db, path, ledger)
+        return cls(db, path)
 
     def close(self) -> None:
         self.db.close()
@@ -181,19 +180,16 @@ class Journal(JournalView):
         self._set(key, "unknown", http_status=status, message=message)
 
     def _set(self, key: str, state: str, bump: bool = False, **values: Any) -> None:
-        """One guarded state change: a done row is never touched; the ledger follows in the same transaction."""
+        """One guarded state change: a done row is never touched; the ledger's trigger follows it."""
         stamp = now()
         assignments = "".join(f", {name}=?" for name in values)
         attempts = "attempts + 1" if bump else "attempts"
         with self._writing():
-            changed = self.db.execute(
+            self.db.execute(
                 f"UPDATE rows SET state=?, attempts={attempts}, updated_at=?{assignments}"
                 " WHERE key=? AND state != 'done'",
                 (state, stamp, *values.values(), key),
-            ).rowcount
-            if changed and self.ledger is not None:
-                ids = json.loads(values["job_ids"]) if "job_ids" in values else None
-                self.ledger.record(self.db, key, state, stamp, ids)
+            )
 
     def set_meta(self, name: str, value: str) -> None:
         with self._writing():

@@ -25,7 +25,7 @@ from tenacity import (
 
 from ..errors import BatchgenError
 from ..journal import Journal, Record
-from ..pace import Pace
+from ..pace import Pace, Ticket
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
@@ -56,6 +56,7 @@ class Dispatcher:
         self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.concurrency)
+        self._pacing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
@@ -144,10 +145,8 @@ class Dispatcher:
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
         settings = self.settings
         async with self._slots:
-            await self._gate()
-            ticket = self.pace.send()
+            ticket = await self._gate()
             self.journal.mark_in_flight(record.key)
-            self.report.requests += 1
             started = self.pace.clock()
             try:
                 response = await self.transport.send(
@@ -174,19 +173,26 @@ class Dispatcher:
                     return
         settler.settle(record, outcome, number, self.pace.clock() - started)
 
-    async def _gate(self) -> None:
-        """Before each attempt: honour a stop, the pace and ``max_requests``."""
-        while True:
-            if self._stop.is_set():
+    async def _gate(self) -> Ticket:
+        """Before each attempt: honour a stop, the pace and ``max_requests``; then take the slot.
+
+        One request at a time waits for the pace (a FIFO lock), so each send costs one sleep, not one per
+        waiting row.
+        """
+        async with self._pacing:
+            while True:
+                if self._stop.is_set():
+                    raise _Stopped
+                delay = self.pace.wait()
+                if delay <= 0:
+                    break
+                await self._sleep(delay)
+            limit = self.settings.max_requests
+            if limit is not None and self.report.requests >= limit:
+                self.stop(f"--max-requests {limit} reached")
                 raise _Stopped
-            delay = self.pace.wait()
-            if delay <= 0:
-                break
-            await self._sleep(delay)
-        limit = self.settings.max_requests
-        if limit is not None and self.report.requests >= limit:
-            self.stop(f"--max-requests {limit} reached")
-            raise _Stopped
+            self.report.requests += 1
+            return self.pace.send()
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""

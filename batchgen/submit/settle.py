@@ -165,6 +165,8 @@ class Settler:
 
     def _progress(self, state: str) -> None:
         self.report.outcomes[state] += 1
+        if self._bar.disable:
+            return
         self._bar.update(1)
         counts = self.report.outcomes
         self._bar.set_postfix(

@@ -1,6 +1,8 @@
 """The transport for hundreds of requests in flight: aiohttp's client costs less CPU per request.
 
-Whether the body left is read from aiohttp's request tracing (``on_request_chunk_sent``).
+Whether the body left is read from aiohttp's request tracing (``on_request_chunk_sent``). Proxy settings of
+the environment are not read (``trust_env`` off): aiohttp would then look up ``~/.netrc`` on a thread for every
+request, which cost more CPU than the request itself.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class AiohttpTransport:
         tracing = aiohttp.TraceConfig()
         tracing.on_request_chunk_sent.append(_chunk_sent)
         connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
-        self._session = aiohttp.ClientSession(connector=connector, trace_configs=[tracing], trust_env=True)
+        self._session = aiohttp.ClientSession(connector=connector, trace_configs=[tracing])
         return self._session
 
     async def send(
