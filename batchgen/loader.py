@@ -15,6 +15,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,8 +228,13 @@ def _check_package(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as package:
             members = package.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+            _check_sizes(path, members)
+            _check_entities(path, package, members)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise InputError(f"{path}: is not a readable Excel workbook ({_short(exc)})") from None
+
+
+def _check_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
     unpacked = sum(member.file_size for member in members)
     if unpacked > MAX_UNPACKED_BYTES:
         raise InputError(
@@ -240,6 +246,16 @@ def _check_package(path: Path) -> None:
                 f"{path}: {member.filename} is packed {member.file_size // max(member.compress_size, 1)}:1, "
                 "which looks like a zip bomb; refusing to open it"
             )
+
+
+def _check_entities(path: Path, package: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+    """A spreadsheet never declares XML entities; one that does is an entity-expansion or XXE trick."""
+    for member in members:
+        if member.filename.endswith((".xml", ".rels")):
+            with package.open(member) as part:
+                head = part.read(4096)
+            if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                raise InputError(f"{path}: {member.filename} declares XML entities (a DTD); refusing to open it")
 
 
 def _read_workbook(path: Path, sheet: str | None) -> Grid:

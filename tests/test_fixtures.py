@@ -60,7 +60,7 @@ ERRORS = {
     "truncated.xlsx": "is not a readable Excel workbook",
     "legacy.xls": "legacy .xls workbooks are not supported; save it as .xlsx or .csv",
     "password_protected.xlsx": "is an encrypted (password-protected) workbook",
-    "billion_laughs.xlsx": "cannot be read (at 0..0: unrecognized entity",
+    "billion_laughs.xlsx": "xl/worksheets/sheet1.xml declares XML entities (a DTD); refusing to open it",
     "zip_bomb.xlsx": "which looks like a zip bomb; refusing to open it",
     "cp1252.csv": "is not UTF-8 (byte 0xe9 at offset 22); save it as UTF-8 or pass --encoding NAME "
     "(e.g. --encoding cp1252)",
@@ -166,5 +166,7 @@ def test_entity_tricks_are_refused_by_both_readers(tmp_path: Path, cli) -> None:
             openpyxl.load_workbook(handle)
         assert isinstance(refused.value.__context__, DefusedXmlException), path
         result = cli("validate", path, "--report", tmp_path / "report.xlsx")
-        assert result.code == 2 and result.err.strip().splitlines()[-1].startswith(f"error: {path}")
+        last = result.err.strip().splitlines()[-1]
+        assert result.code == 2 and last.startswith(f"error: {path}: xl/worksheets/"), result.err
+        assert last.endswith("declares XML entities (a DTD); refusing to open it")
         assert not (tmp_path / "report.xlsx").exists()
