@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from . import rescue
-from .annotate import write_annotated
 from .errors import BatchgenError, JournalError, OutputError
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
 from .ledger import LedgerLink, Sent, state_dir
@@ -180,6 +179,8 @@ class Batch:
         try:
             write_output(journal, self.output, lambda stamp: journal.set_meta(OUTPUT_STAMP, stamp))
             if self.annotate is not None:
+                from .annotate import write_annotated  # openpyxl (and numpy through it) only when asked
+
                 write_annotated(self.plan.table, journal, self.annotate, self.plan.keys, self.encoding)
         except JournalError:
             pass  # the journal already failed during the run: that error says it all

@@ -116,3 +116,25 @@ def test_the_pool_reuses_connections(start_simulator, transport) -> None:
 
     assert asyncio.run(many()) == [200] * 10
     assert len(server.simulator.peers) <= 2  # ten requests over at most two connections
+
+
+def test_the_pool_holds_exactly_the_concurrency(start_simulator, transport) -> None:
+    """httpx's connections are split over several small pools (httpcore's large pools are slow): together they
+    still open as many connections as the concurrency allows, and no more."""
+    server = start_simulator(latency_ms=200)
+
+    async def many() -> list[int]:
+        client = open_transport(transport, 40)  # type: ignore[arg-type]
+        try:
+            answers = await asyncio.gather(
+                *(
+                    client.send(f"{server.url}/riffusion/generate", HEADERS, BODY, timeout=10, connect_timeout=5)
+                    for _ in range(100)
+                )
+            )
+        finally:
+            await client.aclose()
+        return [answer.status for answer in answers]
+
+    assert asyncio.run(many()) == [200] * 100
+    assert len(server.simulator.peers) == 40
