@@ -1,9 +1,7 @@
 """One run of a checked input against one output: journal, ledger and rescue file, dispatch, output.
 
-Before anything is sent, what the journal lacks is restored: job ids rescued after a failed write, rows the
-ledger says were sent to this output (a deleted or restored-from-backup journal), and, if the journal is
-new, rows the existing output already shows. Rows the ledger says were sent to another output are left out
-as ``skipped``. After the run the output is rebuilt from the journal, whatever happened.
+Before anything is sent, what the journal lacks is restored (:mod:`batchgen.history`); after the run the output
+is rebuilt from the journal, whatever happened.
 """
 
 from __future__ import annotations
@@ -12,21 +10,21 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import rescue
 from .errors import BatchgenError, JournalError, OutputError
+from .history import History
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
-from .ledger import LedgerLink, Sent, state_dir
+from .ledger import LedgerLink, state_dir
 from .loader import Table, in_range
 from .paths import output_lock
 from .settings import Settings
 from .submit import Dispatcher, Report
 from .validate import Validation, title_of
-from .writer import OUTPUT_STAMP, read_jobs, remove_stale_temporaries, write_output
+from .writer import OUTPUT_STAMP, remove_stale_temporaries, write_output
 
 log = logging.getLogger("batchgen")
 
@@ -154,8 +152,9 @@ class Batch:
         journal.recover()
         run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
         outcome = Outcome(Report(), {}, journal.path)
-        outcome.restored = self._restore(journal, existed)
-        outcome.skipped = self._skip_sent_elsewhere(journal)
+        history = History(journal, self.plan.rows, self.output, self.ledger)
+        outcome.restored = history.restore(existed)
+        outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
         self.dispatcher = Dispatcher(journal, self.settings)
         watcher = asyncio.create_task(_watch(stop, self.dispatcher)) if stop is not None else None
@@ -201,104 +200,6 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
-
-    def _restore(self, journal: Journal, existed: bool) -> int:
-        """Job ids the journal lacks: from a rescue file, the ledger (this output), and the output itself."""
-        states = journal.states()
-        restored = 0
-        entries = rescue.load(self.output)
-        for entry in entries:
-            if states.get(entry["key"], "done") != "done":
-                journal.mark_done(entry["key"], list(entry["job_ids"]), None, "rescued after a failed journal write")
-                states[entry["key"]] = "done"
-                restored += 1
-        if entries and all(states.get(entry["key"]) == "done" for entry in entries):
-            rescue.clear(self.output)
-        if self.ledger is not None:
-            restored += self._from_ledger(journal, states)
-        if not existed:
-            restored += self._from_output(journal, states)
-        if restored:
-            log.warning(
-                "%d row(s) restored to the journal from earlier runs (rescue file, ledger or output); "
-                "they are not sent again",
-                restored,
-            )
-        return restored
-
-    def _from_ledger(self, journal: Journal, states: dict[str, str]) -> int:
-        assert self.ledger is not None
-        restored = 0
-        for sent in self._ledger_entries(journal, here=True):
-            if sent.state == "done" and sent.job_ids and states.get(sent.key) != "done":
-                journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
-            elif sent.state != "done" and states.get(sent.key) in ("pending", "failed"):
-                journal.mark_unknown(
-                    sent.key,
-                    None,
-                    f"sent on {sent.sent_at} (per the ledger) without a stored job "
-                    "id: the provider may have created jobs",
-                )
-            else:
-                continue
-            states[sent.key] = "done" if sent.state == "done" else "unknown"
-            restored += 1
-        return restored
-
-    def _from_output(self, journal: Journal, states: dict[str, str]) -> int:
-        """A new journal beside an existing output: rows whose job ids the output shows are done already."""
-        header, lines = read_jobs(self.output)
-        if not lines:
-            return 0
-        known = {job_id for done in journal.done() for job_id in done.job_ids}
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        column = {name: header.index(name) for name in ("row", "title", "job_id") if name in header}
-        for line in lines:
-            values = {name: str(line[index]) if index < len(line) else "" for name, index in column.items()}
-            if values.get("job_id") and values["job_id"] not in known:
-                groups[(values.get("row", ""), values.get("title", ""))].append(values["job_id"])
-        restored = 0
-        for (row, title), ids in groups.items():
-            candidates = [r for r in self.plan.rows if r.title == title and states.get(r.key) != "done"]
-            candidates.sort(key=lambda r: str(r.label) != row.removesuffix(".0"))
-            if candidates:
-                journal.mark_done(candidates[0].key, ids, None, "restored from the existing output")
-                states[candidates[0].key] = "done"
-                restored += 1
-        return restored
-
-    def _skip_sent_elsewhere(self, journal: Journal) -> int:
-        """Rows the ledger says were sent to another output are left out, unless ``allow_resend``."""
-        if self.ledger is None or self.allow_resend:
-            return 0
-        states = journal.states()
-        by_key = {row.key: row for row in self.plan.rows}
-        skipped: dict[str, LeftOut] = {}
-        for sent in self._ledger_entries(journal, here=False):
-            row = by_key.get(sent.key)
-            if row is None or states.get(sent.key) == "done" or sent.key in skipped:
-                continue
-            skipped[sent.key] = LeftOut(
-                row.row,
-                row.label,
-                row.title,
-                f"already sent to {sent.output} on {sent.sent_at}; not sent again (--allow-resend sends it anyway)",
-                row.extras,
-                "skipped",
-                row.key,
-            )
-        if skipped:
-            journal.leave_out(list(skipped.values()))
-            log.warning(
-                "%d row(s) were already sent to another output and are skipped (--allow-resend sends them anyway)",
-                len(skipped),
-            )
-        return len(skipped)
-
-    def _ledger_entries(self, journal: Journal, here: bool) -> Sequence[Sent]:
-        assert self.ledger is not None
-        entries = self.ledger.lookup(journal.db, (row.key for row in self.plan.rows))
-        return [sent for sent in entries if (sent.output == self.ledger.output) == here]
 
 
 async def _watch(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

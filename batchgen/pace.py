@@ -71,6 +71,16 @@ class _Tally:
     def share(self) -> float:
         return self.throttled / self.answers if self.answers else 0.0
 
+    @property
+    def cause_share(self) -> float:
+        """The share of 429s with the 429 that caused a cut left out."""
+        return max(self.throttled - 1, 0) / max(self.answers - 1, 1)
+
+    def needed(self) -> int:
+        """Answers after a cut that judge it, for this tally before it: enough to expect three 429s."""
+        share = self.cause_share
+        return max(PROBATION_ANSWERS, min(int(3 / share) if share else 0, 200))
+
 
 @dataclass(frozen=True, slots=True)
 class _Cut:
@@ -80,11 +90,56 @@ class _Cut:
     after: int
     at: float
     rate: float
-    w_max: float
-    last_cut: float
+    cubic: Cubic
     let_through: float
     cause: int
     closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cubic:
+    """Growth after the cut at ``last_cut`` from ``w_max``: botocore's ``CubicCalculator`` with a fixed K
+    (:data:`RECOVERY`), then a plateau just below ``w_max`` and a probe beyond it."""
+
+    w_max: float
+    last_cut: float
+
+    def target(self, now: float) -> float | None:
+        """The rate CUBIC allows at ``now``; None once the probe found no 429 (slow start takes over)."""
+        since = now - self.last_cut
+        if since >= RECOVERY * (1 + PLATEAU + PROBE):
+            return None
+        if RECOVERY <= since < RECOVERY * (1 + PLATEAU):
+            return self.w_max * HOLD
+        since = since if since < RECOVERY else since - RECOVERY * PLATEAU
+        return self.w_max * (HOLD + (HOLD - BETA) * ((since - RECOVERY) / RECOVERY) ** 3)
+
+
+class Slots:
+    """Start times on a grid of ``1 / rate``, and the whole run's pause."""
+
+    def __init__(self) -> None:
+        self.next = 0.0
+        self.paused_until = 0.0
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next slot (0: now). One less than :data:`SLACK` away is taken at once: a timer
+        cannot wait less than about a millisecond, and the grid keeps the rate exact over any longer span."""
+        wait = max(self.paused_until - now, self.next - now)
+        return wait if wait > SLACK else 0.0
+
+    def take(self, now: float, rate: float) -> None:
+        """A wake-up a little late keeps the grid: the rate is not eroded by timer lateness."""
+        interval = 1 / rate
+        late = now - self.next
+        self.next = (self.next if 0 < late < min(0.1 * interval, 0.005) else max(self.next, now)) + interval
+
+    def pause(self, until: float) -> None:
+        self.paused_until = max(self.paused_until, until)
+
+    def reset(self, now: float, rate: float) -> None:
+        """A new rate applies from now: a slot set far off by a slower one is brought forward."""
+        self.next = min(self.next, now + 1 / rate)
 
 
 class Window:
@@ -168,25 +223,17 @@ class Pace:
         self.rate = min(start, cap) if cap else start
         self.slow_start = True
         self.background = 0.0  # share of 429s learned not to be about the pace
-        self.paused_until = 0.0
+        self.slots = Slots()
         self.epoch = 0
-        self._w_max = self.rate
-        self._last_cut = clock()
-        self._next = 0.0
+        self._cubic = Cubic(self.rate, clock())
         self._tallies: dict[int, _Tally] = {0: _Tally()}
         self._cut: _Cut | None = None
         self._pressed = float("-inf")  # when most answers of a round-trip were last 429s
         self._quiet_5xx = float("-inf")  # 5xx do not slow the run before then
 
     def wait(self) -> float:
-        """Seconds until the next request may start (0: now).
-
-        A slot less than :data:`SLACK` away is taken at once: a timer cannot wait less than about a
-        millisecond, and the slots' grid keeps the rate exact over any longer span.
-        """
-        now = self.clock()
-        wait = max(self.paused_until - now, self._next - now)
-        return wait if wait > SLACK else 0.0
+        """Seconds until the next request may start (0: now)."""
+        return self.slots.wait(self.clock())
 
     def send(self) -> Ticket:
         """Take the next slot; call when :meth:`wait` says 0."""
@@ -194,9 +241,7 @@ class Pace:
         self.meter.sent(now)
         self._close_probation(now)
         self._grow(now)
-        interval = 1 / self.rate
-        late = now - self._next  # a wake-up a little late keeps the slots' grid: the rate is not eroded by it
-        self._next = (self._next if 0 < late < min(0.1 * interval, 0.005) else max(self._next, now)) + interval
+        self.slots.take(now, self.rate)
         return Ticket(now, self.epoch)
 
     def answered(self, ticket: Ticket, status: int, retry_after: float | None = None) -> None:
@@ -207,9 +252,7 @@ class Pace:
         current = ticket.epoch == self.epoch
         if status == 429:
             if self.meter.most_recent(_throttled, now):
-                self.paused_until = max(
-                    self.paused_until, now + (DEFAULT_PAUSE if retry_after is None else retry_after)
-                )
+                self.slots.pause(now + (DEFAULT_PAUSE if retry_after is None else retry_after))
                 self._pressed = now
             if current:
                 self._on_429(now)
@@ -245,12 +288,9 @@ class Pace:
         sending = meter.per_second(meter.sends, now, span) or self.rate
         accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
         base = max(min(self.rate, sending, accepted), MIN_RATE)
-        self._cut = _Cut(
-            self.epoch, self.epoch + 1, now, self.rate, self._w_max, self._last_cut, meter.last_second(now), cause
-        )
-        self._w_max, self.rate = base, max(MIN_RATE, base * BETA)
+        self._cut = _Cut(self.epoch, self.epoch + 1, now, self.rate, self._cubic, meter.last_second(now), cause)
+        self._cubic, self.rate = Cubic(base, now), max(MIN_RATE, base * BETA)
         self.slow_start = False
-        self._last_cut = now
         self._new_epoch(now)
 
     def _close_probation(self, now: float) -> None:
@@ -259,7 +299,9 @@ class Pace:
         if cut is None or cut.closed or self.epoch != cut.after:
             return
         elapsed, answers = now - cut.at, self._tallies[cut.after].answers
-        if elapsed >= MAX_PROBATION_SECONDS or (elapsed >= PROBATION_SECONDS and answers >= self._needed(cut)):
+        if elapsed >= MAX_PROBATION_SECONDS or (
+            elapsed >= PROBATION_SECONDS and answers >= self._tallies[cut.before].needed()
+        ):
             self._cut = replace(cut, closed=True)
             self._new_epoch(now)
 
@@ -273,7 +315,9 @@ class Pace:
             self._undo(cut, now)  # more gets through per second than when the 429 came: it was no limit
             return
         after, before = self._tallies[cut.after], self._tallies[cut.before]
-        if not cut.closed or (now - cut.at < MAX_PROBATION_SECONDS and after.answers < self._needed(cut)):
+        if not cut.closed or (
+            now - cut.at < MAX_PROBATION_SECONDS and after.answers < self._tallies[cut.before].needed()
+        ):
             return
         self._cut = None
         if cut.cause != 429:
@@ -288,43 +332,32 @@ class Pace:
     def _undo(self, cut: _Cut, now: float) -> None:
         """Back to the pace before ``cut``, in slow start: where the limit is, nothing has said yet."""
         self._cut = None
-        self.rate, self._w_max, self._last_cut, self.slow_start = cut.rate, cut.w_max, cut.last_cut, True
+        self.rate, self._cubic, self.slow_start = cut.rate, cut.cubic, True
         self._new_epoch(now)
-
-    def _needed(self, cut: _Cut) -> int:
-        """Answers after a cut that judge it: enough to expect three 429s at the share seen before it."""
-        before = self._tallies[cut.before]
-        share = max(before.throttled - 1, 0) / max(before.answers - 1, 1)
-        return max(PROBATION_ANSWERS, min(int(3 / share) if share else 0, 200))
 
     def _new_epoch(self, now: float) -> None:
         self.epoch += 1
         keep = {self.epoch - 1, self.epoch - 2, *((self._cut.before, self._cut.after) if self._cut else ())}
         self._tallies = {e: t for e, t in self._tallies.items() if e in keep}
         self._tallies[self.epoch] = _Tally()
-        self._next = min(self._next, now + 1 / self.rate)
+        self.slots.reset(now, self.rate)
 
     # -- growth ---------------------------------------------------------------------------------------
 
     def _grow(self, now: float) -> None:
-        """CUBIC after a cut: back to just below the rate of the cut, a plateau there, then a probe beyond."""
+        """CUBIC after a cut; slow start again once it probed well beyond the last cut without a 429."""
         if self.slow_start:
             return
-        since = now - self._last_cut
-        if since >= RECOVERY * (1 + PLATEAU + PROBE):
-            self.slow_start = True  # probed well beyond the last cut without a 429: look for the limit again
+        target = self._cubic.target(now)
+        if target is None:
+            self.slow_start = True
             return
-        if RECOVERY <= since < RECOVERY * (1 + PLATEAU):
-            target = self._w_max * HOLD
-        else:
-            since = since if since < RECOVERY else since - RECOVERY * PLATEAU
-            target = self._w_max * (HOLD + (HOLD - BETA) * ((since - RECOVERY) / RECOVERY) ** 3)
         self.rate = self._ceiling(now, max(target, MIN_RATE))
 
     def _ceiling(self, now: float, rate: float) -> float:
         """Never above ``cap``, nor above twice what is actually being sent (growth must be earned)."""
         sending = self.meter.per_second(self.meter.sends, now, self.meter.round_trip())
-        rate = min(rate, max(2 * sending, self._w_max, MIN_RATE))
+        rate = min(rate, max(2 * sending, self._cubic.w_max, MIN_RATE))
         return min(rate, self.cap) if self.cap else rate
 
 
@@ -334,7 +367,7 @@ def _rarer(after: _Tally, before: _Tally) -> bool:
     With enough answers to expect three or more 429s at the earlier share, "rarer" means significantly so
     (two standard deviations); with fewer, none at all after the cut counts as rarer.
     """
-    share = max(before.throttled - 1, 0) / max(before.answers - 1, 1)
+    share = before.cause_share
     expected = after.answers * share
     if expected < 3:
         return after.throttled == 0 or after.share < 0.75 * share

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.pace import BETA, Pace
+from batchgen.pace import BETA, HOLD, PLATEAU, PROBE, RECOVERY, Cubic, Pace, Slots
 
 from .pace_sim import Clock, Provider, simulate
 
@@ -99,3 +99,26 @@ def test_scattered_5xx_do_not_slow_the_run() -> None:
         clock.now += 0.01
         pace.answered(ticket, 503 if index % 10 == 0 else 200)
     assert pace.slow_start and pace.rate >= 100.0
+
+
+def test_cubic_regrows_to_just_below_the_cut_holds_then_probes_then_hands_over() -> None:
+    cubic = Cubic(w_max=100.0, last_cut=10.0)
+    assert cubic.target(10.0) == pytest.approx(100 * BETA)  # right after the cut
+    assert cubic.target(10.0 + RECOVERY / 2) < cubic.target(10.0 + 0.9 * RECOVERY) < 100 * HOLD  # concave growth
+    assert cubic.target(10.0 + RECOVERY) == pytest.approx(100 * HOLD)
+    assert cubic.target(10.0 + RECOVERY * (1 + PLATEAU) - 0.01) == pytest.approx(100 * HOLD)  # the plateau
+    assert cubic.target(10.0 + RECOVERY * (1 + PLATEAU + PROBE) - 0.01) > 100  # the probe beyond the cut
+    assert cubic.target(10.0 + RECOVERY * (1 + PLATEAU + PROBE)) is None  # slow start again
+
+
+def test_slots_keep_their_grid_when_a_wake_up_is_a_little_late() -> None:
+    slots = Slots()
+    slots.take(0.0, 10.0)
+    assert slots.wait(0.05) == pytest.approx(0.05)
+    slots.take(0.102, 10.0)  # 2 ms late: the next slot is still at 0.2, not 0.202
+    assert slots.wait(0.15) == pytest.approx(0.05)
+    slots.take(0.5, 10.0)  # far late (idle): the grid restarts from now
+    assert slots.wait(0.5) == pytest.approx(0.1)
+    slots.pause(2.0)
+    assert slots.wait(0.6) == pytest.approx(1.4)
+    assert slots.wait(2.0 - 0.001) == 0.0  # less than a timer can wait: now

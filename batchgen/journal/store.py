@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import JournalError, UsageError
 from ..ledger import LedgerLink
-from .schema import migrate
+from .schema import connect
 from .view import JournalView, dumps
 
 
@@ -63,14 +63,7 @@ class Journal(JournalView):
     @classmethod
     def open(cls, path: Path, ledger: LedgerLink | None = None, ledger_folder: Path | None = None) -> Journal:
         """Open (or create) the journal at ``path``, migrate it, and attach the ledger if given."""
-        try:
-            db = sqlite3.connect(path)
-            db.execute("PRAGMA busy_timeout=5000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            migrate(db, str(path))
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open the journal {path} ({exc})") from None
+        db = connect(path)
         if ledger is not None and ledger_folder is not None:
             try:
                 ledger.attach(db, ledger_folder)

@@ -2,7 +2,7 @@
 
 Each row is worked by one of a pool of row tasks, larger than the concurrency: a row waiting out its
 Retry-After or backoff does not hold a connection, so scattered 429s do not idle the run. Requests in
-flight are bounded by a semaphore; when each may start is the :class:`~batchgen.pace.Pace`'s call.
+flight are bounded by a semaphore; when each may start is the :class:`~batchgen.submit.gate.Gate`'s call.
 ``in_flight`` is committed before a request leaves; its outcome is journaled (by the :class:`Settler`)
 before anything else happens.
 """
@@ -10,7 +10,6 @@ before anything else happens.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,18 +24,15 @@ from tenacity import (
 
 from ..errors import BatchgenError
 from ..journal import Journal, Record
-from ..pace import Pace, Ticket
+from ..pace import Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
+from .gate import Gate, Stopped
 from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
 from .settle import Report, Settler
 
 BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
 ROW_TASKS_PER_SLOT = 4
-
-
-class _Stopped(Exception):
-    """Raised inside a row's retry loop when the run stops dispatching."""
 
 
 class Dispatcher:
@@ -54,22 +50,15 @@ class Dispatcher:
         self.journal = journal
         self.transport = transport or open_transport(settings.transport, settings.concurrency)
         self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
-        self._stop = asyncio.Event()
+        self.report = Report()
+        self.gate = Gate(self.pace, self.report, settings.max_requests)
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._pacing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
-    @property
-    def report(self) -> Report:
-        assert self._settler is not None
-        return self._settler.report
-
     def stop(self, reason: str) -> None:
         """Stop dispatching: rows not yet sent stay as they are; requests in flight may finish."""
-        if not self._stop.is_set():
-            self.report.stopped = reason
-            self._stop.set()
+        self.gate.close(reason)
 
     def interrupt(self) -> None:
         """First call: stop dispatching and give requests in flight ``grace`` seconds. Second: cancel them."""
@@ -87,7 +76,7 @@ class Dispatcher:
     async def run(self, records: list[Record]) -> Report:
         """Work every record until done or stopped; a cancellation cancels the requests in flight too."""
         settings = self.settings
-        self._settler = Settler(self.journal, settings, self.stop, len(records))
+        self._settler = Settler(self.journal, settings, self.stop, len(records), self.report)
         loop = asyncio.get_running_loop()
         timer = (
             loop.call_later(settings.stop_after, self.stop, "the time limit was reached")
@@ -108,13 +97,13 @@ class Dispatcher:
                 timer.cancel()
             self._settler.close()
             await self.transport.aclose()
-        return self._settler.report
+        return self.report
 
     async def _worker(self, rows: Iterator[Record]) -> None:
         settler = self._settler
         assert settler is not None
         for record in rows:
-            if self._stop.is_set():
+            if self.gate.closed.is_set():
                 return
             try:
                 await self._row(record, settler)
@@ -130,14 +119,14 @@ class Dispatcher:
             stop=stop_after_attempt(self.settings.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(Retryable),
-            sleep=self._sleep,
+            sleep=self.gate.sleep,
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     await self._attempt(record, attempt.retry_state.attempt_number, settler)
-        except _Stopped:
+        except Stopped:
             return
         except Retryable as exc:
             settler.exhausted(record, exc)
@@ -145,7 +134,7 @@ class Dispatcher:
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
         settings = self.settings
         async with self._slots:
-            ticket = await self._gate()
+            ticket = await self.gate.enter()
             self.journal.mark_in_flight(record.key)
             started = self.pace.clock()
             try:
@@ -173,27 +162,6 @@ class Dispatcher:
                     return
         settler.settle(record, outcome, number, self.pace.clock() - started)
 
-    async def _gate(self) -> Ticket:
-        """Before each attempt: honour a stop, the pace and ``max_requests``; then take the slot.
-
-        One request at a time waits for the pace (a FIFO lock), so each send costs one sleep, not one per
-        waiting row.
-        """
-        async with self._pacing:
-            while True:
-                if self._stop.is_set():
-                    raise _Stopped
-                delay = self.pace.wait()
-                if delay <= 0:
-                    break
-                await self._sleep(delay)
-            limit = self.settings.max_requests
-            if limit is not None and self.report.requests >= limit:
-                self.stop(f"--max-requests {limit} reached")
-                raise _Stopped
-            self.report.requests += 1
-            return self.pace.send()
-
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
         backoff = BACKOFF(state)
@@ -202,8 +170,3 @@ class Dispatcher:
             floor = error.retry_after if error.retry_after is not None else 1.0 if error.status == 429 else 0.0
             return max(backoff, floor)
         return backoff
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when the run stops."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)

@@ -37,11 +37,13 @@ class Report:
 class Settler:
     """Journals each outcome and decides whether the run must stop; ``stop`` is called with the reason."""
 
-    def __init__(self, journal: Journal, settings: Settings, stop: Callable[[str], None], total: int) -> None:
+    def __init__(
+        self, journal: Journal, settings: Settings, stop: Callable[[str], None], total: int, report: Report
+    ) -> None:
         self.journal = journal
         self.settings = settings
         self.stop = stop
-        self.report = Report()
+        self.report = report
         self.tripwire = Tripwire(settings.concurrency)
         self.answered = False
         self._held: list[tuple[Record, Rejected]] = []

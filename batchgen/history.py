@@ -1,0 +1,133 @@
+"""What the journal of an output lacks, restored before anything is sent; rows sent elsewhere, left out.
+
+A journal can miss what was sent: job ids saved to a rescue file after a failed write, rows the ledger says were
+sent to this output (the journal was deleted, or restored from an older backup), and, when the journal is new,
+rows whose job ids the existing output shows. Each is marked done (or ``unknown`` when no id came back) so it
+is never sent again. Rows the ledger says were sent to another output are left out as ``skipped``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import rescue
+from .journal import Journal, LeftOut, NewRow
+from .ledger import LedgerLink, Sent
+from .writer import read_jobs
+
+log = logging.getLogger("batchgen")
+
+
+@dataclass(slots=True)
+class History:
+    """The earlier runs of ``rows`` as the rescue file, the ledger and the output at ``output`` know them."""
+
+    journal: Journal
+    rows: Sequence[NewRow]
+    output: Path
+    ledger: LedgerLink | None
+
+    def restore(self, existed: bool) -> int:
+        """Job ids the journal lacks: from a rescue file, the ledger (this output), and the output itself."""
+        journal = self.journal
+        states = journal.states()
+        restored = 0
+        entries = rescue.load(self.output)
+        for entry in entries:
+            if states.get(entry["key"], "done") != "done":
+                journal.mark_done(entry["key"], list(entry["job_ids"]), None, "rescued after a failed journal write")
+                states[entry["key"]] = "done"
+                restored += 1
+        if entries and all(states.get(entry["key"]) == "done" for entry in entries):
+            rescue.clear(self.output)
+        if self.ledger is not None:
+            restored += self._from_ledger(states)
+        if not existed:
+            restored += self._from_output(states)
+        if restored:
+            log.warning(
+                "%d row(s) restored to the journal from earlier runs (rescue file, ledger or output); "
+                "they are not sent again",
+                restored,
+            )
+        return restored
+
+    def _from_ledger(self, states: dict[str, str]) -> int:
+        journal = self.journal
+        restored = 0
+        for sent in self._ledger_entries(here=True):
+            if sent.state == "done" and sent.job_ids and states.get(sent.key) != "done":
+                journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
+            elif sent.state != "done" and states.get(sent.key) in ("pending", "failed"):
+                journal.mark_unknown(
+                    sent.key,
+                    None,
+                    f"sent on {sent.sent_at} (per the ledger) without a stored job "
+                    "id: the provider may have created jobs",
+                )
+            else:
+                continue
+            states[sent.key] = "done" if sent.state == "done" else "unknown"
+            restored += 1
+        return restored
+
+    def _from_output(self, states: dict[str, str]) -> int:
+        """A new journal beside an existing output: rows whose job ids the output shows are done already."""
+        header, lines = read_jobs(self.output)
+        if not lines:
+            return 0
+        journal = self.journal
+        known = {job_id for done in journal.done() for job_id in done.job_ids}
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        column = {name: header.index(name) for name in ("row", "title", "job_id") if name in header}
+        for line in lines:
+            values = {name: str(line[index]) if index < len(line) else "" for name, index in column.items()}
+            if values.get("job_id") and values["job_id"] not in known:
+                groups[(values.get("row", ""), values.get("title", ""))].append(values["job_id"])
+        restored = 0
+        for (row, title), ids in groups.items():
+            candidates = [r for r in self.rows if r.title == title and states.get(r.key) != "done"]
+            candidates.sort(key=lambda r: str(r.label) != row.removesuffix(".0"))
+            if candidates:
+                journal.mark_done(candidates[0].key, ids, None, "restored from the existing output")
+                states[candidates[0].key] = "done"
+                restored += 1
+        return restored
+
+    def skip_sent_elsewhere(self) -> int:
+        """Rows the ledger says were sent to another output are left out (``--allow-resend`` skips this)."""
+        if self.ledger is None:
+            return 0
+        journal = self.journal
+        states = journal.states()
+        by_key = {row.key: row for row in self.rows}
+        skipped: dict[str, LeftOut] = {}
+        for sent in self._ledger_entries(here=False):
+            row = by_key.get(sent.key)
+            if row is None or states.get(sent.key) == "done" or sent.key in skipped:
+                continue
+            skipped[sent.key] = LeftOut(
+                row.row,
+                row.label,
+                row.title,
+                f"already sent to {sent.output} on {sent.sent_at}; not sent again (--allow-resend sends it anyway)",
+                row.extras,
+                "skipped",
+                row.key,
+            )
+        if skipped:
+            journal.leave_out(list(skipped.values()))
+            log.warning(
+                "%d row(s) were already sent to another output and are skipped (--allow-resend sends them anyway)",
+                len(skipped),
+            )
+        return len(skipped)
+
+    def _ledger_entries(self, here: bool) -> Sequence[Sent]:
+        assert self.ledger is not None
+        entries = self.ledger.lookup(self.journal.db, (row.key for row in self.rows))
+        return [sent for sent in entries if (sent.output == self.ledger.output) == here]
