@@ -6,9 +6,26 @@ import sys
 import time
 from pathlib import Path
 
-from harness import Figure, batchgen, child, inputs, make_rows, simulator, simulator_log, write_csv, write_xlsx
+from harness import Child, Figure, batchgen, child, inputs, make_rows, simulator, simulator_log, write_csv, write_xlsx
 
 PEERS = Path(__file__).with_name("peers.py")
+
+
+def send_all(work: Path, rows: int, url: str, concurrency: int, transport: str, name: str) -> Child:
+    """``batchgen run`` of ``rows`` generated rows to a new output ``name``, as a user runs it."""
+    return batchgen(
+        "run",
+        inputs(work, rows),
+        "-o",
+        work / f"{name}.xlsx",
+        "--base-url",
+        url,
+        "-q",
+        "--concurrency",
+        str(concurrency),
+        "--transport",
+        transport,
+    )
 
 
 def littles_law(work: Path) -> list[Figure]:
@@ -20,19 +37,7 @@ def littles_law(work: Path) -> list[Figure]:
         (5000, 0.05, 64, "httpx", None),
     ):
         with simulator("--latency-ms", str(latency * 1000)) as url:
-            run = batchgen(
-                "run",
-                inputs(work, rows),
-                "-o",
-                work / f"little_{transport}_{rows}.xlsx",
-                "--base-url",
-                url,
-                "-q",
-                "--concurrency",
-                str(concurrency),
-                "--transport",
-                transport,
-            )
+            run = send_all(work, rows, url, concurrency, transport, f"little_{transport}_{rows}")
             log = simulator_log(url)["accepted"]
         accepted = len(log)
         bound = rows * latency / concurrency
@@ -63,19 +68,7 @@ def transports(work: Path) -> list[Figure]:
         latency = max(0.02, concurrency / 800)
         for transport in ("httpx", "aiohttp"):
             with simulator("--latency-ms", str(latency * 1000)) as url:
-                run = batchgen(
-                    "run",
-                    inputs(work, rows),
-                    "-o",
-                    work / f"t_{transport}_{concurrency}.xlsx",
-                    "--base-url",
-                    url,
-                    "-q",
-                    "--concurrency",
-                    str(concurrency),
-                    "--transport",
-                    transport,
-                )
+                run = send_all(work, rows, url, concurrency, transport, f"t_{transport}_{concurrency}")
             ratio = run.wall / (rows * latency / concurrency)
             figures.append(
                 Figure(

@@ -98,23 +98,28 @@ def test_a_cancelled_request_says_whether_its_body_left(start_simulator, transpo
     assert asyncio.run(cancelled()).body_sent
 
 
-def test_the_pool_reuses_connections(start_simulator, transport) -> None:
-    server = start_simulator()
+def send_many(transport: str, url: str, concurrency: int, count: int) -> list[int]:
+    """``count`` requests at once through one transport of ``concurrency``: their statuses."""
 
     async def many() -> list[int]:
-        client = open_transport(transport, 2)  # type: ignore[arg-type]
+        client = open_transport(transport, concurrency)  # type: ignore[arg-type]
         try:
             answers = await asyncio.gather(
                 *(
-                    client.send(f"{server.url}/riffusion/generate", HEADERS, BODY, timeout=5, connect_timeout=2)
-                    for _ in range(10)
+                    client.send(f"{url}/riffusion/generate", HEADERS, BODY, timeout=10, connect_timeout=5)
+                    for _ in range(count)
                 )
             )
         finally:
             await client.aclose()
         return [answer.status for answer in answers]
 
-    assert asyncio.run(many()) == [200] * 10
+    return asyncio.run(many())
+
+
+def test_the_pool_reuses_connections(start_simulator, transport) -> None:
+    server = start_simulator()
+    assert send_many(transport, server.url, 2, 10) == [200] * 10
     assert len(server.simulator.peers) <= 2  # ten requests over at most two connections
 
 
@@ -122,19 +127,5 @@ def test_the_pool_holds_exactly_the_concurrency(start_simulator, transport) -> N
     """httpx's connections are split over several small pools (httpcore's large pools are slow): together they
     still open as many connections as the concurrency allows, and no more."""
     server = start_simulator(latency_ms=200)
-
-    async def many() -> list[int]:
-        client = open_transport(transport, 40)  # type: ignore[arg-type]
-        try:
-            answers = await asyncio.gather(
-                *(
-                    client.send(f"{server.url}/riffusion/generate", HEADERS, BODY, timeout=10, connect_timeout=5)
-                    for _ in range(100)
-                )
-            )
-        finally:
-            await client.aclose()
-        return [answer.status for answer in answers]
-
-    assert asyncio.run(many()) == [200] * 100
+    assert send_many(transport, server.url, 40, 100) == [200] * 100
     assert len(server.simulator.peers) == 40
