@@ -55,6 +55,8 @@ def test_a_deleted_journal_is_rebuilt_from_the_ledger_and_nothing_is_sent_again(
     assert "warning: 12 row(s) restored to the journal" in err
     no_duplicates(server)
     assert len(server.simulator.accepted) == 30
+    status = subprocess.run(["batchgen", "status", output], capture_output=True, text=True)
+    assert status.stdout.count("  done  restored from the ledger of sent rows") == 12, status.stdout
     assert {line["job_id"] for line in read_sheet(output, "jobs")} == accepted_ids(server)
 
 
