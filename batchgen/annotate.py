@@ -22,7 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import UsageError
 from .journal import JournalView
-from .loader import BadCell, Table, read_grid
+from .loader import EXCEL_SUFFIXES, BadCell, Table, read_grid
 from .paths import refuse_same
 from .validate import Validation
 from .writer import atomic_write
@@ -104,7 +104,7 @@ def check_target(path: Path, setting: str, table: Table, output: Path | None = N
 def _copy(table: Table, encoding: str | None) -> tuple[Workbook, Worksheet]:
     """The input as an editable workbook, and the sheet that was read."""
     assert table.path is not None
-    if table.path.suffix.lower() in (".xlsx", ".xlsm"):
+    if table.path.suffix.lower() in EXCEL_SUFFIXES:
         with table.path.open("rb") as handle:  # closed even when openpyxl refuses the file
             book = openpyxl.load_workbook(handle, rich_text=True)
         return book, book[table.sheet or book.sheetnames[0]]

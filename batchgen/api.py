@@ -84,30 +84,22 @@ class RunResult:
     @property
     def jobs(self) -> pd.DataFrame:
         """One line per job id, as in the output's ``jobs`` sheet (read from the journal, the source of truth)."""
+        from .journal import Journal
         from .writer import build_jobs, read_jobs
 
-        with self._journal() as journal:
+        with Journal.open(self.journal) as journal:
             header, lines = build_jobs([journal], read_jobs(self.output))
         return _frame(header, lines)
 
     @property
     def failed(self) -> pd.DataFrame:
         """One line per row without job ids: ``row``, ``title``, ``state``, ``error``."""
+        from .journal import Journal
         from .writer import build_failed
 
-        with self._journal() as journal:
+        with Journal.open(self.journal) as journal:
             header, lines = build_failed([journal])
         return _frame(header, lines)
-
-    @contextlib.contextmanager
-    def _journal(self) -> Iterator[Any]:
-        from .journal import Journal
-
-        journal = Journal.open(self.journal)
-        try:
-            yield journal
-        finally:
-            journal.close()
 
 
 def _frame(header: list[str], lines: list[list[Any]]) -> pd.DataFrame:

@@ -46,7 +46,9 @@ def output_lock(output: Path, lock_dir: Path | None) -> Iterator[None]:
     """
     from filelock import FileLock, Timeout
 
-    locks = [FileLock(str(output) + ".journal.lock")]
+    from .journal import journal_path
+
+    locks = [FileLock(f"{journal_path(output)}.lock")]
     if lock_dir is not None and output.exists():
         stat = output.stat()
         name = hashlib.sha256(f"{stat.st_dev}:{stat.st_ino}".encode()).hexdigest()[:24]

@@ -6,7 +6,6 @@ run on that output imports them into its journal and removes the file.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnsavedIds
+from .journal import now
 from .ledger import state_dir
 
 
@@ -28,7 +28,7 @@ def save(output: Path, unsaved: Sequence[UnsavedIds]) -> Path:
     """Append ``unsaved`` to the output's rescue file and flush it to disk; raises OSError if it cannot."""
     path = rescue_file(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    at = now()
     lines = "".join(
         json.dumps(
             {

@@ -6,6 +6,7 @@ every body it receives against it in strict mode, so the two can never disagree 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,3 +68,8 @@ class GenerateRequest(BaseModel):
     def payload(self) -> dict[str, Any]:
         """The body to POST: ``instrumental`` always present, ``morph`` only with the fields given."""
         return self.model_dump(exclude_none=True)
+
+
+def canonical(payload: dict[str, Any]) -> str:
+    """A payload's identity as JSON: sorted keys, no spaces, UTF-8. Equal requests, equal text."""
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

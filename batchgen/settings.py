@@ -24,7 +24,7 @@ URL_ENV = "BATCHGEN_BASE_URL"
 ENDPOINT = "/riffusion/generate"
 USER_AGENT = "batchgen/0.2"
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|min|minute))?\s*")
+_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute))?\s*")
 
 
 @dataclass(frozen=True, slots=True)

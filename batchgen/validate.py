@@ -7,7 +7,6 @@ person fixes them all in one pass.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from .cells import PARSERS, BadValue, parse_text, show
 from .loader import BadCell, SourceRow, Table
-from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest
+from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest, canonical
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +86,7 @@ def find_duplicates(valid: list[ValidRow]) -> list[tuple[int | str, int | str]]:
     first: dict[str, int | str] = {}
     pairs = []
     for item in valid:
-        request = json.dumps(item.payload, sort_keys=True, ensure_ascii=False)
+        request = canonical(item.payload)
         if request in first:
             pairs.append((first[request], item.source.label))
         else:

@@ -282,7 +282,12 @@ def remove_stale_temporaries(output: Path) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without setting it (``os.umask`` would change it for every thread a moment)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc (not Linux): the only portable way
     os.umask(mask)
     return mask
 

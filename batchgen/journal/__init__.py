@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..schema import canonical
 from .store import Journal, LeftOut, NewRow, now
 from .view import DoneRow, JournalView, LeftOutRow, Record
 
@@ -18,11 +18,6 @@ STATES = ("pending", "in_flight", "done", "failed", "unknown")
 def journal_path(output: Path) -> Path:
     """The journal lives beside the output's real file: ``results.xlsx`` -> ``results.xlsx.journal``."""
     return output.with_name(output.name + ".journal")
-
-
-def canonical(payload: dict[str, Any]) -> str:
-    """The JSON a payload hashes and travels as: sorted keys, no spaces, UTF-8."""
-    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def row_keys(payloads: Iterable[dict[str, Any]]) -> list[str]:

@@ -89,6 +89,13 @@ def open_transport(name: TransportName, concurrency: int) -> Transport:
     return HttpxTransport(concurrency)
 
 
+def unanswered(exc: BaseException, body_sent: bool, timed_out: bool = False) -> TransportError:
+    """What a request that ended in ``exc`` without an answer was: :class:`NotSent` or :class:`NoAnswer`."""
+    if not body_sent:
+        return NotSent(f"no connection within the time limit ({describe(exc)})" if timed_out else describe(exc))
+    return NoAnswer("no answer within the time limit" if timed_out else describe(exc), timed_out=timed_out)
+
+
 def describe(exc: BaseException) -> str:
     """An exception as one short line: its type, and its message when it has one."""
     text = str(exc).splitlines()[0][:200] if str(exc) else ""

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import aiohttp
 
-from . import NoAnswer, NotSent, Response, SendCancelled, describe
+from . import Response, SendCancelled, unanswered
 
 
 class _Progress:
@@ -66,13 +66,9 @@ class AiohttpTransport:
         except asyncio.CancelledError:
             raise SendCancelled(progress.body_sent) from None
         except TimeoutError as exc:
-            if not progress.body_sent:
-                raise NotSent(f"no connection within the time limit ({describe(exc)})") from None
-            raise NoAnswer("no answer within the time limit", timed_out=True) from None
+            raise unanswered(exc, progress.body_sent, timed_out=True) from None
         except (aiohttp.ClientError, OSError) as exc:
-            if not progress.body_sent:
-                raise NotSent(describe(exc)) from None
-            raise NoAnswer(describe(exc)) from None
+            raise unanswered(exc, progress.body_sent) from None
 
     async def aclose(self) -> None:
         if self._session is not None:

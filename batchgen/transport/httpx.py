@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from . import NoAnswer, NotSent, Response, SendCancelled, describe
+from . import Response, SendCancelled, unanswered
 
 _BODY_SENT = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
 POOL_SIZE = 16
@@ -102,13 +102,9 @@ class HttpxTransport:
         except asyncio.CancelledError:
             raise SendCancelled(sent) from None
         except (TimeoutError, httpx.TimeoutException) as exc:
-            if not sent:
-                raise NotSent(f"no connection within the time limit ({describe(exc)})") from None
-            raise NoAnswer("no answer within the time limit", timed_out=True) from None
+            raise unanswered(exc, sent, timed_out=True) from None
         except (httpx.HTTPError, OSError) as exc:
-            if not sent:
-                raise NotSent(describe(exc)) from None
-            raise NoAnswer(describe(exc)) from None
+            raise unanswered(exc, sent) from None
         return Response(
             answer.status_code, answer.reason_phrase, {k.lower(): v for k, v in answer.headers.items()}, answer.content
         )
