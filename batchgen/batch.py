@@ -18,9 +18,9 @@ from . import rescue
 from .errors import BatchgenError, JournalError, OutputError
 from .history import History
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
-from .ledger import LedgerLink, state_dir
+from .ledger import Ledger, blocking_states, open_ledger
 from .loader import Table, in_range
-from .paths import output_lock
+from .paths import output_lock, state_dir
 from .settings import Settings
 from .submit import Dispatcher, Report
 from .validate import Validation, title_of
@@ -130,7 +130,7 @@ class Batch:
         encoding: str | None = None,
     ) -> None:
         self.plan, self.output, self.settings = plan, output, settings
-        self.ledger = None if simulate else LedgerLink(settings.host, str(output))
+        self.simulate = simulate
         self.retry_unknown, self.retry_failed, self.allow_resend = retry_unknown, retry_failed, allow_resend
         self.force, self.annotate, self.encoding = force, annotate, encoding
         self.dispatcher: Dispatcher | None = None
@@ -138,31 +138,39 @@ class Batch:
     async def run(self, stop: asyncio.Event | None = None) -> Outcome:
         folder = state_dir()
         journal_file = journal_path(self.output)
-        with output_lock(self.output, None if self.ledger is None else folder / "locks"):
+        with output_lock(self.output, None if self.simulate else folder / "locks"):
             remove_stale_temporaries(self.output)
             existed = journal_file.exists()
-            journal = Journal.open(journal_file, self.ledger, folder)
+            ledger = None if self.simulate else open_ledger(self.settings.host, str(self.output), folder)
             try:
-                return await self._run(journal, existed, stop)
+                with Journal.open(journal_file) as journal:
+                    return await self._run(journal, ledger, existed, stop)
             finally:
-                journal.close()
+                if ledger is not None:
+                    ledger.close()
 
-    async def _run(self, journal: Journal, existed: bool, stop: asyncio.Event | None) -> Outcome:
+    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event | None) -> Outcome:
         table = self.plan.table
         journal.recover()
         run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
         outcome = Outcome(Report(), {}, journal.path)
-        history = History(journal, self.plan.rows, self.output, self.ledger)
+        history = History(journal, self.plan.rows, self.output, ledger)
         outcome.restored = history.restore(existed)
         outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
-        self.dispatcher = Dispatcher(journal, self.settings)
-        watcher = asyncio.create_task(_watch(stop, self.dispatcher)) if stop is not None else None
+        blocking = blocking_states(self.allow_resend, self.retry_unknown)
+        self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
+        watcher = None
+        if stop is not None and stop.is_set():  # a signal while the sheet was read: nothing is sent
+            self.dispatcher.interrupt()
+        elif stop is not None:
+            watcher = asyncio.create_task(_watch(stop, self.dispatcher))
         try:
             outcome.report = await self.dispatcher.run(records)
         finally:
             if watcher is not None:
                 watcher.cancel()
+            _report_skipped(self.dispatcher.commit.skipped_to)
             outcome.errors += self._finish(journal, outcome)
             outcome.counts = dict(journal.counts(run))
         return outcome
@@ -200,6 +208,12 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
+
+
+def _report_skipped(skipped_to: dict[str, int]) -> None:
+    """Rows another run claimed while this one ran: the user learns which output has them."""
+    for output, count in skipped_to.items():
+        log.warning("%d row(s) were sent by another run to %s; they are skipped here", count, output)
 
 
 async def _watch(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

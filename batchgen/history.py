@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import rescue
-from .journal import Journal, LeftOut, NewRow
-from .ledger import LedgerLink, Sent
+from .journal import Journal, LeftOut, NewRow, now
+from .ledger import RELEASED, Batch, Entry, Ledger, Sent
 from .writer import read_jobs
 
 log = logging.getLogger("batchgen")
@@ -29,7 +29,7 @@ class History:
     journal: Journal
     rows: Sequence[NewRow]
     output: Path
-    ledger: LedgerLink | None
+    ledger: Ledger | None
 
     def restore(self, existed: bool) -> int:
         """Job ids the journal lacks: from a rescue file, the ledger (this output), and the output itself."""
@@ -57,22 +57,48 @@ class History:
         return restored
 
     def _from_ledger(self, states: dict[str, str]) -> int:
+        """Make the journal and this output's ledger entries agree, before anything is claimed.
+
+        The ledger is written first (a claim precedes ``in_flight``), the journal second, and the ledger
+        follows the answers lazily. So: ids the ledger has and the journal lacks are restored; outcomes the
+        ledger lacks are brought up to date from the journal; and a claim whose row the journal has as not
+        sent is released when the journal is the one that claimed it and not older than the claim (a crash
+        between the two writes), else the row is ``unknown`` (the journal was replaced or restored).
+        """
+        assert self.ledger is not None
         journal = self.journal
+        identity, sequence = journal.identity(), journal.sequence()
+        billed = journal.billed()
         restored = 0
-        for sent in self._ledger_entries(here=True):
-            if sent.state == "done" and sent.job_ids and states.get(sent.key) != "done":
-                journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
-            elif sent.state != "done" and states.get(sent.key) in ("pending", "failed"):
+        fixes: list[Entry] = []
+        stamp = now()
+        here = self._ledger_entries(set(states), here=True)
+        for sent in here:
+            state = states.get(sent.key)
+            if state is None:
+                continue
+            if sent.state == "done" and sent.job_ids:
+                if state != "done":
+                    journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
+                    states[sent.key] = "done"
+                    restored += 1
+            elif state in ("done", "unknown"):
+                fixes.append(Entry(sent.key, state, stamp, tuple(billed.get(sent.key, ()))))
+            elif sent.journal == identity and sent.seq is not None and sent.seq <= sequence + 1:
+                fixes.append(Entry(sent.key, RELEASED, stamp))
+            elif sent.state != "done":
                 journal.mark_unknown(
                     sent.key,
                     None,
                     f"sent on {sent.sent_at} (per the ledger) without a stored job "
                     "id: the provider may have created jobs",
                 )
-            else:
-                continue
-            states[sent.key] = "done" if sent.state == "done" else "unknown"
-            restored += 1
+                states[sent.key] = "unknown"
+                restored += 1
+        known = {sent.key for sent in here}
+        fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
+        if fixes:
+            self.ledger.write(Batch(entries=fixes))
         return restored
 
     def _from_output(self, states: dict[str, str]) -> int:
@@ -106,7 +132,7 @@ class History:
         states = journal.states()
         by_key = {row.key: row for row in self.rows}
         skipped: dict[str, LeftOut] = {}
-        for sent in self._ledger_entries(here=False):
+        for sent in self._ledger_entries(by_key, here=False):
             row = by_key.get(sent.key)
             if row is None or states.get(sent.key) == "done" or sent.key in skipped:
                 continue
@@ -127,7 +153,7 @@ class History:
             )
         return len(skipped)
 
-    def _ledger_entries(self, here: bool) -> Sequence[Sent]:
+    def _ledger_entries(self, keys: Iterable[str], here: bool) -> Sequence[Sent]:
         assert self.ledger is not None
-        entries = self.ledger.lookup(self.journal.db, (row.key for row in self.rows))
+        entries = self.ledger.lookup(keys)
         return [sent for sent in entries if (sent.output == self.ledger.output) == here]

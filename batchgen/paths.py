@@ -14,6 +14,18 @@ from pathlib import Path
 
 from .errors import UsageError
 
+STATE_ENV = "BATCHGEN_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """``$BATCHGEN_STATE_DIR``, else the platform's per-user state folder (platformdirs): ledger, rescue, locks."""
+    configured = os.environ.get(STATE_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return platformdirs.user_state_path("batchgen", appauthor=False)
+
 
 def real(path: str | os.PathLike[str]) -> Path:
     """The resolved real path: symlinks followed, ``..`` removed, whether or not the file exists yet."""

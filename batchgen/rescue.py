@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import UnsavedIds
 from .journal import now
-from .ledger import state_dir
+from .paths import state_dir
 
 
 def rescue_file(output: Path) -> Path:

@@ -13,7 +13,6 @@ from batchgen import rescue
 from batchgen.errors import JournalError, UnsavedIds, UsageError
 from batchgen.journal import Journal, LeftOut, NewRow, row_keys
 from batchgen.journal.schema import VERSION
-from batchgen.ledger import LedgerLink
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 B = {**A, "title": "B"}
@@ -27,8 +26,8 @@ def rows(*payloads: dict[str, Any]) -> list[NewRow]:
     ]
 
 
-def open_with(tmp_path: Path, *payloads: dict[str, Any], ledger: LedgerLink | None = None) -> tuple[Journal, int]:
-    journal = Journal.open(tmp_path / "out.xlsx.journal", ledger, tmp_path / "state")
+def open_with(tmp_path: Path, *payloads: dict[str, Any]) -> tuple[Journal, int]:
+    journal = Journal.open(tmp_path / "out.xlsx.journal")
     return journal, journal.start_run("in.csv", rows(*payloads), [], ["note"])
 
 
@@ -118,29 +117,6 @@ def test_an_unwritable_journal_is_a_journal_error(tmp_path: Path) -> None:
     journal.db = sqlite3.connect(f"file:{journal.path}?mode=ro", uri=True)
     with pytest.raises(JournalError, match=r"cannot write the journal .* \(attempt to write a readonly database\)"):
         journal.mark_in_flight(row_keys([A])[0])
-
-
-def test_the_ledger_follows_each_state_change_in_the_same_transaction(tmp_path: Path) -> None:
-    link = LedgerLink("https://api.example.com", "/data/out.xlsx")
-    journal, _ = open_with(tmp_path, A, B, ledger=link)
-    a, b = row_keys([A, B])
-    journal.mark_in_flight(a)
-    journal.mark_in_flight(b)
-    journal.mark_done(a, ["id-1"], 200)
-    journal.mark_pending(b, 429, "refused")  # refused: not billed, not in the ledger
-    found = list(link.lookup(journal.db, [a, b]))
-    assert [(s.key, s.state, s.job_ids, s.output) for s in found] == [(a, "done", ("id-1",), "/data/out.xlsx")]
-    other = LedgerLink("https://api.example.com", "/data/second.xlsx")
-    assert [s.output for s in other.lookup(journal.db, [a])] == ["/data/out.xlsx"]  # seen from any output
-    elsewhere = LedgerLink("https://staging.example.com", "/data/out.xlsx")
-    assert list(elsewhere.lookup(journal.db, [a])) == []  # another provider host bills separately
-
-
-def test_an_unwritable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "state"
-    blocker.write_text("not a folder")
-    with pytest.raises(JournalError, match=r"cannot open the ledger of sent rows in .*BATCHGEN_STATE_DIR"):
-        Journal.open(tmp_path / "out.journal", LedgerLink("https://h", "/o"), blocker)
 
 
 def test_rescue_files_keep_unsaved_ids_until_imported(tmp_path: Path, state_dir: Path) -> None:

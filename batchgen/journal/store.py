@@ -1,9 +1,8 @@
-"""The journal's writes: a run's rows, and every state change, each committed before the caller goes on.
+"""The journal's writes: a run's rows, and every state change, each committed and synced before the caller goes on.
 
 ``in_flight`` is committed before a request is sent, ``done`` with its job ids as soon as the answer arrives.
-WAL with ``synchronous=NORMAL`` makes each commit survive a killed process, so a SIGKILL at any instant never
-loses a stored job id. A ``done`` record is final: updates skip it, and a trigger refuses any that would not.
-When the ledger is attached, each change is mirrored there in the same transaction.
+A ``done`` record is final: updates skip it, and a trigger refuses any that would not. During a run, the
+changes of many rows are applied in one transaction (:meth:`Journal.apply`, driven by the group commit).
 """
 
 from __future__ import annotations
@@ -11,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import JournalError, UsageError
-from ..ledger import LedgerLink
 from .schema import connect
 from .view import JournalView, dumps
+
+IDENTITY, SEQUENCE = "journal_id", "seq"  # meta names: which journal this is, and its count of claim batches
 
 
 def now() -> str:
@@ -53,6 +54,16 @@ class LeftOut:
     key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One guarded state change of a row: ``values`` are other columns to set; ``bump`` counts an attempt."""
+
+    key: str
+    state: str
+    values: dict[str, Any] = field(default_factory=dict)
+    bump: bool = False
+
+
 class Journal(JournalView):
     """A batch's SQLite journal. Open it with :meth:`open`; every method commits before it returns."""
 
@@ -61,19 +72,21 @@ class Journal(JournalView):
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, ledger: LedgerLink | None = None, ledger_folder: Path | None = None) -> Journal:
-        """Open (or create) the journal at ``path``, migrate it, and attach the ledger if given."""
-        db = connect(path)
-        if ledger is not None and ledger_folder is not None:
-            try:
-                ledger.attach(db, ledger_folder)
-            except (sqlite3.Error, OSError) as exc:
-                db.close()
-                raise JournalError(
-                    f"cannot open the ledger of sent rows in {ledger_folder} ({exc}); "
-                    "set BATCHGEN_STATE_DIR to a writable folder"
-                ) from None
-        return cls(db, path)
+    def open(cls, path: Path) -> Journal:
+        """Open (or create) the journal at ``path`` and migrate it."""
+        return cls(connect(path), path)
+
+    def identity(self) -> str:
+        """This journal's own id, made when it is first used: a claim in the ledger names it."""
+        found = self.meta(IDENTITY)
+        if found is None:
+            found = uuid.uuid4().hex
+            self.set_meta(IDENTITY, found)
+        return found
+
+    def sequence(self) -> int:
+        """How many batches of claims this journal has committed: a claim in the ledger carries its number."""
+        return int(self.meta(SEQUENCE) or 0)
 
     def close(self) -> None:
         self.db.close()
@@ -89,12 +102,8 @@ class Journal(JournalView):
     def recover(self) -> int:
         """Turn ``in_flight`` rows left by a crash into ``unknown``: their request may have been billed."""
         keys = [key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='in_flight'")]
-        for key in keys:
-            self._set(
-                key,
-                "unknown",
-                message="interrupted while the request was in flight: the provider may have created jobs",
-            )
+        message = "interrupted while the request was in flight: the provider may have created jobs"
+        self.apply([unknown(key, None, message) for key in keys])
         return len(keys)
 
     def start_run(
@@ -132,57 +141,57 @@ class Journal(JournalView):
                 ),
             )
             self.db.execute("DELETE FROM invalid")
-            self.db.executemany(
-                "INSERT INTO invalid (row, label, title, message, extras, state, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (o.row, _label(o.row, o.label), o.title, o.message, dumps(o.extras), o.state, o.key)
-                    for o in left_out
-                ),
-            )
+            self._leave_out(left_out)
             self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
 
     def leave_out(self, left_out: Sequence[LeftOut]) -> None:
         """Add rows found to be left out after the run started (sent to another output, per the ledger)."""
         with self._writing():
-            self.db.executemany(
-                "INSERT OR REPLACE INTO invalid (row, label, title, message, extras, state, key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (o.row, _label(o.row, o.label), o.title, o.message, dumps(o.extras), o.state, o.key)
-                    for o in left_out
-                ),
-            )
+            self._leave_out(left_out)
+
+    def _leave_out(self, left_out: Sequence[LeftOut]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO invalid (row, label, title, message, extras, state, key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((o.row, _label(o.row, o.label), o.title, o.message, dumps(o.extras), o.state, o.key) for o in left_out),
+        )
 
     # -- state changes, each committed before the caller goes on ------------------------------------
 
     def mark_in_flight(self, key: str) -> None:
-        self._set(key, "in_flight", bump=True)
+        self.apply([in_flight(key)])
 
     def mark_done(self, key: str, job_ids: list[str], status: int | None, message: str | None = None) -> None:
-        self._set(key, "done", job_ids=json.dumps(job_ids), http_status=status, message=message, submitted_at=now())
+        self.apply([done(key, job_ids, status, message)])
 
     def mark_pending(self, key: str, status: int | None, message: str) -> None:
         """A request that was refused or never reached the provider: safe to send again."""
-        self._set(key, "pending", http_status=status, message=message)
+        self.apply([pending(key, status, message)])
 
     def mark_failed(self, key: str, status: int | None, message: str, retryable: bool) -> None:
-        self._set(key, "failed", http_status=status, message=message, retryable=int(retryable))
+        self.apply([failed(key, status, message, retryable)])
 
     def mark_unknown(self, key: str, status: int | None, message: str) -> None:
-        self._set(key, "unknown", http_status=status, message=message)
+        self.apply([unknown(key, status, message)])
 
-    def _set(self, key: str, state: str, bump: bool = False, **values: Any) -> None:
-        """One guarded state change: a done row is never touched; the ledger's trigger follows it."""
+    def apply(self, changes: Sequence[Change], left_out: Sequence[LeftOut] = (), sequence: int | None = None) -> None:
+        """Apply ``changes`` (a done row is never touched), record ``left_out`` rows and the claim ``sequence``:
+        one transaction, one sync."""
         stamp = now()
-        assignments = "".join(f", {name}=?" for name in values)
-        attempts = "attempts + 1" if bump else "attempts"
         with self._writing():
-            self.db.execute(
-                f"UPDATE rows SET state=?, attempts={attempts}, updated_at=?{assignments}"
-                " WHERE key=? AND state != 'done'",
-                (state, stamp, *values.values(), key),
-            )
+            for change in changes:
+                assignments = "".join(f", {name}=?" for name in change.values)
+                attempts = "attempts + 1" if change.bump else "attempts"
+                self.db.execute(
+                    f"UPDATE rows SET state=?, attempts={attempts}, updated_at=?{assignments}"
+                    " WHERE key=? AND state != 'done'",
+                    (change.state, stamp, *change.values.values(), change.key),
+                )
+            if left_out:
+                self._leave_out(left_out)
+            if sequence is not None:
+                self._set_meta(SEQUENCE, str(sequence))
 
     def set_meta(self, name: str, value: str) -> None:
         with self._writing():
@@ -207,3 +216,24 @@ class Journal(JournalView):
 def _label(row: int, label: int | str) -> str | None:
     """Labels are stored only when they differ from the row number (a DataFrame's index)."""
     return None if label == row else json.dumps(label)
+
+
+def in_flight(key: str) -> Change:
+    return Change(key, "in_flight", bump=True)
+
+
+def done(key: str, job_ids: list[str], status: int | None, message: str | None = None) -> Change:
+    values = {"job_ids": json.dumps(job_ids), "http_status": status, "message": message, "submitted_at": now()}
+    return Change(key, "done", values)
+
+
+def failed(key: str, status: int | None, message: str, retryable: bool) -> Change:
+    return Change(key, "failed", {"http_status": status, "message": message, "retryable": int(retryable)})
+
+
+def pending(key: str, status: int | None, message: str) -> Change:
+    return Change(key, "pending", {"http_status": status, "message": message})
+
+
+def unknown(key: str, status: int | None, message: str) -> Change:
+    return Change(key, "unknown", {"http_status": status, "message": message})

@@ -89,6 +89,11 @@ class JournalView:
             (run, int(retry_failed), int(retry_unknown)),
         )
 
+    def billed(self) -> dict[str, list[str]]:
+        """Rows whose request may have created jobs (done or unknown), with their job ids."""
+        cursor = self.db.execute("SELECT key, job_ids FROM rows WHERE state IN ('done', 'unknown', 'in_flight')")
+        return {key: json.loads(job_ids) if job_ids else [] for key, job_ids in cursor}
+
     def states(self) -> dict[str, str]:
         """Every row key and its state."""
         return {key: state for key, state in self.db.execute("SELECT key, state FROM rows")}

@@ -3,8 +3,9 @@
 Each row is worked by one of a pool of row tasks, larger than the concurrency: a row waiting out its
 Retry-After or backoff does not hold a connection, so scattered 429s do not idle the run. Requests in
 flight are bounded by a semaphore; when each may start is the :class:`~batchgen.submit.gate.Gate`'s call.
-``in_flight`` is committed before a request leaves; its outcome is journaled (by the :class:`Settler`)
-before anything else happens.
+A row is claimed in the ledger and committed ``in_flight`` (synced) before its request leaves; its outcome is
+journaled (by the :class:`Settler`) before anything else happens. Both go through one
+:class:`~batchgen.journal.group.GroupCommit`, which writes the rows of many requests with one sync.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tenacity import (
 
 from ..errors import BatchgenError
 from ..journal import Journal, Record
+from ..journal.group import GroupCommit
+from ..ledger import BILLED, Ledger
 from ..pace import Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
@@ -43,11 +46,13 @@ class Dispatcher:
         journal: Journal,
         settings: Settings,
         *,
+        ledger: Ledger | None = None,
+        blocking: frozenset[str] = BILLED,
         transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.journal = journal
+        self.commit = GroupCommit(journal, ledger, blocking)
         self.transport = transport or open_transport(settings.transport, settings.concurrency)
         self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
         self.report = Report()
@@ -76,7 +81,7 @@ class Dispatcher:
     async def run(self, records: list[Record]) -> Report:
         """Work every record until done or stopped; a cancellation cancels the requests in flight too."""
         settings = self.settings
-        self._settler = Settler(self.journal, settings, self.stop, len(records), self.report)
+        self._settler = Settler(self.commit, settings, self.stop, len(records), self.report)
         loop = asyncio.get_running_loop()
         timer = (
             loop.call_later(settings.stop_after, self.stop, "the time limit was reached")
@@ -96,6 +101,7 @@ class Dispatcher:
             if timer:
                 timer.cancel()
             self._settler.close()
+            await self.commit.close()
             await self.transport.aclose()
         return self.report
 
@@ -129,13 +135,15 @@ class Dispatcher:
         except Stopped:
             return
         except Retryable as exc:
-            settler.exhausted(record, exc)
+            await settler.exhausted(record, exc)
 
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
         settings = self.settings
         async with self._slots:
             ticket = await self.gate.enter()
-            self.journal.mark_in_flight(record.key)
+            if await self.commit.claim(record) is not None:
+                settler.skipped(record)  # another output holds the row: it is not sent
+                return
             started = self.pace.clock()
             try:
                 response = await self.transport.send(
@@ -148,7 +156,7 @@ class Dispatcher:
             except TransportError as exc:
                 outcome: Outcome = classify_error(exc, settings.timeout)
             except SendCancelled as exc:
-                settler.cancelled(record, exc.body_sent)
+                await settler.cancelled(record, exc.body_sent)
                 raise
             else:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -158,9 +166,9 @@ class Dispatcher:
                 except Outcome as refused:
                     outcome = refused
                 else:
-                    settler.done(record, accepted, number, self.pace.clock() - started)
+                    await settler.done(record, accepted, number, self.pace.clock() - started)
                     return
-        settler.settle(record, outcome, number, self.pace.clock() - started)
+        await settler.settle(record, outcome, number, self.pace.clock() - started)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, UnreachableError, UnsavedIds
-from ..journal import Journal, Record
+from ..journal import Record
+from ..journal.group import GroupCommit
+from ..journal.store import done, failed, pending, unknown
 from ..settings import Settings
 from .attempts import AttemptLog
 from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, redact
@@ -38,9 +40,9 @@ class Settler:
     """Journals each outcome and decides whether the run must stop; ``stop`` is called with the reason."""
 
     def __init__(
-        self, journal: Journal, settings: Settings, stop: Callable[[str], None], total: int, report: Report
+        self, commit: GroupCommit, settings: Settings, stop: Callable[[str], None], total: int, report: Report
     ) -> None:
-        self.journal = journal
+        self.commit = commit
         self.settings = settings
         self.stop = stop
         self.report = report
@@ -61,19 +63,19 @@ class Settler:
             self.report.error = error
         self.stop(str(error))
 
-    def done(self, record: Record, accepted: Accepted, attempt: int, latency: float) -> None:
+    async def done(self, record: Record, accepted: Accepted, attempt: int, latency: float) -> None:
         try:
-            self.journal.mark_done(record.key, accepted.job_ids, accepted.status)
+            await self.commit.settle(done(record.key, accepted.job_ids, accepted.status))
         except JournalError as exc:  # the ids exist and are billed: the user must see them
             self.report.unsaved.append(UnsavedIds(record.label, record.title, record.key, tuple(accepted.job_ids)))
             self.fail(exc)
             return
         self.answered = True
         self.tripwire.answered()
-        self._release_held()
+        await self._release_held()
         self._finish(record, "done", "accepted", attempt, latency, accepted.status, None)
 
-    def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> None:
+    async def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> None:
         """Journal a non-accepted attempt; re-raise retryable ones so that tenacity tries again."""
         outcome.message = redact(outcome.message, self.settings.api_key.get_secret_value())
         key, status, message = record.key, outcome.status, outcome.message
@@ -81,60 +83,62 @@ class Settler:
         if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
             self.answered = True
             self.tripwire.answered()
-            self._release_held()
+            await self._release_held()
         if isinstance(outcome, Retryable):
-            self.journal.mark_pending(key, status, message)
+            await self.commit.settle(pending(key, status, message))
             self.report.retries += 1
             self._note(record, kind, attempt, latency, status, message)
             raise outcome
         if isinstance(outcome, Fatal):
-            self.journal.mark_pending(key, status, message)
+            await self.commit.settle(pending(key, status, message))
             self.fail(FatalAPIError(message, status))
             self._finish(record, "pending", kind, attempt, latency, status, message)
         elif isinstance(outcome, Rejected):
-            self._rejected(record, outcome, attempt, latency)
+            await self._rejected(record, outcome, attempt, latency)
         elif isinstance(outcome, Ambiguous):
-            self.journal.mark_unknown(key, status, message)
+            await self.commit.settle(unknown(key, status, message))
             self.tripwire.ambiguous(outcome.timed_out, status is not None, message)
             self._finish(record, "unknown", kind, attempt, latency, status, message)
         self._check_trip()
 
-    def exhausted(self, record: Record, error: Retryable) -> None:
+    async def exhausted(self, record: Record, error: Retryable) -> None:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
         if not error.answered and not self.answered:
             host = self.settings.host
             self.fail(UnreachableError(f"cannot reach {host.split('://')[-1]} ({error.message})", host))
             return
-        self.journal.mark_failed(
-            record.key, error.status, f"{error.message} (after {self.settings.max_attempts} attempts)", retryable=True
-        )
+        message = f"{error.message} (after {self.settings.max_attempts} attempts)"
+        await self.commit.settle(failed(record.key, error.status, message, retryable=True))
         self._progress("failed")
 
-    def cancelled(self, record: Record, body_sent: bool) -> None:
+    async def cancelled(self, record: Record, body_sent: bool) -> None:
         """A request cut short by a hard interrupt: unknown if its body had left, else still pending."""
         if body_sent:
-            self.journal.mark_unknown(
-                record.key, None, "interrupted after the request was sent: the provider may have created jobs"
-            )
+            message = "interrupted after the request was sent: the provider may have created jobs"
+            await self.commit.settle(unknown(record.key, None, message))
         else:
-            self.journal.mark_pending(record.key, None, "interrupted before the request was sent")
+            await self.commit.settle(pending(record.key, None, "interrupted before the request was sent"))
 
-    def _rejected(self, record: Record, outcome: Rejected, attempt: int, latency: float) -> None:
+    def skipped(self, record: Record) -> None:
+        """A row another output holds in the ledger: left out (the group commit recorded why)."""
+        self._progress("skipped")
+
+    async def _rejected(self, record: Record, outcome: Rejected, attempt: int, latency: float) -> None:
         if self.tripwire.holding:  # may be a wrong base URL on every row: keep it pending until that is known
-            self.journal.mark_pending(record.key, outcome.status, outcome.message)
+            await self.commit.settle(pending(record.key, outcome.status, outcome.message))
             self._held.append((record, outcome))
         else:
-            self.journal.mark_failed(record.key, outcome.status, outcome.message, retryable=False)
+            await self.commit.settle(failed(record.key, outcome.status, outcome.message, retryable=False))
         self.tripwire.rejected(outcome.status or 0, outcome.message)
         if not self.tripwire.holding and self.tripwire.trip is None:
-            self._release_held()
+            await self._release_held()
         self._finish(record, "failed", "rejected", attempt, latency, outcome.status, outcome.message)
 
-    def _release_held(self) -> None:
+    async def _release_held(self) -> None:
         """The first answers were not all one rejection: the rejected rows held back are failed after all."""
         held, self._held = self._held, []
         for record, outcome in held:
-            self.journal.mark_failed(record.key, outcome.status, outcome.message, retryable=False)
+            await self.commit.settle(failed(record.key, outcome.status, outcome.message, retryable=False))
 
     def _check_trip(self) -> None:
         trip = self.tripwire.trip

@@ -1,0 +1,111 @@
+"""The ledger of sent rows: what every output of a user (or a team) has sent, so no row is billed twice.
+
+The journal lives beside one output; the ledger spans outputs, runs and, with PostgreSQL, machines. Each row
+key sent to a provider host is recorded with the output it went to, when, and its job ids. Before a request
+leaves, its row is *claimed* for this output: one atomic step that fails when another output holds the row.
+
+Two backends implement :class:`Ledger`: a per-user SQLite file (:mod:`.sqlite`, the default) and a team's
+PostgreSQL database. The claim precedes the journal's ``in_flight``; a claim carries the journal's identity and
+write sequence, so a run that finds a claim its journal never followed (a crash between the two) can tell it
+from a claim whose request left (see :mod:`batchgen.history`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import JournalError
+
+BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
+RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the ledger knows of one row key sent to one output: when, in which state, with which job ids.
+
+    ``journal`` and ``seq`` name the journal write that claimed it (None for entries of older versions).
+    """
+
+    key: str
+    output: str
+    state: str
+    sent_at: str
+    job_ids: tuple[str, ...] = ()
+    journal: str | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`."""
+
+    key: str
+    state: str
+    at: str
+    job_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One ledger transaction: rows to claim (about to be sent) and entries to bring up to date.
+
+    ``blocking`` are the states of another output's entry that make a claim fail.
+    """
+
+    claims: Sequence[str] = ()
+    entries: Sequence[Entry] = ()
+    at: str = ""
+    journal: str | None = None
+    seq: int | None = None
+    blocking: frozenset[str] = field(default=BILLED)
+
+
+class LedgerError(JournalError):
+    """The ledger could not be read or written: no row can be claimed, so dispatching stops."""
+
+
+class Ledger(Protocol):
+    """A ledger bound to one provider host and one output; every method commits (and syncs) before it returns."""
+
+    host: str
+    output: str
+    where: str  # what messages call it: a file, or a database URL without its password
+
+    def write(self, batch: Batch) -> dict[str, Sent]:
+        """Claim ``batch.claims`` for this output and apply ``batch.entries``, atomically across processes.
+
+        Returns the claims that failed: key -> the other output's entry that holds it. The check and the claim
+        are one step, so two runs that claim one row at the same instant never both get it.
+        """
+        ...
+
+    def lookup(self, keys: Iterable[str]) -> list[Sent]:
+        """Every billed entry of this host for ``keys``, whatever output it went to, oldest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def blocking_states(allow_resend: bool, retry_unknown: bool) -> frozenset[str]:
+    """Which states of another output's entry keep a row from being sent here.
+
+    A row another output has done or has in flight is never sent again unless resending is allowed; one it
+    left ``unknown`` (the provider may have created jobs) also when unknown rows are to be retried.
+    """
+    if allow_resend:
+        return frozenset()
+    return BILLED - {"unknown"} if retry_unknown else BILLED
+
+
+def open_ledger(host: str, output: str, folder: Path, url: str | None = None) -> Ledger:
+    """The team ledger at ``url`` (PostgreSQL), else the per-user SQLite ledger in ``folder``."""
+    from .sqlite import SqliteLedger
+
+    return SqliteLedger(folder, host, output)
+
+
+__all__ = ["BILLED", "RELEASED", "Batch", "Entry", "Ledger", "LedgerError", "Sent", "blocking_states", "open_ledger"]
