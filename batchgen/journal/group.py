@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BatchgenError
-from ..ledger import RELEASED, Batch, Entry, Ledger, LedgerError, Sent
+from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
 from .store import Change, Journal, LeftOut, in_flight, now, pending
 from .view import Record
 
@@ -104,7 +104,7 @@ class GroupCommit:
             )
             try:
                 written.refused = self.ledger.write(batch)
-            except LedgerError as exc:
+            except LEDGER_FAILURES as exc:
                 written.ledger_error = exc
                 claims = []  # no claim, no request; the answers still go to the journal
                 sequence = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import JournalError
+from ..errors import JournalError, UnreachableError
 
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
@@ -65,7 +65,17 @@ class Batch:
 
 
 class LedgerError(JournalError):
-    """The ledger could not be read or written: no row can be claimed, so dispatching stops."""
+    """The ledger's file could not be read or written: no row can be claimed, so dispatching stops."""
+
+
+class LedgerDown(UnreachableError):
+    """The team ledger's server cannot be reached: no row can be claimed, so dispatching stops.
+
+    ``host`` is where the ledger is, without its password.
+    """
+
+
+LEDGER_FAILURES = (LedgerError, LedgerDown)
 
 
 class Ledger(Protocol):
@@ -108,4 +118,16 @@ def open_ledger(host: str, output: str, folder: Path, url: str | None = None) ->
     return SqliteLedger(folder, host, output)
 
 
-__all__ = ["BILLED", "RELEASED", "Batch", "Entry", "Ledger", "LedgerError", "Sent", "blocking_states", "open_ledger"]
+__all__ = [
+    "BILLED",
+    "LEDGER_FAILURES",
+    "RELEASED",
+    "Batch",
+    "Entry",
+    "Ledger",
+    "LedgerDown",
+    "LedgerError",
+    "Sent",
+    "blocking_states",
+    "open_ledger",
+]
