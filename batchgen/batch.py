@@ -16,7 +16,7 @@ from typing import Any
 
 from . import rescue
 from .errors import BatchgenError, JournalError, OutputError
-from .history import History
+from .history import History, report_skipped
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
 from .ledger import Ledger, blocking_states, open_ledger
 from .loader import Table, in_range
@@ -170,7 +170,7 @@ class Batch:
         finally:
             if watcher is not None:
                 watcher.cancel()
-            _report_skipped(self.dispatcher.commit.skipped_to)
+            report_skipped(self.dispatcher.commit.skipped_to)
             outcome.errors += self._finish(journal, outcome)
             outcome.counts = dict(journal.counts(run))
         return outcome
@@ -208,12 +208,6 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
-
-
-def _report_skipped(skipped_to: dict[str, int]) -> None:
-    """Rows another run claimed while this one ran: the user learns which output has them."""
-    for output, count in skipped_to.items():
-        log.warning("%d row(s) were sent by another run to %s; they are skipped here", count, output)
 
 
 async def _watch(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

@@ -295,26 +295,44 @@ def run(
     return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 async def _interruptible(start: Callable[[asyncio.Event], Any]) -> Any:
-    """Run the batch with Ctrl-C / SIGTERM as a graceful stop, and a second one as an immediate one."""
+    """Run the batch with Ctrl-C, SIGTERM or SIGHUP (a closed terminal) as a graceful stop, and a second one as
+    an immediate one. A signal that comes while the sheet is still read and checked sends nothing."""
     stop = asyncio.Event()
     task = asyncio.ensure_future(start(stop))
     loop = asyncio.get_running_loop()
 
-    def on_signal() -> None:
+    def on_signal(signum: signal.Signals) -> None:
+        if signum == signal.SIGHUP:
+            _leave_terminal()
         if stop.is_set():
             task.cancel()
         else:
             say("stopping: waiting for the requests in flight (Ctrl-C again to stop at once)")
             stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await task
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+def _leave_terminal() -> None:
+    """After a hangup, writing to the closed terminal fails: what was going there goes nowhere instead, so the
+    run still finishes, writes its output and exits. Pipes and files (nohup, cron) are kept."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _summary(result: RunResult, error: BatchgenError | None) -> None:

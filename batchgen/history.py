@@ -9,8 +9,8 @@ is never sent again. Rows the ledger says were sent to another output are left o
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +132,7 @@ class History:
         states = journal.states()
         by_key = {row.key: row for row in self.rows}
         skipped: dict[str, LeftOut] = {}
+        holders: list[str] = []
         for sent in self._ledger_entries(by_key, here=False):
             row = by_key.get(sent.key)
             if row is None or states.get(sent.key) == "done" or sent.key in skipped:
@@ -145,15 +146,21 @@ class History:
                 "skipped",
                 row.key,
             )
+            holders.append(sent.output)
         if skipped:
             journal.leave_out(list(skipped.values()))
-            log.warning(
-                "%d row(s) were already sent to another output and are skipped (--allow-resend sends them anyway)",
-                len(skipped),
-            )
+            report_skipped(Counter(holders))
         return len(skipped)
 
     def _ledger_entries(self, keys: Iterable[str], here: bool) -> Sequence[Sent]:
         assert self.ledger is not None
         entries = self.ledger.lookup(keys)
         return [sent for sent in entries if (sent.output == self.ledger.output) == here]
+
+
+def report_skipped(holders: Mapping[str, int]) -> None:
+    """Rows left out because another output has them: the user learns which output, on the console too."""
+    for output, count in holders.items():
+        log.warning(
+            "%d row(s) were already sent to %s and are skipped (--allow-resend sends them anyway)", count, output
+        )

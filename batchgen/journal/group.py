@@ -1,20 +1,21 @@
-"""Group commit: the journal and ledger writes of a run's requests, batched, in order, off the event loop.
+"""Group commit: the journal and ledger writes of a run's requests, batched and in order.
 
 Rows about to be sent are *claimed* (in the ledger, then ``in_flight`` in the journal); answers are *settled*
-(their state and job ids in the journal, then lazily in the ledger). Each flush takes everything queued since
-the last one: one ledger transaction, then one journal transaction, each synced once. A caller's await returns
-only when its write is on disk, so no request leaves, and nothing is logged or shown, before that; and since a
-flush holds every answer that came before it, ids are synced before the next request leaves.
+(their state and job ids in the journal, and in the ledger). Each flush takes everything queued since the last
+one: one ledger transaction, then one journal transaction, each synced once, so the cost of a sync is shared
+by every row of the batch (group commit, as databases do). A caller's await returns only when its write is on
+disk: no request leaves, and nothing is logged or shown, before that.
 
-The writes run on one thread of their own: the event loop keeps sending and receiving during a sync, which is
-what lets the next batch grow (as databases do with group commit).
+A flush runs on the event loop itself, once per turn of the loop, after every task that was ready has queued
+its writes. Requests are sent only from the loop, so none can leave while a write is not yet synced, and
+since a flush holds every answer that came before it, job ids are on disk before the next request leaves. The
+answers that arrive during a sync wait in the sockets and make the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +51,7 @@ class GroupCommit:
         self.sequence = journal.sequence()
         self.skipped_to: dict[str, int] = {}  # other outputs that held rows of this run, and how many
         self._queue = _Flush()
-        self._flusher: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="batchgen-commit")
+        self._scheduled: asyncio.Handle | None = None
 
     async def claim(self, record: Record) -> Sent | None:
         """Claim ``record`` and mark it ``in_flight``, on disk; or the entry of the output that holds it.
@@ -70,27 +70,26 @@ class GroupCommit:
         self._kick()
         await future
 
-    async def close(self) -> None:
-        """Wait for every queued write, then let the thread go."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-        self._thread.shutdown(wait=True)
+    def close(self) -> None:
+        """Write whatever is still queued (rows given back after an interrupt)."""
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+        self._flush()
 
     def _kick(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all())
+        if self._scheduled is None:
+            self._scheduled = asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _flush_all(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _flush(self) -> None:
+        self._scheduled = None
         while self._queue.claims or self._queue.changes:
             batch, self._queue = self._queue, _Flush()
             claims = [record for record, _ in batch.claims]
             changes = [change for change, _ in batch.changes]
-            written = await loop.run_in_executor(self._thread, self._write, claims, changes)
-            self._resolve(batch, written)
+            self._resolve(batch, self._write(claims, changes))
 
     def _write(self, claims: list[Record], changes: list[Change]) -> _Written:
-        """On the commit thread: the ledger first (claims, then entries), then the journal."""
+        """The ledger first (claims, then entries), then the journal."""
         written = _Written()
         sequence = self.sequence + 1 if claims else None
         if self.ledger is not None:
@@ -131,7 +130,6 @@ class GroupCommit:
                 # Claimed for a request that will never leave (its row was interrupted meanwhile): give it back.
                 unsent = pending(record.key, None, "interrupted before the request was sent")
                 self._queue.changes.append((unsent, asyncio.get_running_loop().create_future()))
-                self._kick()
                 continue
             _settle_future(claimed, claim_error, holder)
 

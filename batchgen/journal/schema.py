@@ -55,10 +55,10 @@ def connect(path: Path) -> sqlite3.Connection:
 
     WAL with ``synchronous=FULL`` syncs the log at every commit: a commit survives a power cut, not only a
     killed process. Writes during a run are grouped (:mod:`batchgen.journal.group`), so that costs one sync per
-    batch of rows, not one per row. The connection may be used from the group commit's thread.
+    batch of rows, not one per row.
     """
     try:
-        db = sqlite3.connect(path, check_same_thread=False)
+        db = sqlite3.connect(path)
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")

@@ -40,7 +40,7 @@ class SqliteLedger:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit, so a claim can take the write lock first (IMMEDIATE).
-            self.db = sqlite3.connect(self.where, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(self.where, isolation_level=None)
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")

@@ -101,7 +101,7 @@ class Dispatcher:
             if timer:
                 timer.cancel()
             self._settler.close()
-            await self.commit.close()
+            self.commit.close()
             await self.transport.aclose()
         return self.report
 
