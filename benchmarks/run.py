@@ -5,7 +5,7 @@
     python benchmarks/run.py --markdown docs/benchmarks.md   # also write the table there
 
 Scenarios: A-D the pace when the provider misbehaves (faults.py); E-I throughput, transports and fixed costs
-(throughput.py). The simulator runs in its own process and batchgen runs as a user runs it (harness.py).
+(throughput.py); J what the journal and ledger cost at scale (journal.py). The simulator runs in its own process and batchgen runs as a user runs it (harness.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import faults
+import journal
 import throughput
 from harness import Figure, machine, table
 
-SCENARIOS = {**faults.SCENARIOS, **throughput.SCENARIOS}
+SCENARIOS = {**faults.SCENARIOS, **throughput.SCENARIOS, **journal.SCENARIOS}
 
 
 def write_figures(path: Path, report: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from ..errors import BatchgenError
 from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
 from .store import Change, Journal, LeftOut, in_flight, now, pending
 from .view import Record
+
+log = logging.getLogger("batchgen")
 
 
 @dataclass(slots=True)
@@ -52,6 +55,7 @@ class GroupCommit:
         self.skipped_to: dict[str, int] = {}  # other outputs that held rows of this run, and how many
         self._queue = _Flush()
         self._scheduled: asyncio.Handle | None = None
+        self._entries: list[Entry] = []  # the ledger follows answers with the next claims: one sync less
 
     async def claim(self, record: Record) -> Sent | None:
         """Claim ``record`` and mark it ``in_flight``, on disk; or the entry of the output that holds it.
@@ -71,16 +75,24 @@ class GroupCommit:
         await future
 
     def close(self) -> None:
-        """Write whatever is still queued (rows given back after an interrupt)."""
+        """Write whatever is still queued (rows given back after an interrupt), and bring the ledger up to date."""
         if self._scheduled is not None:
             self._scheduled.cancel()
         self._flush()
+        if self._entries and self.ledger is not None:
+            try:
+                self.ledger.write(Batch(entries=self._entries))
+            except LEDGER_FAILURES as exc:
+                log.warning("%s; the next run on this output brings the ledger up to date", exc)
+            self._entries = []
 
     def _kick(self) -> None:
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write every queued claim and answer. Under load, the answers that arrive while a flush syncs make the
+        next batch larger: the cost of a sync spreads over more rows as the rate grows."""
         self._scheduled = None
         while self._queue.claims or self._queue.changes:
             batch, self._queue = self._queue, _Flush()
@@ -89,20 +101,21 @@ class GroupCommit:
             self._resolve(batch, self._write(claims, changes))
 
     def _write(self, claims: list[Record], changes: list[Change]) -> _Written:
-        """The ledger first (claims, then entries), then the journal."""
+        """The ledger first (answers since its last write, then claims), then the journal.
+
+        The ledger learns of answers with the next claims (or at the end): a flush without claims syncs the
+        journal alone. Until then the journal has them, and a run after a crash brings the ledger up to date.
+        """
         written = _Written()
+        self._entries += [entry for entry in map(_entry, changes) if entry is not None]
         sequence = self.sequence + 1 if claims else None
-        if self.ledger is not None:
+        if claims and self.ledger is not None:
             batch = Batch(
-                [record.key for record in claims],
-                [entry for entry in map(_entry, changes) if entry is not None],
-                now(),
-                self.identity,
-                sequence,
-                self.blocking,
+                [record.key for record in claims], self._entries, now(), self.identity, sequence, self.blocking
             )
             try:
                 written.refused = self.ledger.write(batch)
+                self._entries = []
             except LEDGER_FAILURES as exc:
                 written.ledger_error = exc
                 claims = []  # no claim, no request; the answers still go to the journal

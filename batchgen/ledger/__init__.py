@@ -86,7 +86,7 @@ class Ledger(Protocol):
     where: str  # what messages call it: a file, or a database URL without its password
 
     def write(self, batch: Batch) -> dict[str, Sent]:
-        """Claim ``batch.claims`` for this output and apply ``batch.entries``, atomically across processes.
+        """Apply ``batch.entries``, then claim ``batch.claims`` for this output, atomically across processes.
 
         Returns the claims that failed: key -> the other output's entry that holds it. The check and the claim
         are one step, so two runs that claim one row at the same instant never both get it.

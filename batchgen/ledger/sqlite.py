@@ -68,6 +68,8 @@ class SqliteLedger:
         failed: dict[str, Sent] = {}
         try:
             with self._transaction():
+                for entry in batch.entries:  # first: a row released and claimed again stays claimed
+                    self._apply(entry)
                 for key in batch.claims:
                     holder = self._holder(key, batch.blocking)
                     if holder is not None:
@@ -81,8 +83,6 @@ class SqliteLedger:
                            WHERE state != 'done'""",
                         (key, self.host, self.output, batch.at, batch.journal, batch.seq),
                     )
-                for entry in batch.entries:
-                    self._apply(entry)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot write the ledger of sent rows {self.where} ({exc})") from None
         return failed

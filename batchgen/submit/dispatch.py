@@ -31,7 +31,7 @@ from ..pace import Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
-from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
+from .outcome import Accepted, Outcome, Retryable, classify, classify_error, parse_retry_after
 from .settle import Report, Settler
 
 BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
@@ -138,7 +138,10 @@ class Dispatcher:
             await settler.exhausted(record, exc)
 
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
+        """One request. Its outcome is journaled after its slot is freed: the next request's claim then joins the
+        same group commit as this answer, which is still written first."""
         settings = self.settings
+        accepted: Accepted | None = None
         async with self._slots:
             ticket = await self.gate.enter()
             if await self.commit.claim(record) is not None:
@@ -165,10 +168,11 @@ class Dispatcher:
                     accepted = classify(response)
                 except Outcome as refused:
                     outcome = refused
-                else:
-                    await settler.done(record, accepted, number, self.pace.clock() - started)
-                    return
-        await settler.settle(record, outcome, number, self.pace.clock() - started)
+        latency = self.pace.clock() - started
+        if accepted is not None:
+            await settler.done(record, accepted, number, latency)
+        else:
+            await settler.settle(record, outcome, number, latency)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
