@@ -181,11 +181,15 @@ def title_of(row: SourceRow) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
-    """Pydantic's error in the words of the contract, with the /100 hint for percentages."""
+    """Pydantic's error in the words of the contract, with the /100 hint for percentages.
+
+    Only values in [2, 100] get the hint: 1.4 in a 0..1 column is a slip, not a percentage, and 0.014 would
+    be a misleading suggestion.
+    """
     value, kind, name = error.get("input"), error["type"], str(error["loc"][-1])
     if kind == "less_than_equal":
         message = f"{show(value)} is above the maximum {show(error['ctx']['le'])}"
-        if name in STRENGTH_FIELDS and isinstance(value, (int, float)) and 1 < value <= 100:
+        if name in STRENGTH_FIELDS and isinstance(value, (int, float)) and 2 <= value <= 100:
             message += f"; did you mean {show(value / 100)}?"
         return message
     if kind == "greater_than_equal":
