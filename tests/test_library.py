@@ -168,3 +168,14 @@ def test_keyboard_interrupt_cancels_the_batch_cleanly(tmp_path: Path, start_simu
     assert resumed.counts["done"] + resumed.counts["unknown"] == 40 and resumed.counts["done"] >= 38
     keys = [entry["idempotency_key"] for entry in server.simulator.accepted]
     assert len(set(keys)) == len(keys)  # the interrupted requests were journaled: none was sent again
+
+
+def test_a_timeout_stop_counts_every_row_it_left_unknown(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator(latency_ms=1500)
+    source = pd.DataFrame({"title": [f"S{i}" for i in range(30)], "tag": "pop", "lyrics": "la"})
+    with pytest.raises(batchgen.NoAnswerError) as raised:
+        batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, concurrency=4, timeout=0.5)
+    result = raised.value.result
+    assert result is not None and result.stopped == str(raised.value)
+    assert raised.value.unknown == result.counts["unknown"] == len(server.simulator.received) > 4
+    assert f"creating jobs for these {result.counts['unknown']} rows (now unknown)" in str(raised.value)
