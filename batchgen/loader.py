@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .errors import InputError
-from .headers import NearMiss, field_for, resembles
+from .headers import HeaderProblem, NearMiss, field_for, resembles, wrong_unit
 from .ooxml import SheetFacts, scan
 
 if TYPE_CHECKING:
@@ -86,12 +86,17 @@ class Table:
     rows: list[SourceRow]
     decimal_comma: bool = False
     extra_letters: dict[str, str] = field(default_factory=dict)
-    near_misses: list[NearMiss] = field(default_factory=list)
+    header_problems: list[HeaderProblem] = field(default_factory=list)
     path: Path | None = None
+
+    def letter(self, name: str) -> str | None:
+        """The column of a field, of a passed-through column, or of a field's header as written."""
+        found = self.columns.get(name) or self.extra_letters.get(name)
+        return found or next((self.columns[key] for key, heading in self.headers.items() if heading == name), None)
 
     def cell_ref(self, row: int | str, name: str) -> str:
         """Where a person finds a cell: ``Sheet1!F12``, ``row 12`` (CSV) or ``index 3, column 'W'`` (frames)."""
-        column = self.columns.get(name) or self.extra_letters.get(name)
+        column = self.letter(name)
         if self.kind == "frame":
             return f"index {row!r}" + (f", column {self.headers.get(name, name)!r}" if column else "")
         if self.sheet is None:
@@ -357,10 +362,13 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
             if name in table.columns:
                 raise InputError(f"{where}: columns {table.columns[name]} and {letter} both name the field {name}")
             table.columns[name], table.headers[name], positions[pos] = letter, heading, name
+            unit = wrong_unit(heading)
+            if unit is not None:
+                table.header_problems.append(unit)
             continue
         similar = resembles(header[pos], present)
         if similar is not None:
-            table.near_misses.append(NearMiss(heading, similar))
+            table.header_problems.append(NearMiss(heading, similar))
         extras[pos] = heading if heading not in extras.values() else f"{heading} ({letter})"
         table.extra_letters[extras[pos]] = letter
     table.extra_columns = list(extras.values())

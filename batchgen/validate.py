@@ -66,16 +66,17 @@ def validate_table(table: Table, default_model: str | None = None) -> Validation
             result.invalid_rows.append(row)
         else:
             result.valid.append(ValidRow(row, payload))
-    if header_errors:  # the column's setting would be missing from every row: none may be sent
+    if header_errors:  # the column's setting would be missing from (or wrong on) every row: none may be sent
         result.invalid_rows, result.valid = list(table.rows), []
     result.duplicates = find_duplicates(result.valid)
     return result
 
 
 def _header_errors(table: Table) -> list[CellError]:
-    """Columns that resemble a field without being one of its accepted names: a setting would be dropped."""
+    """Columns that resemble a field without being one of its accepted names (a setting would be dropped), or
+    that name a number field in another unit than it is sent in (a setting would be wrong)."""
     errors = []
-    for miss in table.near_misses:
+    for miss in table.header_problems:
         cell = f"column {miss.header!r}" if table.kind == "frame" else table.cell_ref(table.header_row, miss.header)
         errors.append(CellError(table.header_row, miss.header, cell, miss.message(), miss.header))
     return errors

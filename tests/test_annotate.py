@@ -70,3 +70,12 @@ def test_annotated_copy_has_ids_status_and_error_on_each_row(tmp_path: Path, sta
         ["B", "pop", "la", None, None, None, "failed", "HTTP 400: The provider rejected this request"],
         [None, "pop", "la", None, None, None, "invalid", "title: is required"],
     ]
+
+
+def test_report_marks_a_header_in_the_wrong_unit_on_its_own_cell(tmp_path: Path, cli) -> None:
+    source = write_csv(tmp_path, "title,tag,lyrics,transform,riff_id,Duration (min)\nA,pop,la,extend,r,2\n")
+    report = tmp_path / "errors.xlsx"
+    assert cli("validate", source, "--report", report).code == 2
+    sheet = openpyxl.load_workbook(report)["input"]
+    assert sheet["F1"].comment.text.startswith("Duration (min): is in minutes, but the API takes duration in seconds")
+    assert sheet["A1"].comment is None

@@ -291,3 +291,47 @@ def test_validate_lists_every_kind_of_problem_at_once(tmp_path: Path) -> None:
         "Sheet1!F3 normalized_weirdness: is a formula without a saved value (the file was written by a program that "
         f"does not calculate formulas); {SAVE}",
     ]
+
+
+def test_a_header_in_another_unit_than_seconds_is_an_error_naming_its_header_cell(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        [
+            ["Title", "Tag", "Lyrics", "Transform", "Riff ID", "Duration (min)", "Crop End At (ms)", "Notes (min)"],
+            ["A", "pop", "la", "extend", "r", 2, 95000, "n"],
+        ],
+    )
+    report = batchgen.validate(path)
+    assert [str(error) for error in report.errors] == [
+        "Sheet1!F1 Duration (min): is in minutes, but the API takes duration in seconds: its values would be sent "
+        "in the wrong unit; convert them to seconds and name the column 'Duration (s)'",
+        "Sheet1!G1 Crop End At (ms): is in milliseconds, but the API takes crop_end_at in seconds: its values would "
+        "be sent in the wrong unit; convert them to seconds and name the column 'Crop End At (s)'",
+    ]
+    assert (report.errors[0].row, report.errors[0].cell, report.errors[0].column) == (1, "Sheet1!F1", "Duration (min)")
+    assert report.invalid_rows == 1  # every row would carry the wrong unit: none may be sent
+
+
+def test_units_in_csv_and_dataframe_headers_name_the_header() -> None:
+    frame = pd.DataFrame({"title": ["A"], "tag": ["pop"], "lyrics": ["la"], "transform": ["extend"]})
+    frame["riff_id"], frame["Duration (beats)"] = "r", 16
+    assert [str(error) for error in batchgen.validate(frame).errors] == [
+        "column 'Duration (beats)', Duration (beats): says 'beats', which may be a unit: the API takes duration in "
+        "seconds, so its values could be sent in the wrong unit; if they are seconds, name the column 'Duration (s)'"
+    ]
+
+
+def test_seconds_in_any_spelling_are_sent_as_they_are(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "Title,Tag,Lyrics,Transform,Riff ID,Duration (secs),Crop End At [seconds],Weirdness (0-1)\n"
+        "A,pop,la,extend,r,30,12.5,0.5\n",
+    )
+    assert messages(path) == []
+    assert validate_table(load(path)).valid[0].payload["morph"] == {
+        "riff_id": "r",
+        "transform": "extend",
+        "normalized_weirdness": 0.5,
+        "crop_end_at": 12.5,
+        "duration": 30,
+    }

@@ -1,0 +1,36 @@
+"""What is sent is what the sheet says, end to end: a real ``batchgen run`` child process or the library
+against the simulator, whose request log shows that a refused file sent nothing and that accepted bodies
+carry the numbers a person sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import spawn
+from .helpers import write_csv
+
+pytestmark = pytest.mark.slow
+
+
+def run(source: Path, url: str, *extra: str) -> tuple[int, str]:
+    """``batchgen run SOURCE`` as a child process; its exit code and stderr."""
+    child = spawn("run", source, "-o", source.with_name("out.xlsx"), "--base-url", url, "--quiet", *extra)
+    _, err = child.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return child.returncode, err
+
+
+def test_a_header_in_minutes_sends_nothing(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    source = write_csv(
+        tmp_path, "Title,Tag,Lyrics,Transform,Riff ID,Duration (min)\nA,pop,la,extend,r,2\nB,pop,la,extend,r,3\n"
+    )
+    code, err = run(source, server.url)
+    assert code == 2, err
+    assert (
+        "row 1, Duration (min): is in minutes, but the API takes duration in seconds: its values would be sent in "
+        "the wrong unit; convert them to seconds and name the column 'Duration (s)'"
+    ) in err.splitlines()
+    assert server.simulator.received == []
