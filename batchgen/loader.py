@@ -3,7 +3,7 @@
 The loader finds the header, maps columns to the API's field names and drops blank rows, keeping the row
 numbers a person sees in Excel. It judges no value (that is the validator's job, so that every bad cell is
 reported at once), but it does record what a cell's cached value hides: an Excel error, a formula without a
-saved value, a hidden row.
+saved value, a hidden row, a CSV record with more cells than its header (an unquoted comma shifted them).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from .cells import show
 from .errors import InputError
 from .headers import HeaderProblem, NearMiss, field_for, resembles, wrong_unit
 from .ooxml import SheetFacts, scan
@@ -39,6 +40,7 @@ MAX_UNPACKED_BYTES = 1024 * 2**20
 MAX_PACKING_RATIO = 200
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SAVE_IT = "open and save it in Excel or LibreOffice"
+EXTRA_CELLS = "extra cells"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +52,17 @@ class BadCell:
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One data row: its number (Excel's, or the DataFrame position), its label, fields and passthrough cells."""
+    """One data row: its number (Excel's, or the DataFrame position), its label, fields and passthrough cells.
+
+    ``overflow`` says why a CSV record has cells beyond its header: the row is reported, never sent shifted.
+    """
 
     number: int
     label: int | str
     fields: dict[str, Any]
     extras: dict[str, Any]
     hidden: bool = False
+    overflow: str | None = None
 
 
 @dataclass(slots=True)
@@ -351,6 +357,7 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
     header = grid.records[index]
     frame = grid.kind == "frame"
     named = {pos: field_for(cell) for pos, cell in enumerate(header) if not is_blank(cell)}
+    width = max(named, default=-1) + 1
     present = {name for name in named.values() if name}
     table = Table(grid.name, grid.kind, grid.sheet, index + 1, {}, {}, [], [], grid.decimal_comma)
     positions: dict[int, str] = {}
@@ -392,11 +399,25 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
                     if not is_blank(cell := _cell(grid, record, offset, pos, False))
                 },
                 offset in grid.facts.hidden_rows,
+                _overflow(record, width) if grid.kind == "csv" else None,
             )
         )
     if not table.rows:
         raise InputError(f"{where} has no data rows under its header (row {index + 1})")
     return table
+
+
+def _overflow(record: list[Any], width: int) -> str | None:
+    """Why a CSV record has cells beyond the header's ``width``, if it has any that are not blank."""
+    beyond = [cell for cell in record[width:] if not is_blank(cell)]
+    if not beyond:
+        return None
+    count = max(pos for pos, cell in enumerate(record) if not is_blank(cell)) + 1
+    return (
+        f"the row has {count} cells but the header has {width}: a comma in a cell without quotes around it splits "
+        f"the cell and shifts the ones after it (beyond the header: {', '.join(map(show, beyond))}); put that "
+        'cell in double quotes, as in "synthwave, dreamy"'
+    )
 
 
 def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> Any:

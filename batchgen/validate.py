@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .cells import PARSERS, BadValue, parse_text, show
-from .loader import BadCell, SourceRow, Table
+from .loader import EXTRA_CELLS, BadCell, SourceRow, Table
 from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest, canonical
 
 
@@ -110,6 +110,8 @@ class _RowCheck:
     def run(self, default_model: str) -> tuple[list[CellError], dict[str, Any]]:
         row, table = self.row, self.table
         values: dict[str, Any] = {}
+        if row.overflow is not None:
+            self.report(EXTRA_CELLS, row.overflow)
         for name, raw in row.fields.items():
             try:
                 if isinstance(raw, BadCell):

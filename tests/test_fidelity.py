@@ -335,3 +335,23 @@ def test_seconds_in_any_spelling_are_sent_as_they_are(tmp_path: Path) -> None:
         "crop_end_at": 12.5,
         "duration": 30,
     }
+
+
+def test_a_csv_record_with_more_cells_than_its_header_is_an_error_naming_the_row(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "Title,Tag,Lyrics,,\n"
+        "Midnight Harbor,synthwave, dreamy,Neon on the water\n"
+        '"Quoted, fine","synthwave, dreamy",la,,\n'
+        "Trailing,pop,la,,,,\n",
+    )
+    report = batchgen.validate(path)
+    assert [str(error) for error in report.errors] == [
+        "row 2, extra cells: the row has 4 cells but the header has 3: a comma in a cell without quotes around it "
+        "splits the cell and shifts the ones after it (beyond the header: 'Neon on the water'); put that cell in "
+        'double quotes, as in "synthwave, dreamy"'
+    ]
+    assert (report.errors[0].row, report.errors[0].cell) == (2, "row 2")
+    valid = validate_table(load(path)).valid
+    assert [item.payload["tag"] for item in valid] == ["synthwave, dreamy", "pop"]
+    assert [item.source.number for item in valid] == [3, 4]

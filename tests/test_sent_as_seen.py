@@ -34,3 +34,23 @@ def test_a_header_in_minutes_sends_nothing(tmp_path: Path, start_simulator) -> N
         "the wrong unit; convert them to seconds and name the column 'Duration (s)'"
     ) in err.splitlines()
     assert server.simulator.received == []
+
+
+SHIFTED = "Title,Tag,Lyrics\nMidnight Harbor,synthwave, dreamy,Neon on the water\nCalm Tide,ambient,Waves\n"
+
+
+def test_an_unquoted_comma_sends_nothing(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    code, err = run(write_csv(tmp_path, SHIFTED), server.url)
+    assert code == 2, err
+    assert err.splitlines()[0].startswith("row 2, extra cells: the row has 4 cells but the header has 3")
+    assert server.simulator.received == []
+
+
+def test_an_unquoted_comma_is_never_sent_shifted_even_when_invalid_rows_are_skipped(
+    tmp_path: Path, start_simulator
+) -> None:
+    server = start_simulator()
+    code, err = run(write_csv(tmp_path, SHIFTED), server.url, "--skip-invalid")
+    assert code == 1, err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted] == ["Calm Tide"]
