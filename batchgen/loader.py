@@ -3,11 +3,17 @@
 The loader finds the header, maps columns to the API's field names and drops blank rows, keeping the row
 numbers a person sees in Excel. It judges no value (that is the validator's job, so that every bad cell is
 reported at once), but it does record what a cell's cached value hides: an Excel error, a formula without a
-saved value, a hidden row, a CSV record with more cells than its header (an unquoted comma shifted them).
+saved value, a hidden row, a CSV record with more cells than its header (an unquoted comma shifted them), and
+text that lost its characters: a word of only ``?`` marks in a field of a CSV file read from a legacy encoding
+(cp1252 and the like, Excel's plain "CSV"), which is how such a file stores the characters it cannot hold. A
+UTF-8 (or UTF-16) file holds every character, so there ``???`` is what the person typed, and is sent. A lone
+``?`` after a space counts too (one lost character looks just like it), so a French ``Où ?`` in such a file
+is refused as well: saving it as UTF-8 is the fix either way.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -41,6 +47,7 @@ MAX_PACKING_RATIO = 200
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SAVE_IT = "open and save it in Excel or LibreOffice"
 EXTRA_CELLS = "extra cells"
+_LOST = re.compile(r"(?<![\w?])\?+(?![\w?])")  # a word of only ? marks; in ``Why???`` they follow letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,7 @@ class Grid:
     facts: SheetFacts = field(default_factory=SheetFacts)
     decimal_comma: bool = False
     labels: list[int | str] | None = None
+    legacy: str | None = None
 
 
 @dataclass(slots=True)
@@ -215,7 +223,8 @@ def _read_csv(path: Path, encoding: str | None) -> Grid:
         raise InputError(f"{path}: is not a readable CSV file ({exc})") from None
     if len(records) > MAX_ROWS + HEADER_SEARCH_ROWS:
         raise InputError(_too_many(path, len(records) + sum(1 for _ in reader)))
-    return Grid(list(records), "csv", str(path), decimal_comma=delimiter == ";")
+    legacy = encoding if encoding and not codecs.lookup(encoding).name.startswith("utf") else None
+    return Grid(list(records), "csv", str(path), decimal_comma=delimiter == ";", legacy=legacy)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -423,6 +432,11 @@ def _overflow(record: list[Any], width: int) -> str | None:
 def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> Any:
     """The value of one cell, or a :class:`BadCell` when its cached value is not the truth."""
     value = record[pos] if pos < len(record) else None
+    if grid.legacy and is_field and isinstance(value, str) and _LOST.search(value):
+        return BadCell(
+            f"{show(value)} has a word of only ? marks: saved as {grid.legacy}, the file lost the characters that "
+            'encoding cannot hold (Japanese, emoji...); save the sheet as "CSV UTF-8" and use that file'
+        )
     facts = grid.facts
     if not (facts.formulas or facts.errors):
         return value

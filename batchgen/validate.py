@@ -126,8 +126,8 @@ class _RowCheck:
             if name not in row.fields:
                 self.report(name, "is required" + ("" if name in table.columns else f"; the file has no {name} column"))
         instrumental = values.get("instrumental", False)
-        instrumental_unreadable = "instrumental" in row.fields and "instrumental" not in values
-        if not instrumental and not instrumental_unreadable and not values.get("lyrics"):
+        unreadable = row.fields.keys() - values.keys()  # already reported: "is required" would be noise
+        if not instrumental and not unreadable & {"instrumental", "lyrics"} and not values.get("lyrics"):
             self.report("lyrics", "is required unless instrumental is TRUE")
         given = [name for name in MORPH_FIELDS if name in row.fields]
         morph = {name: values[name] for name in MORPH_FIELDS if name in values}

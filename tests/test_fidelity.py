@@ -355,3 +355,34 @@ def test_a_csv_record_with_more_cells_than_its_header_is_an_error_naming_the_row
     valid = validate_table(load(path)).valid
     assert [item.payload["tag"] for item in valid] == ["synthwave, dreamy", "pop"]
     assert [item.source.number for item in valid] == [3, 4]
+
+
+LOST = (
+    "Title,Tag,Lyrics,Notes\n"
+    '??? (Sakura Rain),j-pop,"Ame ga\n?? ???",ok\n'
+    "Why???,pop,Café (?) olé,???\n"
+    "Où ?,chanson,la,\n"
+    "Fine,pop,Who? What?,\n"
+)
+
+
+def test_question_mark_words_in_a_legacy_encoded_csv_are_lost_characters(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, LOST, encoding="cp1252")
+    report = batchgen.validate(path, encoding="cp1252")
+    fix = (
+        "saved as cp1252, the file lost the characters that encoding cannot hold (Japanese, emoji...); save the "
+        'sheet as "CSV UTF-8" and use that file'
+    )
+    assert [str(error) for error in report.errors] == [
+        f"row 2, title: '??? (Sakura Rain)' has a word of only ? marks: {fix}",
+        f"row 2, lyrics: 'Ame ga\\n?? ???' has a word of only ? marks: {fix}",
+        f"row 3, lyrics: 'Café (?) olé' has a word of only ? marks: {fix}",
+        f"row 4, title: 'Où ?' has a word of only ? marks: {fix}",
+    ]
+    assert (report.errors[0].row, report.errors[0].cell, report.errors[0].column) == (2, "row 2", "Title")
+
+
+def test_question_marks_in_a_utf8_csv_are_what_the_person_typed(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, LOST)
+    assert batchgen.validate(path).ok and batchgen.validate(path, encoding="utf-8").ok
+    assert validate_table(load(path)).valid[0].payload["title"] == "??? (Sakura Rain)"

@@ -54,3 +54,18 @@ def test_an_unquoted_comma_is_never_sent_shifted_even_when_invalid_rows_are_skip
     code, err = run(write_csv(tmp_path, SHIFTED), server.url, "--skip-invalid")
     assert code == 1, err
     assert [entry["body"]["title"] for entry in server.simulator.accepted] == ["Calm Tide"]
+
+
+def test_lost_characters_in_a_legacy_csv_send_nothing(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    text = "Title,Tag,Lyrics\n??? (Sakura Rain),j-pop,Ame ga furu\nCafé,chanson,Why???\n"
+    code, err = run(write_csv(tmp_path, text, encoding="cp1252"), server.url, "--encoding", "cp1252")
+    assert code == 2, err
+    assert err.splitlines()[0] == (
+        "row 2, title: '??? (Sakura Rain)' has a word of only ? marks: saved as cp1252, the file lost the "
+        'characters that encoding cannot hold (Japanese, emoji...); save the sheet as "CSV UTF-8" and use that file'
+    )
+    assert server.simulator.received == []
+    code, err = run(write_csv(tmp_path, text, name="utf8.csv"), server.url)
+    assert code == 0, err
+    assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == ["??? (Sakura Rain)", "Café"]
