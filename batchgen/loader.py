@@ -9,6 +9,10 @@ text that lost its characters: a word of only ``?`` marks in a field of a CSV fi
 UTF-8 (or UTF-16) file holds every character, so there ``???`` is what the person typed, and is sent. A lone
 ``?`` after a space counts too (one lost character looks just like it), so a French ``Où ?`` in such a file
 is refused as well: saving it as UTF-8 is the fix either way.
+
+A DataFrame's numbers are the ones a person sees: a float32 ``0.1`` is 0.1 (not 0.10000000149011612), a
+``Decimal`` is a number, a numpy integer an integer. A repeated index label names its position as well
+(``'x' (position 3)``, as ``df.iloc[3]``), so that every message, and the output, says which row it means.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import os
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -83,6 +89,7 @@ class Grid:
     facts: SheetFacts = field(default_factory=SheetFacts)
     decimal_comma: bool = False
     labels: list[int | str] | None = None
+    positioned: set[int | str] = field(default_factory=set)
     legacy: str | None = None
 
 
@@ -102,6 +109,7 @@ class Table:
     extra_letters: dict[str, str] = field(default_factory=dict)
     header_problems: list[HeaderProblem] = field(default_factory=list)
     path: Path | None = None
+    positioned: set[int | str] = field(default_factory=set)
 
     def letter(self, name: str) -> str | None:
         """The column of a field, of a passed-through column, or of a field's header as written."""
@@ -112,7 +120,8 @@ class Table:
         """Where a person finds a cell: ``Sheet1!F12``, ``row 12`` (CSV) or ``index 3, column 'W'`` (frames)."""
         column = self.letter(name)
         if self.kind == "frame":
-            return f"index {row!r}" + (f", column {self.headers.get(name, name)!r}" if column else "")
+            index = row if row in self.positioned else repr(row)  # a repeated label already says its position
+            return f"index {index}" + (f", column {self.headers.get(name, name)!r}" if column else "")
         if self.sheet is None:
             return f"row {row}"
         sheet = self.sheet if re.fullmatch(r"\w+", self.sheet) else "'" + self.sheet.replace("'", "''") + "'"
@@ -180,22 +189,42 @@ def frame_grid(source: Any) -> Grid:
         raise InputError(
             f"DataFrame: duplicate column labels {sorted(set(source.columns[source.columns.duplicated()]))}"
         )
-    values = source.astype(object).where(source.notna(), None)
-    records = [[_plain(value) for value in row] for row in values.itertuples(index=False, name=None)]
-    labels = [label if isinstance(label, (int, str)) else str(label) for label in source.index.tolist()]
-    return Grid([[str(name) for name in source.columns], *records], "frame", "DataFrame", labels=labels)
+    # column by column, from each column's own array: a float32 stays a float32 until it is read as a person would
+    columns = [[_plain(value) for value in source.iloc[:, pos].array] for pos in range(source.shape[1])]
+    records = [list(record) for record in zip(*columns, strict=True)]
+    labels, positioned = _labels(source.index.tolist())
+    return Grid(
+        [[str(name) for name in source.columns], *records], "frame", "DataFrame", labels=labels, positioned=positioned
+    )
+
+
+def _labels(index: list[Any]) -> tuple[list[int | str], set[int | str]]:
+    """Index labels as row labels, and those made from a repeated label with its position (``'x' (position 3)``)."""
+    plain = [label if isinstance(label, (int, str)) else str(label) for label in index]
+    repeated = {label for label, count in Counter(plain).items() if count > 1}
+    labels = [f"{label!r} (position {pos})" if label in repeated else label for pos, label in enumerate(plain)]
+    return labels, {labels[pos] for pos, label in enumerate(plain) if label in repeated}
 
 
 def _plain(value: Any) -> Any:
     """numpy and pandas scalars as Python values; NaN and friends as None."""
+    if type(value).__module__ == "numpy":
+        value = _from_numpy(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        value = item()
-    if type(value).__name__ in ("NAType", "NaTType"):
+    if (isinstance(value, Decimal) and value.is_nan()) or type(value).__name__ in ("NAType", "NaTType"):
         return None
     return value
+
+
+def _from_numpy(value: Any) -> Any:
+    """A numpy scalar as Python's; a float32 (or float16) as the shortest decimal that reads back as the same
+    number, which is what a person sees: float32 0.1 is 0.1, where Python's float of it is 0.10000000149011612."""
+    import numpy as np
+
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(np.format_float_positional(value, unique=True))
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _read_csv(path: Path, encoding: str | None) -> Grid:
@@ -369,6 +398,7 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
     width = max(named, default=-1) + 1
     present = {name for name in named.values() if name}
     table = Table(grid.name, grid.kind, grid.sheet, index + 1, {}, {}, [], [], grid.decimal_comma)
+    table.positioned = grid.positioned
     positions: dict[int, str] = {}
     extras: dict[int, str] = {}
     for pos, name in named.items():

@@ -3,9 +3,12 @@ comma numbers, DataFrames. Every file is made by the test; every message is asse
 
 from __future__ import annotations
 
+import json
 import logging
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook
@@ -386,3 +389,61 @@ def test_question_marks_in_a_utf8_csv_are_what_the_person_typed(tmp_path: Path) 
     path = write_csv(tmp_path, LOST)
     assert batchgen.validate(path).ok and batchgen.validate(path, encoding="utf-8").ok
     assert validate_table(load(path)).valid[0].payload["title"] == "??? (Sakura Rain)"
+
+
+def test_dataframe_numbers_are_the_numbers_a_person_sees() -> None:
+    frame = pd.DataFrame(
+        {
+            "title": ["A", "B"],
+            "tag": "pop",
+            "lyrics": "la",
+            "transform": "extend",
+            "riff_id": "r",
+            "weirdness": np.array([0.1, 0.7], dtype="float32"),
+            "cover strength": [Decimal("0.5"), Decimal("NaN")],
+            "duration": np.array([30, 12], dtype="int16"),
+            "crop end at": np.array([12.5, np.nan], dtype="float16"),
+        }
+    )
+    payloads = [item.payload for item in validate_table(load(frame)).valid]
+    assert [json.dumps(payload["morph"]) for payload in payloads] == [
+        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.1, "normalized_cover_strength": 0.5, '
+        '"crop_end_at": 12.5, "duration": 30}',
+        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.7, "duration": 12}',
+    ]
+
+
+def test_a_list_of_dicts_with_decimals_and_numpy_scalars() -> None:
+    rows = [
+        {"title": "A", "tag": "pop", "lyrics": "la", "transform": "cover", "riff_id": "r", "weirdness": Decimal("0.5")},
+        {
+            "title": "B",
+            "tag": "pop",
+            "lyrics": "la",
+            "transform": "cover",
+            "riff_id": "r",
+            "weirdness": np.float32(0.3),
+        },
+        {"title": "C", "tag": "pop", "lyrics": "la", "transform": "extend", "riff_id": "r", "duration": np.int64(7)},
+    ]
+    morphs = [item.payload["morph"] for item in validate_table(load(rows)).valid]
+    assert [json.dumps(morph, sort_keys=True) for morph in morphs] == [
+        '{"normalized_weirdness": 0.5, "riff_id": "r", "transform": "cover"}',
+        '{"normalized_weirdness": 0.3, "riff_id": "r", "transform": "cover"}',
+        '{"duration": 7, "riff_id": "r", "transform": "extend"}',
+    ]
+    bad = [{**rows[0], "weirdness": Decimal("1.5")}]
+    assert [str(error) for error in batchgen.validate(bad).errors] == [
+        "index 0, column 'weirdness', normalized_weirdness: 1.5 is above the maximum 1"
+    ]
+
+
+def test_repeated_index_labels_are_named_with_their_position() -> None:
+    frame = pd.DataFrame({"title": ["A", None, "C", None], "tag": "pop", "lyrics": "la"}, index=["x", "y", "x", "x"])
+    report = batchgen.validate(frame)
+    assert [str(error) for error in report.errors] == [
+        "index 'y', column 'title', title: is required",
+        "index 'x' (position 3), column 'title', title: is required",
+    ]
+    assert [error.row for error in report.errors] == ["y", "'x' (position 3)"]
+    assert [row.label for row in load(frame).rows] == ["'x' (position 0)", "y", "'x' (position 2)", "'x' (position 3)"]

@@ -4,11 +4,16 @@ carry the numbers a person sees."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from .conftest import spawn
+import batchgen
+
+from .conftest import API_KEY, spawn
 from .helpers import write_csv
 
 pytestmark = pytest.mark.slow
@@ -69,3 +74,37 @@ def test_lost_characters_in_a_legacy_csv_send_nothing(tmp_path: Path, start_simu
     code, err = run(write_csv(tmp_path, text, name="utf8.csv"), server.url)
     assert code == 0, err
     assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == ["??? (Sakura Rain)", "Café"]
+
+
+def test_dataframe_numbers_arrive_as_a_person_sees_them(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    frame = pd.DataFrame(
+        {
+            "Title": ["Float32", "Decimal", "Integer"],
+            "Tag": "pop",
+            "Lyrics": "la",
+            "Transform": "extend",
+            "Riff ID": "r",
+            "Weirdness": np.array([0.1, np.nan, np.nan], dtype="float32"),
+            "Cover Strength": [None, Decimal("0.5"), None],
+            "Duration": np.array([12, 30, 7], dtype="int32"),
+        },
+        index=["x", "y", "x"],
+    )
+    result = batchgen.run(frame, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY)
+    assert result.ok
+    morphs = {entry["body"]["title"]: entry["body"]["morph"] for entry in server.simulator.accepted}
+    assert morphs["Float32"]["normalized_weirdness"] == 0.1  # the JSON said 0.1, not 0.10000000149011612
+    assert morphs["Decimal"]["normalized_cover_strength"] == 0.5
+    assert [type(morph["duration"]) for morph in morphs.values()] == [int, int, int]
+    assert sorted(morph["duration"] for morph in morphs.values()) == [7, 12, 30]
+    assert list(result.jobs["row"].unique()) == ["'x' (position 0)", "y", "'x' (position 2)"]
+
+
+def test_a_decimal_is_a_number_in_a_list_of_dicts(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator()
+    rows = [
+        {"title": "A", "tag": "pop", "lyrics": "la", "transform": "cover", "riff_id": "r", "weirdness": Decimal("0.5")}
+    ]
+    assert batchgen.run(rows, tmp_path / "out.csv", base_url=server.url, api_key=API_KEY).ok
+    assert [entry["body"]["morph"]["normalized_weirdness"] for entry in server.simulator.accepted] == [0.5]
