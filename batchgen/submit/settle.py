@@ -141,11 +141,13 @@ class Settler:
         trip = self.tripwire.trip
         if trip is None:
             return
+        unknown = self.report.outcomes["unknown"]
         if self.report.error is None:
-            self.fail(_trip_error(trip, self.settings, self.report.outcomes["unknown"]))
+            self.fail(_trip_error(trip, self.settings, unknown))
         elif isinstance(self.report.error, NoAnswerError):
-            error = _trip_error(trip, self.settings, self.report.outcomes["unknown"])
-            self.report.error, self.report.stopped = error, str(error)
+            stale, self.report.error = self.report.error, _trip_error(trip, self.settings, unknown)
+            if self.report.stopped == stale.message:  # the stop's reason, unless another stop came first
+                self.report.stopped = self.report.error.message
 
     def _finish(
         self,
