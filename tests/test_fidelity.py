@@ -403,13 +403,15 @@ def test_dataframe_numbers_are_the_numbers_a_person_sees() -> None:
             "cover strength": [Decimal("0.5"), Decimal("NaN")],
             "duration": np.array([30, 12], dtype="int16"),
             "crop end at": np.array([12.5, np.nan], dtype="float16"),
+            "variation strength": pd.array([None, 0.3], dtype="Float32"),
         }
     )
     payloads = [item.payload for item in validate_table(load(frame)).valid]
     assert [json.dumps(payload["morph"]) for payload in payloads] == [
         '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.1, "normalized_cover_strength": 0.5, '
         '"crop_end_at": 12.5, "duration": 30}',
-        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.7, "duration": 12}',
+        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.7, "normalized_variation_strength": 0.3, '
+        '"duration": 12}',
     ]
 
 
