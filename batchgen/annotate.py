@@ -42,7 +42,7 @@ def write_report(table: Table, validation: Validation, path: Path, encoding: str
         _put(errors, 1, column, name)
     fields = {row.number: {**row.fields, **row.extras} for row in table.rows}
     for number, problem in enumerate(validation.errors, start=2):
-        letter = table.columns.get(problem.field) or table.extra_letters.get(problem.field, "A")
+        letter = table.letter(problem.field) or "A"
         cell = f"{letter}{problem.row}"
         by_cell[cell].append(f"{problem.field}: {problem.message}")
         value = fields.get(problem.row, {}).get(problem.field, "") if isinstance(problem.row, int) else ""

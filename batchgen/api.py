@@ -39,6 +39,8 @@ log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
 SIMULATED_KEY = "simulated-key"
+STATES = ("pending", "in_flight", "done", "failed", "unknown", "skipped", "changed", "invalid", "duplicate", "hidden")
+"""Every state a row of a run can end in: :attr:`RunResult.counts` holds each of them, 0 where none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,8 @@ class ValidationReport:
 
 @dataclass(slots=True)
 class RunResult:
-    """What a run did. ``counts`` maps a state (``done``, ``failed``, ``unknown``, ``pending``, ``invalid``,
-    ``skipped``, ...) to its number of rows; ``jobs`` and ``failed`` are the output's tables as DataFrames."""
+    """What a run did. ``counts`` maps every state of :data:`STATES` to its number of rows (0 where none, so
+    ``counts['failed']`` never raises); ``jobs`` and ``failed`` are the output's tables as DataFrames."""
 
     output: Path
     journal: Path
@@ -291,7 +293,7 @@ async def arun(
     result = RunResult(
         target,
         outcome.journal,
-        outcome.counts,
+        {**dict.fromkeys(STATES, 0), **outcome.counts},
         outcome.report.requests,
         outcome.report.retries,
         outcome.report.interrupted,

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Protocol
 
 from .schema import MODELS, STRENGTH_FIELDS, TIME_FIELDS, TRANSFORMS
@@ -59,10 +60,11 @@ def parse_text(value: Any, decimal_comma: bool = False) -> str:
 
 
 def parse_number(value: Any, decimal_comma: bool = False) -> float:
-    """Excel numbers and numeric text (`` 0.5 ``, ``50%``, ``1,000``; ``0,5`` in a ``;`` file) as a float."""
+    """Excel numbers, a DataFrame's ``Decimal`` and numeric text (`` 0.5 ``, ``50%``, ``1,000``; ``0,5`` in a
+    ``;`` file) as a float."""
     if isinstance(value, bool):
         raise BadValue(f"{show(value)} is not a number")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return float(value)
     if isinstance(value, (dt.date, dt.time, dt.timedelta)):
         raise BadValue(f"{show(parse_text(value))} is a date or time, not a number")

@@ -3,11 +3,21 @@
 The loader finds the header, maps columns to the API's field names and drops blank rows, keeping the row
 numbers a person sees in Excel. It judges no value (that is the validator's job, so that every bad cell is
 reported at once), but it does record what a cell's cached value hides: an Excel error, a formula without a
-saved value, a hidden row.
+saved value, a hidden row, a CSV record with more cells than its header (an unquoted comma shifted them), and
+text that lost its characters: a word of only ``?`` marks in a field of a CSV file read from a legacy encoding
+(cp1252 and the like, Excel's plain "CSV"), which is how such a file stores the characters it cannot hold. A
+UTF-8 (or UTF-16) file holds every character, so there ``???`` is what the person typed, and is sent. A lone
+``?`` after a space counts too (one lost character looks just like it), so a French ``Où ?`` in such a file
+is refused as well: saving it as UTF-8 is the fix either way.
+
+A DataFrame's numbers are the ones a person sees: a float32 ``0.1`` is 0.1 (not 0.10000000149011612), a
+``Decimal`` is a number, a numpy integer an integer. A repeated index label names its position as well
+(``'x' (position 3)``, as ``df.iloc[3]``), so that every message, and the output, says which row it means.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -16,13 +26,16 @@ import os
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from .cells import show
 from .errors import InputError
-from .headers import NearMiss, field_for, resembles
+from .headers import HeaderProblem, NearMiss, field_for, resembles, wrong_unit
 from .ooxml import SheetFacts, scan
 
 if TYPE_CHECKING:
@@ -39,6 +52,8 @@ MAX_UNPACKED_BYTES = 1024 * 2**20
 MAX_PACKING_RATIO = 200
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SAVE_IT = "open and save it in Excel or LibreOffice"
+EXTRA_CELLS = "extra cells"
+_LOST = re.compile(r"(?<![\w?])\?+(?![\w?])")  # a word of only ? marks; in ``Why???`` they follow letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +65,17 @@ class BadCell:
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One data row: its number (Excel's, or the DataFrame position), its label, fields and passthrough cells."""
+    """One data row: its number (Excel's, or the DataFrame position), its label, fields and passthrough cells.
+
+    ``overflow`` says why a CSV record has cells beyond its header: the row is reported, never sent shifted.
+    """
 
     number: int
     label: int | str
     fields: dict[str, Any]
     extras: dict[str, Any]
     hidden: bool = False
+    overflow: str | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +89,8 @@ class Grid:
     facts: SheetFacts = field(default_factory=SheetFacts)
     decimal_comma: bool = False
     labels: list[int | str] | None = None
+    positioned: set[int | str] = field(default_factory=set)
+    legacy: str | None = None
 
 
 @dataclass(slots=True)
@@ -86,14 +107,21 @@ class Table:
     rows: list[SourceRow]
     decimal_comma: bool = False
     extra_letters: dict[str, str] = field(default_factory=dict)
-    near_misses: list[NearMiss] = field(default_factory=list)
+    header_problems: list[HeaderProblem] = field(default_factory=list)
     path: Path | None = None
+    positioned: set[int | str] = field(default_factory=set)
+
+    def letter(self, name: str) -> str | None:
+        """The column of a field, of a passed-through column, or of a field's header as written."""
+        found = self.columns.get(name) or self.extra_letters.get(name)
+        return found or next((self.columns[key] for key, heading in self.headers.items() if heading == name), None)
 
     def cell_ref(self, row: int | str, name: str) -> str:
         """Where a person finds a cell: ``Sheet1!F12``, ``row 12`` (CSV) or ``index 3, column 'W'`` (frames)."""
-        column = self.columns.get(name) or self.extra_letters.get(name)
+        column = self.letter(name)
         if self.kind == "frame":
-            return f"index {row!r}" + (f", column {self.headers.get(name, name)!r}" if column else "")
+            index = row if row in self.positioned else repr(row)  # a repeated label already says its position
+            return f"index {index}" + (f", column {self.headers.get(name, name)!r}" if column else "")
         if self.sheet is None:
             return f"row {row}"
         sheet = self.sheet if re.fullmatch(r"\w+", self.sheet) else "'" + self.sheet.replace("'", "''") + "'"
@@ -161,22 +189,42 @@ def frame_grid(source: Any) -> Grid:
         raise InputError(
             f"DataFrame: duplicate column labels {sorted(set(source.columns[source.columns.duplicated()]))}"
         )
-    values = source.astype(object).where(source.notna(), None)
-    records = [[_plain(value) for value in row] for row in values.itertuples(index=False, name=None)]
-    labels = [label if isinstance(label, (int, str)) else str(label) for label in source.index.tolist()]
-    return Grid([[str(name) for name in source.columns], *records], "frame", "DataFrame", labels=labels)
+    # column by column, from each column's own array: a float32 stays a float32 until it is read as a person would
+    columns = [[_plain(value) for value in source.iloc[:, pos].array] for pos in range(source.shape[1])]
+    records = [list(record) for record in zip(*columns, strict=True)]
+    labels, positioned = _labels(source.index.tolist())
+    return Grid(
+        [[str(name) for name in source.columns], *records], "frame", "DataFrame", labels=labels, positioned=positioned
+    )
+
+
+def _labels(index: list[Any]) -> tuple[list[int | str], set[int | str]]:
+    """Index labels as row labels, and those made from a repeated label with its position (``'x' (position 3)``)."""
+    plain = [label if isinstance(label, (int, str)) else str(label) for label in index]
+    repeated = {label for label, count in Counter(plain).items() if count > 1}
+    labels = [f"{label!r} (position {pos})" if label in repeated else label for pos, label in enumerate(plain)]
+    return labels, {labels[pos] for pos, label in enumerate(plain) if label in repeated}
 
 
 def _plain(value: Any) -> Any:
     """numpy and pandas scalars as Python values; NaN and friends as None."""
+    if type(value).__module__ == "numpy":
+        value = _from_numpy(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        value = item()
-    if type(value).__name__ in ("NAType", "NaTType"):
+    if (isinstance(value, Decimal) and value.is_nan()) or type(value).__name__ in ("NAType", "NaTType"):
         return None
     return value
+
+
+def _from_numpy(value: Any) -> Any:
+    """A numpy scalar as Python's; a float32 (or float16) as the shortest decimal that reads back as the same
+    number, which is what a person sees: float32 0.1 is 0.1, where Python's float of it is 0.10000000149011612."""
+    import numpy as np
+
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(np.format_float_positional(value, unique=True))
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _read_csv(path: Path, encoding: str | None) -> Grid:
@@ -204,7 +252,8 @@ def _read_csv(path: Path, encoding: str | None) -> Grid:
         raise InputError(f"{path}: is not a readable CSV file ({exc})") from None
     if len(records) > MAX_ROWS + HEADER_SEARCH_ROWS:
         raise InputError(_too_many(path, len(records) + sum(1 for _ in reader)))
-    return Grid(list(records), "csv", str(path), decimal_comma=delimiter == ";")
+    legacy = encoding if encoding and not codecs.lookup(encoding).name.startswith("utf") else None
+    return Grid(list(records), "csv", str(path), decimal_comma=delimiter == ";", legacy=legacy)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -346,8 +395,10 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
     header = grid.records[index]
     frame = grid.kind == "frame"
     named = {pos: field_for(cell) for pos, cell in enumerate(header) if not is_blank(cell)}
+    width = max(named, default=-1) + 1
     present = {name for name in named.values() if name}
     table = Table(grid.name, grid.kind, grid.sheet, index + 1, {}, {}, [], [], grid.decimal_comma)
+    table.positioned = grid.positioned
     positions: dict[int, str] = {}
     extras: dict[int, str] = {}
     for pos, name in named.items():
@@ -357,10 +408,13 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
             if name in table.columns:
                 raise InputError(f"{where}: columns {table.columns[name]} and {letter} both name the field {name}")
             table.columns[name], table.headers[name], positions[pos] = letter, heading, name
+            unit = wrong_unit(heading)
+            if unit is not None:
+                table.header_problems.append(unit)
             continue
         similar = resembles(header[pos], present)
         if similar is not None:
-            table.near_misses.append(NearMiss(heading, similar))
+            table.header_problems.append(NearMiss(heading, similar))
         extras[pos] = heading if heading not in extras.values() else f"{heading} ({letter})"
         table.extra_letters[extras[pos]] = letter
     table.extra_columns = list(extras.values())
@@ -384,6 +438,7 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
                     if not is_blank(cell := _cell(grid, record, offset, pos, False))
                 },
                 offset in grid.facts.hidden_rows,
+                _overflow(record, width) if grid.kind == "csv" else None,
             )
         )
     if not table.rows:
@@ -391,9 +446,27 @@ def build_table(grid: Grid, header_row: int | None) -> Table:
     return table
 
 
+def _overflow(record: list[Any], width: int) -> str | None:
+    """Why a CSV record has cells beyond the header's ``width``, if it has any that are not blank."""
+    beyond = [cell for cell in record[width:] if not is_blank(cell)]
+    if not beyond:
+        return None
+    count = max(pos for pos, cell in enumerate(record) if not is_blank(cell)) + 1
+    return (
+        f"the row has {count} cells but the header has {width}: a comma in a cell without quotes around it splits "
+        f"the cell and shifts the ones after it (beyond the header: {', '.join(map(show, beyond))}); put that "
+        'cell in double quotes, as in "synthwave, dreamy"'
+    )
+
+
 def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> Any:
     """The value of one cell, or a :class:`BadCell` when its cached value is not the truth."""
     value = record[pos] if pos < len(record) else None
+    if grid.legacy and is_field and isinstance(value, str) and _LOST.search(value):
+        return BadCell(
+            f"{show(value)} has a word of only ? marks: saved as {grid.legacy}, the file lost the characters that "
+            'encoding cannot hold (Japanese, emoji...); save the sheet as "CSV UTF-8" and use that file'
+        )
     facts = grid.facts
     if not (facts.formulas or facts.errors):
         return value

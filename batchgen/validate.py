@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .cells import PARSERS, BadValue, parse_text, show
-from .loader import BadCell, SourceRow, Table
+from .loader import EXTRA_CELLS, BadCell, SourceRow, Table
 from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest, canonical
 
 
@@ -66,16 +66,17 @@ def validate_table(table: Table, default_model: str | None = None) -> Validation
             result.invalid_rows.append(row)
         else:
             result.valid.append(ValidRow(row, payload))
-    if header_errors:  # the column's setting would be missing from every row: none may be sent
+    if header_errors:  # the column's setting would be missing from (or wrong on) every row: none may be sent
         result.invalid_rows, result.valid = list(table.rows), []
     result.duplicates = find_duplicates(result.valid)
     return result
 
 
 def _header_errors(table: Table) -> list[CellError]:
-    """Columns that resemble a field without being one of its accepted names: a setting would be dropped."""
+    """Columns that resemble a field without being one of its accepted names (a setting would be dropped), or
+    that name a number field in another unit than it is sent in (a setting would be wrong)."""
     errors = []
-    for miss in table.near_misses:
+    for miss in table.header_problems:
         cell = f"column {miss.header!r}" if table.kind == "frame" else table.cell_ref(table.header_row, miss.header)
         errors.append(CellError(table.header_row, miss.header, cell, miss.message(), miss.header))
     return errors
@@ -109,6 +110,8 @@ class _RowCheck:
     def run(self, default_model: str) -> tuple[list[CellError], dict[str, Any]]:
         row, table = self.row, self.table
         values: dict[str, Any] = {}
+        if row.overflow is not None:
+            self.report(EXTRA_CELLS, row.overflow)
         for name, raw in row.fields.items():
             try:
                 if isinstance(raw, BadCell):
@@ -123,8 +126,8 @@ class _RowCheck:
             if name not in row.fields:
                 self.report(name, "is required" + ("" if name in table.columns else f"; the file has no {name} column"))
         instrumental = values.get("instrumental", False)
-        instrumental_unreadable = "instrumental" in row.fields and "instrumental" not in values
-        if not instrumental and not instrumental_unreadable and not values.get("lyrics"):
+        unreadable = row.fields.keys() - values.keys()  # already reported: "is required" would be noise
+        if not instrumental and not unreadable & {"instrumental", "lyrics"} and not values.get("lyrics"):
             self.report("lyrics", "is required unless instrumental is TRUE")
         given = [name for name in MORPH_FIELDS if name in row.fields]
         morph = {name: values[name] for name in MORPH_FIELDS if name in values}
@@ -181,11 +184,15 @@ def title_of(row: SourceRow) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
-    """Pydantic's error in the words of the contract, with the /100 hint for percentages."""
+    """Pydantic's error in the words of the contract, with the /100 hint for percentages.
+
+    Only values in [2, 100] get the hint: 1.4 in a 0..1 column is a slip, not a percentage, and 0.014 would
+    be a misleading suggestion.
+    """
     value, kind, name = error.get("input"), error["type"], str(error["loc"][-1])
     if kind == "less_than_equal":
         message = f"{show(value)} is above the maximum {show(error['ctx']['le'])}"
-        if name in STRENGTH_FIELDS and isinstance(value, (int, float)) and 1 < value <= 100:
+        if name in STRENGTH_FIELDS and isinstance(value, (int, float)) and 2 <= value <= 100:
             message += f"; did you mean {show(value / 100)}?"
         return message
     if kind == "greater_than_equal":

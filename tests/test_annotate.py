@@ -21,11 +21,11 @@ def test_report_highlights_and_comments_every_bad_cell(tmp_path: Path, cli) -> N
     assert book.sheetnames == ["Sheet1", "errors"]
     sheet = book["Sheet1"]
     assert sheet["K8"].fill.fgColor.rgb.endswith("FFC7CE")
-    assert sheet["K8"].comment.text == "normalized_weirdness: 1.4 is above the maximum 1; did you mean 0.014?"
+    assert sheet["K8"].comment.text == "normalized_weirdness: 1.4 is above the maximum 1"
     assert sheet["A2"].comment is None and sheet["A2"].value == "Midnight Harbor"  # good cells untouched
     lines = [[cell.value for cell in row] for row in book["errors"].iter_rows()]
     assert lines[0] == ["sheet", "cell", "row", "field", "value", "message"]
-    assert ["Sheet1", "K8", 8, "normalized_weirdness", 1.4, "1.4 is above the maximum 1; did you mean 0.014?"] in lines
+    assert ["Sheet1", "K8", 8, "normalized_weirdness", 1.4, "1.4 is above the maximum 1"] in lines
     assert len(lines) == 1 + 9
 
 
@@ -70,3 +70,12 @@ def test_annotated_copy_has_ids_status_and_error_on_each_row(tmp_path: Path, sta
         ["B", "pop", "la", None, None, None, "failed", "HTTP 400: The provider rejected this request"],
         [None, "pop", "la", None, None, None, "invalid", "title: is required"],
     ]
+
+
+def test_report_marks_a_header_in_the_wrong_unit_on_its_own_cell(tmp_path: Path, cli) -> None:
+    source = write_csv(tmp_path, "title,tag,lyrics,transform,riff_id,Duration (min)\nA,pop,la,extend,r,2\n")
+    report = tmp_path / "errors.xlsx"
+    assert cli("validate", source, "--report", report).code == 2
+    sheet = openpyxl.load_workbook(report)["input"]
+    assert sheet["F1"].comment.text.startswith("Duration (min): is in minutes, but the API takes duration in seconds")
+    assert sheet["A1"].comment is None

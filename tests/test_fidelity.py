@@ -3,9 +3,12 @@ comma numbers, DataFrames. Every file is made by the test; every message is asse
 
 from __future__ import annotations
 
+import json
 import logging
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook
@@ -291,3 +294,158 @@ def test_validate_lists_every_kind_of_problem_at_once(tmp_path: Path) -> None:
         "Sheet1!F3 normalized_weirdness: is a formula without a saved value (the file was written by a program that "
         f"does not calculate formulas); {SAVE}",
     ]
+
+
+def test_a_header_in_another_unit_than_seconds_is_an_error_naming_its_header_cell(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        [
+            ["Title", "Tag", "Lyrics", "Transform", "Riff ID", "Duration (min)", "Crop End At (ms)", "Notes (min)"],
+            ["A", "pop", "la", "extend", "r", 2, 95000, "n"],
+        ],
+    )
+    report = batchgen.validate(path)
+    assert [str(error) for error in report.errors] == [
+        "Sheet1!F1 Duration (min): is in minutes, but the API takes duration in seconds: its values would be sent "
+        "in the wrong unit; convert them to seconds and name the column 'Duration (s)'",
+        "Sheet1!G1 Crop End At (ms): is in milliseconds, but the API takes crop_end_at in seconds: its values would "
+        "be sent in the wrong unit; convert them to seconds and name the column 'Crop End At (s)'",
+    ]
+    assert (report.errors[0].row, report.errors[0].cell, report.errors[0].column) == (1, "Sheet1!F1", "Duration (min)")
+    assert report.invalid_rows == 1  # every row would carry the wrong unit: none may be sent
+
+
+def test_units_in_csv_and_dataframe_headers_name_the_header() -> None:
+    frame = pd.DataFrame({"title": ["A"], "tag": ["pop"], "lyrics": ["la"], "transform": ["extend"]})
+    frame["riff_id"], frame["Duration (beats)"] = "r", 16
+    assert [str(error) for error in batchgen.validate(frame).errors] == [
+        "column 'Duration (beats)', Duration (beats): says 'beats', which may be a unit: the API takes duration in "
+        "seconds, so its values could be sent in the wrong unit; if they are seconds, name the column 'Duration (s)'"
+    ]
+
+
+def test_seconds_in_any_spelling_are_sent_as_they_are(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "Title,Tag,Lyrics,Transform,Riff ID,Duration (secs),Crop End At [seconds],Weirdness (0-1)\n"
+        "A,pop,la,extend,r,30,12.5,0.5\n",
+    )
+    assert messages(path) == []
+    assert validate_table(load(path)).valid[0].payload["morph"] == {
+        "riff_id": "r",
+        "transform": "extend",
+        "normalized_weirdness": 0.5,
+        "crop_end_at": 12.5,
+        "duration": 30,
+    }
+
+
+def test_a_csv_record_with_more_cells_than_its_header_is_an_error_naming_the_row(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        "Title,Tag,Lyrics,,\n"
+        "Midnight Harbor,synthwave, dreamy,Neon on the water\n"
+        '"Quoted, fine","synthwave, dreamy",la,,\n'
+        "Trailing,pop,la,,,,\n",
+    )
+    report = batchgen.validate(path)
+    assert [str(error) for error in report.errors] == [
+        "row 2, extra cells: the row has 4 cells but the header has 3: a comma in a cell without quotes around it "
+        "splits the cell and shifts the ones after it (beyond the header: 'Neon on the water'); put that cell in "
+        'double quotes, as in "synthwave, dreamy"'
+    ]
+    assert (report.errors[0].row, report.errors[0].cell) == (2, "row 2")
+    valid = validate_table(load(path)).valid
+    assert [item.payload["tag"] for item in valid] == ["synthwave, dreamy", "pop"]
+    assert [item.source.number for item in valid] == [3, 4]
+
+
+LOST = (
+    "Title,Tag,Lyrics,Notes\n"
+    '??? (Sakura Rain),j-pop,"Ame ga\n?? ???",ok\n'
+    "Why???,pop,Café (?) olé,???\n"
+    "Où ?,chanson,la,\n"
+    "Fine,pop,Who? What?,\n"
+)
+
+
+def test_question_mark_words_in_a_legacy_encoded_csv_are_lost_characters(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, LOST, encoding="cp1252")
+    report = batchgen.validate(path, encoding="cp1252")
+    fix = (
+        "saved as cp1252, the file lost the characters that encoding cannot hold (Japanese, emoji...); save the "
+        'sheet as "CSV UTF-8" and use that file'
+    )
+    assert [str(error) for error in report.errors] == [
+        f"row 2, title: '??? (Sakura Rain)' has a word of only ? marks: {fix}",
+        f"row 2, lyrics: 'Ame ga\\n?? ???' has a word of only ? marks: {fix}",
+        f"row 3, lyrics: 'Café (?) olé' has a word of only ? marks: {fix}",
+        f"row 4, title: 'Où ?' has a word of only ? marks: {fix}",
+    ]
+    assert (report.errors[0].row, report.errors[0].cell, report.errors[0].column) == (2, "row 2", "Title")
+
+
+def test_question_marks_in_a_utf8_csv_are_what_the_person_typed(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, LOST)
+    assert batchgen.validate(path).ok and batchgen.validate(path, encoding="utf-8").ok
+    assert validate_table(load(path)).valid[0].payload["title"] == "??? (Sakura Rain)"
+
+
+def test_dataframe_numbers_are_the_numbers_a_person_sees() -> None:
+    frame = pd.DataFrame(
+        {
+            "title": ["A", "B"],
+            "tag": "pop",
+            "lyrics": "la",
+            "transform": "extend",
+            "riff_id": "r",
+            "weirdness": np.array([0.1, 0.7], dtype="float32"),
+            "cover strength": [Decimal("0.5"), Decimal("NaN")],
+            "duration": np.array([30, 12], dtype="int16"),
+            "crop end at": np.array([12.5, np.nan], dtype="float16"),
+            "variation strength": pd.array([None, 0.3], dtype="Float32"),
+        }
+    )
+    payloads = [item.payload for item in validate_table(load(frame)).valid]
+    assert [json.dumps(payload["morph"]) for payload in payloads] == [
+        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.1, "normalized_cover_strength": 0.5, '
+        '"crop_end_at": 12.5, "duration": 30}',
+        '{"riff_id": "r", "transform": "extend", "normalized_weirdness": 0.7, "normalized_variation_strength": 0.3, '
+        '"duration": 12}',
+    ]
+
+
+def test_a_list_of_dicts_with_decimals_and_numpy_scalars() -> None:
+    rows = [
+        {"title": "A", "tag": "pop", "lyrics": "la", "transform": "cover", "riff_id": "r", "weirdness": Decimal("0.5")},
+        {
+            "title": "B",
+            "tag": "pop",
+            "lyrics": "la",
+            "transform": "cover",
+            "riff_id": "r",
+            "weirdness": np.float32(0.3),
+        },
+        {"title": "C", "tag": "pop", "lyrics": "la", "transform": "extend", "riff_id": "r", "duration": np.int64(7)},
+    ]
+    morphs = [item.payload["morph"] for item in validate_table(load(rows)).valid]
+    assert [json.dumps(morph, sort_keys=True) for morph in morphs] == [
+        '{"normalized_weirdness": 0.5, "riff_id": "r", "transform": "cover"}',
+        '{"normalized_weirdness": 0.3, "riff_id": "r", "transform": "cover"}',
+        '{"duration": 7, "riff_id": "r", "transform": "extend"}',
+    ]
+    bad = [{**rows[0], "weirdness": Decimal("1.5")}]
+    assert [str(error) for error in batchgen.validate(bad).errors] == [
+        "index 0, column 'weirdness', normalized_weirdness: 1.5 is above the maximum 1"
+    ]
+
+
+def test_repeated_index_labels_are_named_with_their_position() -> None:
+    frame = pd.DataFrame({"title": ["A", None, "C", None], "tag": "pop", "lyrics": "la"}, index=["x", "y", "x", "x"])
+    report = batchgen.validate(frame)
+    assert [str(error) for error in report.errors] == [
+        "index 'y', column 'title', title: is required",
+        "index 'x' (position 3), column 'title', title: is required",
+    ]
+    assert [error.row for error in report.errors] == ["y", "'x' (position 3)"]
+    assert [row.label for row in load(frame).rows] == ["'x' (position 0)", "y", "'x' (position 2)", "'x' (position 3)"]

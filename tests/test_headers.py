@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.headers import accepted_names, field_for, output_name, resembles
+from batchgen.headers import accepted_names, field_for, output_name, resembles, wrong_unit
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,64 @@ def test_accepted_names_are_listed_for_messages_and_the_template() -> None:
 )
 def test_passthrough_columns_that_collide_with_output_columns_are_renamed(label: str, written: str) -> None:
     assert output_name(label) == written
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Duration (s)",
+        "Duration (sec)",
+        "Duration (secs)",
+        "Duration (seconds)",
+        "Crop End At [Sec.]",
+        "Replace End At (in seconds)",
+        "Duration ()",
+        "Weirdness (0-1)",
+        "Cover Strength (0..1)",
+        "Title (English)",
+        "Lyrics (optional)",
+        "Tag(s)",
+        "Riff ID (from the app)",
+        "Notes (min)",
+    ],
+)
+def test_seconds_ranges_and_notes_on_text_fields_are_accepted(header: str) -> None:
+    assert wrong_unit(header) is None
+
+
+@pytest.mark.parametrize(
+    "header, unit",
+    [
+        ("Duration (min)", "minutes"),
+        ("Duration (Minutes)", "minutes"),
+        ("Crop End At (ms)", "milliseconds"),
+        ("Replace Start At [hours]", "hours"),
+        ("Duration (%)", "percent"),
+        ("Weirdness (%)", "percent"),
+        ("Normalized Cover Strength (0-100)", "percent"),
+        ("Weirdness (s)", "seconds"),
+        ("Duration (beats)", None),
+        ("Duration (mm:ss)", None),
+        ("Weirdness (approx)", None),
+    ],
+)
+def test_other_units_and_unknown_notes_on_number_fields_are_problems(header: str, unit: str | None) -> None:
+    problem = wrong_unit(header)
+    assert problem is not None and problem.unit == unit and problem.header == header
+
+
+def test_wrong_unit_messages_say_what_would_be_sent_and_how_to_fix_it() -> None:
+    minutes, beats, percent = (wrong_unit(h) for h in ("Duration (min)", "Crop End At (beats)", "Weirdness (%)"))
+    assert minutes is not None and beats is not None and percent is not None
+    assert minutes.message() == (
+        "is in minutes, but the API takes duration in seconds: its values would be sent in the wrong unit; "
+        "convert them to seconds and name the column 'Duration (s)'"
+    )
+    assert beats.message() == (
+        "says 'beats', which may be a unit: the API takes crop_end_at in seconds, so its values could be sent in "
+        "the wrong unit; if they are seconds, name the column 'Crop End At (s)'"
+    )
+    assert percent.message() == (
+        "is in percent, but the API takes normalized_weirdness as a fraction from 0 to 1: its values would be sent "
+        "in the wrong unit; convert them to fractions from 0 to 1 and name the column 'Weirdness'"
+    )

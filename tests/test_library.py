@@ -13,11 +13,17 @@ import pandas as pd
 import pytest
 
 import batchgen
+from batchgen.api import STATES
 from batchgen.simulator import Faults
 
 from .conftest import API_KEY, accepted_ids
 
 pytestmark = pytest.mark.slow
+
+
+def counted(**states: int) -> dict[str, int]:
+    """``RunResult.counts`` as it must be: every state, 0 where none."""
+    return {**dict.fromkeys(STATES, 0), **states}
 
 
 def frame() -> pd.DataFrame:
@@ -39,7 +45,7 @@ def frame() -> pd.DataFrame:
 def test_a_dataframe_in_and_dataframes_out(tmp_path: Path, start_simulator, transport) -> None:
     server = start_simulator()
     result = batchgen.run(frame(), tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, transport=transport)
-    assert result.ok and result.counts == {"done": 3}
+    assert result.ok and result.counts == counted(done=3)
     bodies = {entry["body"]["title"]: entry["body"] for entry in server.simulator.accepted}
     assert bodies["Alpha"] == {
         "model": "FUZZ-1.0",
@@ -87,7 +93,7 @@ def test_resume_through_the_library(tmp_path: Path, start_simulator) -> None:
     server = start_simulator()
     source = pd.DataFrame({"title": [f"S{i}" for i in range(10)], "tag": "pop", "lyrics": "la"})
     first = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, max_requests=4)
-    assert not first.ok and first.counts == {"done": 4, "pending": 6} and first.stopped == "--max-requests 4 reached"
+    assert not first.ok and first.counts == counted(done=4, pending=6) and first.stopped == "--max-requests 4 reached"
     second = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY)
     assert second.ok and second.requests == 6 and len(server.simulator.accepted) == 10
 
@@ -99,7 +105,7 @@ def test_a_fatal_answer_is_an_exception_with_its_status_not_an_exit(
     with pytest.raises(batchgen.FatalAPIError) as raised:
         batchgen.run(frame(), tmp_path / "out.xlsx", base_url=server.url, api_key="sk-wrong-key-0123456789")
     assert raised.value.status == 401 and raised.value.message == "HTTP 401: Invalid API key"
-    assert raised.value.result is not None and raised.value.result.counts.get("pending") == 3
+    assert raised.value.result is not None and raised.value.result.counts["pending"] == 3
     assert capsys.readouterr().out == ""
 
 
@@ -117,7 +123,7 @@ def test_arun_is_awaited(tmp_path: Path, start_simulator) -> None:
     result = asyncio.run(
         batchgen.arun(frame(), tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, transport="aiohttp")
     )
-    assert result.counts == {"done": 3}
+    assert result.counts == counted(done=3) and result.counts["failed"] == 0 and list(result.counts) == list(STATES)
 
 
 def test_the_host_program_is_left_as_it_was(
@@ -133,7 +139,7 @@ def test_the_host_program_is_left_as_it_was(
             batchgen.run(frame(), tmp_path / "o2.xlsx", base_url="https://exa..mple.com", api_key=API_KEY)
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
     assert capsys.readouterr().out == ""
-    assert result.counts == {"done": 2, "unknown": 1}
+    assert result.counts == counted(done=2, unknown=1)
     texts = [
         repr(result),
         str(result),
@@ -159,6 +165,17 @@ def test_keyboard_interrupt_cancels_the_batch_cleanly(tmp_path: Path, start_simu
         batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, concurrency=2)
     timer.join()
     resumed = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY)
-    assert set(resumed.counts) <= {"done", "unknown"} and resumed.counts["done"] >= 38
+    assert resumed.counts["done"] + resumed.counts["unknown"] == 40 and resumed.counts["done"] >= 38
     keys = [entry["idempotency_key"] for entry in server.simulator.accepted]
     assert len(set(keys)) == len(keys)  # the interrupted requests were journaled: none was sent again
+
+
+def test_a_timeout_stop_counts_every_row_it_left_unknown(tmp_path: Path, start_simulator) -> None:
+    server = start_simulator(latency_ms=1500)
+    source = pd.DataFrame({"title": [f"S{i}" for i in range(30)], "tag": "pop", "lyrics": "la"})
+    with pytest.raises(batchgen.NoAnswerError) as raised:
+        batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, concurrency=4, timeout=0.5)
+    result = raised.value.result
+    assert result is not None and result.stopped == str(raised.value)
+    assert raised.value.unknown == result.counts["unknown"] == len(server.simulator.received) > 4
+    assert f"creating jobs for these {result.counts['unknown']} rows (now unknown)" in str(raised.value)

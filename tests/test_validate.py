@@ -72,11 +72,19 @@ def payload(tmp_path: Path, **cells: Any) -> dict[str, Any]:
         ),
         (
             {"transform": "cover", "riff_id": "r", "normalized_weirdness": 1.4},
-            ["Sheet1!I2 normalized_weirdness: 1.4 is above the maximum 1; did you mean 0.014?"],
+            ["Sheet1!I2 normalized_weirdness: 1.4 is above the maximum 1"],
         ),
         (
             {"transform": "cover", "riff_id": "r", "normalized_weirdness": 50},
             ["Sheet1!I2 normalized_weirdness: 50 is above the maximum 1; did you mean 0.5?"],
+        ),
+        (
+            {"transform": "cover", "riff_id": "r", "normalized_weirdness": 1.99},
+            ["Sheet1!I2 normalized_weirdness: 1.99 is above the maximum 1"],
+        ),
+        (
+            {"transform": "cover", "riff_id": "r", "normalized_weirdness": 100},
+            ["Sheet1!I2 normalized_weirdness: 100 is above the maximum 1; did you mean 1?"],
         ),
         (
             {"transform": "cover", "riff_id": "r", "normalized_weirdness": 150},
@@ -148,7 +156,7 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_csv_problems_name_the_row(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title,tag,lyrics,transform,riff_id,normalized_weirdness\nA,pop,la,cover,r,1.4\n")
     assert [str(p) for p in validate_table(load(path)).errors] == [
-        "row 2, normalized_weirdness: 1.4 is above the maximum 1; did you mean 0.014?"
+        "row 2, normalized_weirdness: 1.4 is above the maximum 1"
     ]
 
 

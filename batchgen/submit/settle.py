@@ -141,9 +141,17 @@ class Settler:
             await self.commit.settle(failed(record.key, outcome.status, outcome.message, retryable=False))
 
     def _check_trip(self) -> None:
+        """Stop on a trip. Requests in flight when it fired end unknown too, so a no-answer stop recounts them."""
         trip = self.tripwire.trip
-        if trip is not None and self.report.error is None:
-            self.fail(_trip_error(trip, self.settings))
+        if trip is None:
+            return
+        unknown = self.report.outcomes["unknown"]
+        if self.report.error is None:
+            self.fail(_trip_error(trip, self.settings, unknown))
+        elif isinstance(self.report.error, NoAnswerError):
+            stale, self.report.error = self.report.error, _trip_error(trip, self.settings, unknown)
+            if self.report.stopped == stale.message:  # the stop's reason, unless another stop came first
+                self.report.stopped = self.report.error.message
 
     def _finish(
         self,
@@ -184,7 +192,8 @@ class Settler:
         )
 
 
-def _trip_error(trip: Trip, settings: Settings) -> BatchgenError:
+def _trip_error(trip: Trip, settings: Settings, unknown: int) -> BatchgenError:
+    """The stop's message; ``unknown`` is the number of rows this run has left unknown so far."""
     if trip.kind == "rejection":
         return FatalAPIError(
             f"stopped: the first {trip.count} answers were all the same rejection ({trip.message}); nothing was "
@@ -195,12 +204,12 @@ def _trip_error(trip: Trip, settings: Settings) -> BatchgenError:
     if trip.kind == "timeouts":
         return NoAnswerError(
             f"no answer within --timeout {settings.timeout:g} s; the provider may still be creating jobs for these "
-            f"{trip.count} rows (now unknown). Raise --timeout or check the provider, then run again "
+            f"{unknown} rows (now unknown). Raise --timeout or check the provider, then run again "
             "(--retry-unknown sends those rows again)",
-            trip.count,
+            unknown,
         )
     return NoAnswerError(
         f"stopped: {trip.count} requests in a row got no clear answer ({trip.message}); the provider may have "
-        "created jobs for those rows (now unknown). Check the provider, then run again",
-        trip.count,
+        f"created jobs for the {unknown} rows now unknown. Check the provider, then run again",
+        unknown,
     )
