@@ -67,12 +67,19 @@ class GroupCommit:
         self._kick()
         return await future
 
-    async def settle(self, change: Change) -> None:
-        """Write ``change`` (an answer's outcome) to the journal, on disk, before the caller goes on."""
+    def write(self, change: Change) -> asyncio.Future[None]:
+        """Queue ``change`` (an answer's outcome) now; the future is done when it is on disk.
+
+        Queued before the caller frees its request slot, an answer is written no later than the next claim.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.changes.append((change, future))
         self._kick()
-        await future
+        return future
+
+    async def settle(self, change: Change) -> None:
+        """Write ``change`` to the journal, on disk, before the caller goes on."""
+        await self.write(change)
 
     def close(self) -> None:
         """Write whatever is still queued (rows given back after an interrupt), and bring the ledger up to date."""

@@ -31,7 +31,7 @@ from ..pace import Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
-from .outcome import Accepted, Outcome, Retryable, classify, classify_error, parse_retry_after
+from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
 from .settle import Report, Settler
 
 BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
@@ -138,10 +138,9 @@ class Dispatcher:
             await settler.exhausted(record, exc)
 
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
-        """One request. Its outcome is journaled after its slot is freed: the next request's claim then joins the
-        same group commit as this answer, which is still written first."""
+        """One request. Its outcome is decided and queued for the journal in its slot; the slot is freed before
+        the write is on disk, so the next request's claim joins the same group commit (the answer first)."""
         settings = self.settings
-        accepted: Accepted | None = None
         async with self._slots:
             ticket = await self.gate.enter()
             if await self.commit.claim(record) is not None:
@@ -157,22 +156,20 @@ class Dispatcher:
                     connect_timeout=settings.connect_timeout,
                 )
             except TransportError as exc:
-                outcome: Outcome = classify_error(exc, settings.timeout)
+                outcome = classify_error(exc, settings.timeout)
+                written = settler.settle(record, outcome, number, self.pace.clock() - started)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)
                 raise
             else:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 self.pace.answered(ticket, response.status, retry_after)
+                latency = self.pace.clock() - started
                 try:
-                    accepted = classify(response)
+                    written = settler.done(record, classify(response), number, latency)
                 except Outcome as refused:
-                    outcome = refused
-        latency = self.pace.clock() - started
-        if accepted is not None:
-            await settler.done(record, accepted, number, latency)
-        else:
-            await settler.settle(record, outcome, number, latency)
+                    written = settler.settle(record, refused, number, latency)
+        await written
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""

@@ -6,10 +6,12 @@ a full disk or a killed process never costs an id the provider returned.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from tqdm import tqdm
 
@@ -48,6 +50,7 @@ class Settler:
         self.report = report
         self.tripwire = Tripwire(settings.concurrency)
         self.answered = False
+        self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
         self._log = AttemptLog(settings.log_file) if settings.log_file else None
         self._bar = tqdm(total=total, unit="row", file=sys.stderr, disable=not settings.progress, dynamic_ncols=True)
@@ -63,43 +66,70 @@ class Settler:
             self.report.error = error
         self.stop(str(error))
 
-    async def done(self, record: Record, accepted: Accepted, attempt: int, latency: float) -> None:
+    def done(self, record: Record, accepted: Accepted, attempt: int, latency: float) -> Awaitable[None]:
+        """Queue an accepted row's ids; the awaitable reports it once they are on disk."""
+        written = self.commit.write(done(record.key, accepted.job_ids, accepted.status))
+        self._answered()
+        return self._after_done(written, record, accepted, attempt, latency)
+
+    async def _after_done(
+        self, written: Awaitable[None], record: Record, accepted: Accepted, attempt: int, latency: float
+    ) -> None:
         try:
-            await self.commit.settle(done(record.key, accepted.job_ids, accepted.status))
+            await written
         except JournalError as exc:  # the ids exist and are billed: the user must see them
             self.report.unsaved.append(UnsavedIds(record.label, record.title, record.key, tuple(accepted.job_ids)))
             self.fail(exc)
             return
-        self.answered = True
-        self.tripwire.answered()
-        await self._release_held()
         self._finish(record, "done", "accepted", attempt, latency, accepted.status, None)
 
-    async def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> None:
-        """Journal a non-accepted attempt; re-raise retryable ones so that tenacity tries again."""
+    def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> Awaitable[None]:
+        """Queue a non-accepted attempt's state and decide at once whether the run stops (before the request's
+        slot is freed, so no request leaves after a stop). The awaitable reports it once it is on disk, and
+        raises a retryable outcome so that tenacity tries again."""
         outcome.message = redact(outcome.message, self.settings.api_key.get_secret_value())
         key, status, message = record.key, outcome.status, outcome.message
-        kind = type(outcome).__name__.lower()
+        state, kind = "pending", type(outcome).__name__.lower()
         if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
-            self.answered = True
-            self.tripwire.answered()
-            await self._release_held()
+            self._answered()
         if isinstance(outcome, Retryable):
-            await self.commit.settle(pending(key, status, message))
-            self.report.retries += 1
-            self._note(record, kind, attempt, latency, status, message)
-            raise outcome
+            return self._after_retryable(
+                self.commit.write(pending(key, status, message)), record, outcome, attempt, latency
+            )
         if isinstance(outcome, Fatal):
-            await self.commit.settle(pending(key, status, message))
+            written = self.commit.write(pending(key, status, message))
             self.fail(FatalAPIError(message, status))
-            self._finish(record, "pending", kind, attempt, latency, status, message)
         elif isinstance(outcome, Rejected):
-            await self._rejected(record, outcome, attempt, latency)
-        elif isinstance(outcome, Ambiguous):
-            await self.commit.settle(unknown(key, status, message))
+            state, written = "failed", self._rejected(record, outcome)
+        else:
+            assert isinstance(outcome, Ambiguous)
+            state, written = "unknown", self.commit.write(unknown(key, status, message))
+            self._unknown += 1
             self.tripwire.ambiguous(outcome.timed_out, status is not None, message)
-            self._finish(record, "unknown", kind, attempt, latency, status, message)
         self._check_trip()
+        return self._after(written, record, state, kind, attempt, latency, status, message)
+
+    async def _after_retryable(
+        self, written: Awaitable[None], record: Record, outcome: Retryable, attempt: int, latency: float
+    ) -> None:
+        await written
+        self.report.retries += 1
+        self._note(record, "retryable", attempt, latency, outcome.status, outcome.message)
+        raise outcome
+
+    async def _after(
+        self,
+        written: Awaitable[None],
+        record: Record,
+        state: str,
+        kind: str,
+        attempt: int,
+        latency: float,
+        status: int | None,
+        message: str | None,
+    ) -> None:
+        await written
+        self._finish(record, state, kind, attempt, latency, status, message)
 
     async def exhausted(self, record: Record, error: Retryable) -> None:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
@@ -123,29 +153,41 @@ class Settler:
         """A row another output holds in the ledger: left out (the group commit recorded why)."""
         self._progress("skipped")
 
-    async def _rejected(self, record: Record, outcome: Rejected, attempt: int, latency: float) -> None:
+    def _rejected(self, record: Record, outcome: Rejected) -> asyncio.Future[None]:
         if self.tripwire.holding:  # may be a wrong base URL on every row: keep it pending until that is known
-            await self.commit.settle(pending(record.key, outcome.status, outcome.message))
+            written = self.commit.write(pending(record.key, outcome.status, outcome.message))
             self._held.append((record, outcome))
         else:
-            await self.commit.settle(failed(record.key, outcome.status, outcome.message, retryable=False))
+            written = self.commit.write(failed(record.key, outcome.status, outcome.message, retryable=False))
         self.tripwire.rejected(outcome.status or 0, outcome.message)
         if not self.tripwire.holding and self.tripwire.trip is None:
-            await self._release_held()
-        self._finish(record, "failed", "rejected", attempt, latency, outcome.status, outcome.message)
+            self._release_held()
+        return written
 
-    async def _release_held(self) -> None:
+    def _answered(self) -> None:
+        """The provider answered: the early-stop checks learn it, and rejected rows held back are failed."""
+        self.answered = True
+        self.tripwire.answered()
+        self._release_held()
+
+    def _release_held(self) -> None:
         """The first answers were not all one rejection: the rejected rows held back are failed after all."""
         held, self._held = self._held, []
         for record, outcome in held:
-            await self.commit.settle(failed(record.key, outcome.status, outcome.message, retryable=False))
+            written = self.commit.write(failed(record.key, outcome.status, outcome.message, retryable=False))
+            written.add_done_callback(self._journaled)
+
+    def _journaled(self, written: asyncio.Future[None]) -> None:
+        """A write nobody awaits: a failure still stops the run."""
+        if not written.cancelled() and isinstance(written.exception(), BatchgenError):
+            self.fail(cast(BatchgenError, written.exception()))
 
     def _check_trip(self) -> None:
         """Stop on a trip. Requests in flight when it fired end unknown too, so a no-answer stop recounts them."""
         trip = self.tripwire.trip
         if trip is None:
             return
-        unknown = self.report.outcomes["unknown"]
+        unknown = self._unknown
         if self.report.error is None:
             self.fail(_trip_error(trip, self.settings, unknown))
         elif isinstance(self.report.error, NoAnswerError):
