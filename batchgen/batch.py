@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rescue
+from .edits import find_changed
 from .errors import BatchgenError, JournalError, OutputError
 from .history import History, report_skipped
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
@@ -125,6 +126,7 @@ class Batch:
         retry_unknown: bool = False,
         retry_failed: bool = False,
         allow_resend: bool = False,
+        resend_changed: bool = False,
         force: bool = False,
         annotate: Path | None = None,
         encoding: str | None = None,
@@ -132,6 +134,7 @@ class Batch:
         self.plan, self.output, self.settings = plan, output, settings
         self.simulate = simulate
         self.retry_unknown, self.retry_failed, self.allow_resend = retry_unknown, retry_failed, allow_resend
+        self.resend_changed = resend_changed
         self.force, self.annotate, self.encoding = force, annotate, encoding
         self.dispatcher: Dispatcher | None = None
 
@@ -156,6 +159,7 @@ class Batch:
         outcome = Outcome(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
         outcome.restored = history.restore(existed)
+        find_changed(journal, self.plan.rows, run, self.resend_changed)
         outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
         blocking = blocking_states(self.allow_resend, self.retry_unknown)

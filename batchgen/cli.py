@@ -248,6 +248,9 @@ def validate(
 @click.option("--retry-unknown", is_flag=True, help="Send again rows whose earlier request got no clear answer.")
 @click.option("--retry-failed", is_flag=True, help="Send again rows the provider rejected (4xx) in an earlier run.")
 @click.option("--allow-resend", is_flag=True, help="Send rows the ledger says were already sent to another output.")
+@click.option(
+    "--resend-changed", is_flag=True, help="Send rows edited since they were sent, as new requests (billed again)."
+)
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop dispatching after this many requests.")
 @click.option("--stop-after", callback=parse_duration, help="Stop dispatching after this long, e.g. 30m or 7h.")
 @click.option("--stop-at", callback=parse_clock, help="Stop dispatching at this local time, HH:MM.")
@@ -339,7 +342,7 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
     """The closing lines: what happened, where it is, and what to do next."""
     counts = result.counts
     rows = sum(counts.values())
-    order = ("done", "failed", "unknown", "pending", "skipped", "invalid", "duplicate", "hidden")
+    order = ("done", "failed", "unknown", "pending", "skipped", "changed", "invalid", "duplicate", "hidden")
     parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
     say(
         f"{rows} rows: {', '.join(parts) or 'nothing to do'}; {result.requests} requests sent "
@@ -350,6 +353,11 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
         say(
             f"{counts['skipped']} rows were already sent to another output (see the failed sheet); "
             "--allow-resend sends them anyway"
+        )
+    if counts.get("changed"):
+        say(
+            f"{counts['changed']} rows were edited since they were sent and are not sent again (see the failed "
+            "sheet); --resend-changed sends them as new requests, billed again"
         )
     if counts.get("unknown"):
         say(

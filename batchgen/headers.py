@@ -44,7 +44,9 @@ _SENT_IN = {**dict.fromkeys(TIME_FIELDS, "seconds"), **dict.fromkeys(STRENGTH_FI
 _TAKES = {"seconds": ("in seconds", "seconds"), "fraction": ("as a fraction from 0 to 1", "fractions from 0 to 1")}
 _KNOWN = frozenset(ALL_FIELDS)
 _SHORT = {name.removeprefix("normalized_"): name for name in STRENGTH_FIELDS}
-OUTPUT_COLUMNS = frozenset({"row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "state", "error"})
+OUTPUT_COLUMNS = frozenset(
+    {"row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "key", "superseded", "state", "error"}
+)
 
 
 def normalize(name: object) -> str:

@@ -8,16 +8,20 @@ is never sent again. Rows the ledger says were sent to another output are left o
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rescue
-from .journal import Journal, LeftOut, NewRow, now
+from .journal import EarlierLine, Journal, LeftOut, NewRow, now
 from .ledger import RELEASED, Batch, Entry, Ledger, Sent
 from .writer import read_jobs
+
+OUTPUT_FIELDS = ("row", "title", "job_id", "key", "tag", "model", "submitted_at")
+LEGACY_IDENTITY = ("row", "title", "tag", "model")
 
 log = logging.getLogger("batchgen")
 
@@ -102,26 +106,41 @@ class History:
         return restored
 
     def _from_output(self, states: dict[str, str]) -> int:
-        """A new journal beside an existing output: rows whose job ids the output shows are done already."""
+        """A new journal beside an existing output: rows whose job ids the output shows are done already.
+
+        A line belongs to a row by the row's key (the output's ``key`` column), never by title or place alone,
+        so an edited row never gets the ids of its earlier version; lines of rows no longer in the input are
+        recorded as sent earlier (an edited row at their place is then ``changed``). An output written before
+        keys were recorded is matched by place, title, tag and model together.
+        """
         header, lines = read_jobs(self.output)
         if not lines:
             return 0
-        journal = self.journal
-        known = {job_id for done in journal.done() for job_id in done.job_ids}
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        column = {name: header.index(name) for name in ("row", "title", "job_id") if name in header}
+        known = {job_id for done in self.journal.done() for job_id in done.job_ids}
+        column = {name: header.index(name) for name in OUTPUT_FIELDS if name in header}
+        groups: dict[str, _Line] = {}
         for line in lines:
-            values = {name: str(line[index]) if index < len(line) else "" for name, index in column.items()}
+            values = {name: _text(line[index]) if index < len(line) else "" for name, index in column.items()}
             if values.get("job_id") and values["job_id"] not in known:
-                groups[(values.get("row", ""), values.get("title", ""))].append(values["job_id"])
+                identity = values.get("key") or "\0".join(values.get(name, "") for name in LEGACY_IDENTITY)
+                groups.setdefault(identity, _Line(values)).ids.append(values["job_id"])
+        by_key = {row.key: row for row in self.rows}
+        by_place = {
+            "\0".join((str(row.label), row.title, *_tag_model(row.payload))): row
+            for row in self.rows
+            if "key" not in column
+        }
         restored = 0
-        for (row, title), ids in groups.items():
-            candidates = [r for r in self.rows if r.title == title and states.get(r.key) != "done"]
-            candidates.sort(key=lambda r: str(r.label) != row.removesuffix(".0"))
-            if candidates:
-                journal.mark_done(candidates[0].key, ids, None, "restored from the existing output")
-                states[candidates[0].key] = "done"
+        earlier: list[EarlierLine] = []
+        for identity, found in groups.items():
+            row = by_key.get(identity) or by_place.get(identity)
+            if row is not None and states.get(row.key) != "done":
+                self.journal.mark_done(row.key, found.ids, None, "restored from the existing output")
+                states[row.key] = "done"
                 restored += 1
+            elif row is None and "key" in column:
+                earlier.append(found.earlier(identity))
+        self.journal.add_earlier(earlier)
         return restored
 
     def skip_sent_elsewhere(self) -> int:
@@ -164,3 +183,36 @@ def report_skipped(holders: Mapping[str, int]) -> None:
         log.warning(
             "%d row(s) were already sent to %s and are skipped (--allow-resend sends them anyway)", count, output
         )
+
+
+@dataclass(slots=True)
+class _Line:
+    """The lines of one row in an existing output: its values (from the first line) and every job id."""
+
+    values: dict[str, str]
+    ids: list[str] = field(default_factory=list)
+
+    def earlier(self, key: str) -> EarlierLine:
+        values = self.values
+        number = values.get("row", "")
+        request = {name: values[name] for name in ("title", "tag", "model") if values.get(name)}
+        return EarlierLine(
+            key,
+            int(number) if number.isdigit() else 0,
+            values.get("title", ""),
+            json.dumps(request, ensure_ascii=False),
+            self.ids,
+            values.get("submitted_at", ""),
+        )
+
+
+def _text(value: object) -> str:
+    """A cell as text; Excel's whole numbers (row numbers read back as 6.0) without their decimals."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _tag_model(payload: str) -> tuple[str, str]:
+    request = json.loads(payload)
+    return str(request.get("tag", "")), str(request.get("model", ""))

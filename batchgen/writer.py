@@ -24,7 +24,8 @@ from .errors import OutputError, UsageError
 from .headers import output_name
 from .journal import DoneRow, JournalView
 
-JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at"]
+JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "key"]
+SUPERSEDED = "superseded"  # a column only when an edited row was sent again: its earlier ids are not its own
 FAILED_COLUMNS = ["row", "title", "state", "error"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SUFFIXES = (".xlsx", ".csv")
@@ -37,6 +38,8 @@ COLUMN_WIDTHS = {
     "tag": 20,
     "model": 14,
     "submitted_at": 26,
+    "key": 36,
+    SUPERSEDED: 40,
     "state": 10,
     "error": 80,
 }
@@ -79,7 +82,7 @@ def read_jobs(output: Path) -> Sheet:
     try:
         if output.suffix.lower() == ".csv":
             with output.open(newline="", encoding="utf-8-sig") as handle:
-                lines: list[list[Any]] = list(csv.reader(handle))
+                lines: list[list[Any]] = [[_csv_text(cell) for cell in line] for line in csv.reader(handle)]
         else:
             import python_calamine
 
@@ -115,7 +118,12 @@ def build_jobs(journals: Sequence[JournalView], existing: Sheet) -> Sheet:
             header.append(name)
     old_ids = old_header.index("job_id") if old_header else 0
     kept = {str(line[old_ids]): dict(zip(old_header, line, strict=False)) for line in old_lines if len(line) > old_ids}
-    done = sorted((row for journal in journals for row in journal.done()), key=lambda d: not d.current)
+    done = sorted(
+        (row for journal in journals for row in journal.done()),
+        key=lambda d: (d.replaced_by is not None, not d.current),
+    )
+    if any(record.replaced_by is not None for record in done) and SUPERSEDED not in header:
+        header.append(SUPERSEDED)
     lines: list[list[Any]] = []
     known: set[str] = set()
     for record in done:
@@ -142,7 +150,10 @@ def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
         tag=record.tag,
         model=record.model,
         submitted_at=record.submitted_at,
+        key=record.key,
     )
+    if record.replaced_by is not None:  # the ids of an edited row's earlier version: never shown as the row's own
+        values.update(row="", superseded=f"row {record.label} before an edit; row {record.replaced_by} was sent again")
     return values
 
 
@@ -304,9 +315,16 @@ def _write_csv(handle: IO[bytes], table: Sheet) -> None:
 
 
 def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not value.startswith("'"):
+    """Text a spreadsheet would run as a formula gets a protective quote (and so does text that starts with one,
+    so that reading it back, :func:`_csv_text`, is exact)."""
+    if isinstance(value, str) and value.startswith((*FORMULA_START, "'")):
         return "'" + value
     return value
+
+
+def _csv_text(cell: str) -> str:
+    """A cell of a CSV output as it was before :func:`_csv_cell` quoted it."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from batchgen.history import History
 from batchgen.journal import Journal, Record
-from batchgen.journal.group import GroupCommit
+from batchgen.journal.group import ClaimsClosed, GroupCommit
 from batchgen.journal.store import done, pending
 from batchgen.ledger import BILLED, RELEASED, Batch, Entry, LedgerError, blocking_states
 from batchgen.ledger.sqlite import SqliteLedger
@@ -231,3 +231,18 @@ def test_the_ledger_is_brought_up_to_date_from_the_journal(tmp_path: Path) -> No
     journal, history = reopen(tmp_path)
     history.restore(existed=True)
     assert {s.key: (s.state, s.job_ids) for s in store.lookup([a, b])} == {a: ("done", ("id-1",)), b: ("unknown", ())}
+
+
+def test_a_claim_waiting_when_the_run_stops_is_refused(tmp_path: Path) -> None:
+    journal, run = open_with(tmp_path, A)
+    commit = GroupCommit(journal, None, BILLED)
+    (a,) = records(journal, run)
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(commit.claim(a))
+        commit.close_claims()  # the run stops before the claim's flush
+        with pytest.raises(ClaimsClosed):
+            await waiting
+
+    asyncio.run(scenario())
+    assert journal.states() == {a.key: "pending"}

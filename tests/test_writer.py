@@ -68,7 +68,7 @@ def test_existing_lines_are_kept_and_ids_never_repeat(tmp_path: Path) -> None:
 
 def test_passthrough_columns_named_like_output_columns_are_renamed(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path / "out.xlsx.journal")
-    start(journal, ["A"], [2], {"job_id": "mine", "Row": "r9", "Notes": "n"})
+    start(journal, ["A"], [2], {"job_id": "mine", "Row": "r9", "Key": "k7", "Notes": "n"})
     finish(journal, "A", "a1")
     header, lines = build_jobs([journal], ([], []))
     assert header == [
@@ -79,11 +79,13 @@ def test_passthrough_columns_named_like_output_columns_are_renamed(tmp_path: Pat
         "tag",
         "model",
         "submitted_at",
+        "key",
         "input job_id",
         "input Row",
+        "input Key",
         "Notes",
     ]
-    assert lines[0][:3] == [2, "A", "a1"] and lines[0][7:] == ["mine", "r9", "n"]
+    assert lines[0][:3] == [2, "A", "a1"] and lines[0][8:] == ["mine", "r9", "k7", "n"]
 
 
 def test_output_is_replaced_atomically_and_keeps_text_as_text(tmp_path: Path) -> None:

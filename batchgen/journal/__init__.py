@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..schema import canonical
-from .store import Journal, LeftOut, NewRow, now
+from .store import EarlierLine, Journal, LeftOut, NewRow, now
 from .view import DoneRow, JournalView, LeftOutRow, Record
-
-STATES = ("pending", "in_flight", "done", "failed", "unknown")
 
 
 def journal_path(output: Path) -> Path:
@@ -35,8 +33,8 @@ def row_keys(payloads: Iterable[dict[str, Any]]) -> list[str]:
 
 
 __all__ = [
-    "STATES",
     "DoneRow",
+    "EarlierLine",
     "Journal",
     "JournalView",
     "LeftOut",

@@ -28,6 +28,10 @@ from .view import Record
 log = logging.getLogger("batchgen")
 
 
+class ClaimsClosed(Exception):
+    """Raised to a claim still waiting for its flush when the run stopped dispatching: its request never leaves."""
+
+
 @dataclass(slots=True)
 class _Flush:
     """What one flush writes, and who waits for it."""
@@ -56,6 +60,7 @@ class GroupCommit:
         self._queue = _Flush()
         self._scheduled: asyncio.Handle | None = None
         self._entries: list[Entry] = []  # the ledger follows answers with the next claims: one sync less
+        self._closed = False
 
     async def claim(self, record: Record) -> Sent | None:
         """Claim ``record`` and mark it ``in_flight``, on disk; or the entry of the output that holds it.
@@ -66,6 +71,10 @@ class GroupCommit:
         self._queue.claims.append((record, future))
         self._kick()
         return await future
+
+    def close_claims(self) -> None:
+        """The run stops dispatching: claims not yet written are refused (:class:`ClaimsClosed`)."""
+        self._closed = True
 
     def write(self, change: Change) -> asyncio.Future[None]:
         """Queue ``change`` (an answer's outcome) now; the future is done when it is on disk.
@@ -103,7 +112,7 @@ class GroupCommit:
         self._scheduled = None
         while self._queue.claims or self._queue.changes:
             batch, self._queue = self._queue, _Flush()
-            claims = [record for record, _ in batch.claims]
+            claims = [] if self._closed else [record for record, _ in batch.claims]
             changes = [change for change, _ in batch.changes]
             self._resolve(batch, self._write(claims, changes))
 
@@ -143,6 +152,9 @@ class GroupCommit:
             _settle_future(settled, written.journal_error, None)
         claim_error = written.journal_error or written.ledger_error
         for record, claimed in batch.claims:
+            if self._closed:
+                _settle_future(claimed, ClaimsClosed(), None)
+                continue
             holder = written.refused.get(record.key)
             if holder is not None and claim_error is None:
                 self.skipped_to[holder.output] = self.skipped_to.get(holder.output, 0) + 1

@@ -1,7 +1,8 @@
 """The journal's file: its tables, schema version (``PRAGMA user_version``), migrations and connection settings.
 
 Version 1 is the first release's journal (it had no user_version); version 2 adds row labels (a DataFrame's
-index), the key of a row left out of a run, and the trigger that makes a ``done`` record final.
+index), the key of a row left out of a run, and the trigger that makes a ``done`` record final; version 3
+links a row sent again after an edit to the row it replaces (``replaced_by``), whose ids are then superseded.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ..errors import JournalError, UsageError
 
-VERSION = 2
+VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +50,8 @@ WHEN OLD.state = 'done' AND (NEW.state IS NOT 'done' OR NEW.job_ids IS NOT OLD.j
 BEGIN SELECT RAISE(ABORT, 'a done row is final'); END;
 """
 
+_V3 = "ALTER TABLE rows ADD COLUMN replaced_by TEXT;"
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (or create) the journal at ``path`` and migrate it.
@@ -81,4 +84,5 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
         )
     if version == VERSION:
         return
-    db.executescript("BEGIN;" + _TABLES + _V2 + f"PRAGMA user_version={VERSION};COMMIT;")
+    steps = _TABLES + (_V2 if version < 2 else "") + _V3
+    db.executescript("BEGIN;" + steps + f"PRAGMA user_version={VERSION};COMMIT;")

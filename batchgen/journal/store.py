@@ -42,6 +42,18 @@ class NewRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierLine:
+    """A row an existing output shows as sent, no longer in the input: known from its line alone."""
+
+    key: str
+    row: int
+    title: str
+    payload: str  # the fields the output shows (title, tag, model), as JSON
+    job_ids: list[str]
+    submitted_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class LeftOut:
     """A row not sent this run: ``invalid``, ``duplicate`` (dedupe), ``hidden`` or ``skipped`` (sent elsewhere)."""
 
@@ -121,7 +133,14 @@ class Journal(JournalView):
         stamp = now()
         keys = {row.key for row in rows}
         known = {key for (key,) in self.db.execute("SELECT key FROM rows")}
-        if known and keys and not force and known.isdisjoint(keys):
+        places = set(self.db.execute("SELECT row, title FROM rows"))  # an edited row keeps its place and title
+        if (
+            known
+            and keys
+            and not force
+            and known.isdisjoint(keys)
+            and places.isdisjoint((r.row, r.title) for r in rows)
+        ):
             (previous,) = self.db.execute("SELECT input FROM runs ORDER BY id DESC LIMIT 1").fetchone()
             raise UsageError(
                 f"{self.path} was made from another input ({previous}) and shares no row with "
@@ -144,6 +163,25 @@ class Journal(JournalView):
             self._leave_out(left_out)
             self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
+
+    def add_earlier(self, lines: Sequence[EarlierLine]) -> None:
+        """Record rows an existing output shows as sent, that the input no longer has (a new journal)."""
+        stamp = now()
+        with self._writing():
+            self.db.executemany(
+                """INSERT OR IGNORE INTO rows (key, row, title, payload, extras, state, job_ids, message, seen_run,
+                       created_at, updated_at, submitted_at)
+                   VALUES (?, ?, ?, ?, '{}', 'done', ?, 'restored from the existing output', 0, ?, ?, ?)""",
+                (
+                    (e.key, e.row, e.title, e.payload, json.dumps(e.job_ids), stamp, stamp, e.submitted_at or stamp)
+                    for e in lines
+                ),
+            )
+
+    def replace(self, old: str, new: str) -> None:
+        """Row ``new`` is the edited ``old`` and is sent again: ``old``'s ids are superseded, never its own."""
+        with self._writing():
+            self.db.execute("UPDATE rows SET replaced_by=? WHERE key=?", (new, old))
 
     def leave_out(self, left_out: Sequence[LeftOut]) -> None:
         """Add rows found to be left out after the run started (sent to another output, per the ledger)."""

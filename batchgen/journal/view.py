@@ -49,6 +49,19 @@ class DoneRow:
     submitted_at: str
     extras: dict[str, Any]
     current: bool
+    replaced_by: int | str | None = None  # the label of the row sent again after an edit: these ids are superseded
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRow:
+    """A row of an earlier run whose request may have created jobs: what an edited row is compared with."""
+
+    key: str
+    row: int
+    title: str
+    payload: str
+    state: str
+    sent_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +112,19 @@ class JournalView:
         return {key: state for key, state in self.db.execute("SELECT key, state FROM rows")}
 
     def done(self) -> Iterator[DoneRow]:
-        """Every row with job ids, from any run: rows of the latest input in its order, then the others.
+        """Every row with job ids, from any run: rows of the latest input in its order, then the others, then
+        rows an edited row replaced.
 
         Only what the output shows is read: decoding every payload (lyrics and all) would double the cost.
         """
         cursor = self.db.execute(
-            "SELECT key, row, label, title, json_extract(payload, '$.tag'), json_extract(payload, '$.model'), job_ids,"
-            " submitted_at, extras, seen_run = (SELECT MAX(id) FROM runs) AS current"
-            " FROM rows WHERE state='done' ORDER BY current DESC, row, key"
+            "SELECT r.key, r.row, r.label, r.title, json_extract(r.payload, '$.tag'),"
+            " json_extract(r.payload, '$.model'), r.job_ids, r.submitted_at, r.extras,"
+            " r.seen_run = (SELECT MAX(id) FROM runs) AS current, n.row, n.label"
+            " FROM rows r LEFT JOIN rows n ON n.key = r.replaced_by WHERE r.state='done'"
+            " ORDER BY r.replaced_by IS NOT NULL, current DESC, r.row, r.key"
         )
-        for key, row, label, title, tag, model, job_ids, submitted_at, extras, current in cursor:
+        for key, row, label, title, tag, model, job_ids, submitted_at, extras, current, new_row, new_label in cursor:
             yield DoneRow(
                 key,
                 _label(row, label),
@@ -119,7 +135,18 @@ class JournalView:
                 submitted_at,
                 json.loads(extras),
                 bool(current),
+                None if new_row is None else _label(new_row, new_label),
             )
+
+    def sent_before(self, run: int) -> list[EarlierRow]:
+        """Rows of earlier runs, no longer in the input, whose request may have created jobs (done or unknown)
+        and that no edited row replaced yet."""
+        cursor = self.db.execute(
+            "SELECT key, row, title, payload, state, COALESCE(submitted_at, updated_at) FROM rows"
+            " WHERE seen_run < ? AND state IN ('done', 'unknown') AND replaced_by IS NULL ORDER BY row",
+            (run,),
+        )
+        return [EarlierRow(*values) for values in cursor]
 
     def unfinished(self, run: int) -> list[Record]:
         """Rows of ``run`` without job ids: failed, unknown, or not sent yet."""

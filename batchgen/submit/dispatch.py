@@ -25,7 +25,7 @@ from tenacity import (
 
 from ..errors import BatchgenError
 from ..journal import Journal, Record
-from ..journal.group import GroupCommit
+from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
 from ..pace import Pace
 from ..settings import Settings
@@ -62,8 +62,10 @@ class Dispatcher:
         self._settler: Settler | None = None
 
     def stop(self, reason: str) -> None:
-        """Stop dispatching: rows not yet sent stay as they are; requests in flight may finish."""
+        """Stop dispatching: rows not yet sent stay as they are (claims still waiting too); requests in flight
+        may finish."""
         self.gate.close(reason)
+        self.commit.close_claims()
 
     def interrupt(self) -> None:
         """First call: stop dispatching and give requests in flight ``grace`` seconds. Second: cancel them."""
@@ -143,7 +145,11 @@ class Dispatcher:
         settings = self.settings
         async with self._slots:
             ticket = await self.gate.enter()
-            if await self.commit.claim(record) is not None:
+            try:
+                holder = await self.commit.claim(record)
+            except ClaimsClosed:
+                raise Stopped from None
+            if holder is not None:
                 settler.skipped(record)  # another output holds the row: it is not sent
                 return
             started = self.pace.clock()

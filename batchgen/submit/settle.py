@@ -154,7 +154,8 @@ class Settler:
         self._progress("skipped")
 
     def _rejected(self, record: Record, outcome: Rejected) -> asyncio.Future[None]:
-        if self.tripwire.holding:  # may be a wrong base URL on every row: keep it pending until that is known
+        # may be a wrong base URL on every row: keep it pending until that is known, and after a stop it explains
+        if self.tripwire.holding or self.tripwire.explains(outcome.status or 0):
             written = self.commit.write(pending(record.key, outcome.status, outcome.message))
             self._held.append((record, outcome))
         else:

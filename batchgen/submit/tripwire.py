@@ -40,6 +40,11 @@ class Tripwire:
         """Whether a rejection is still held as ``pending``: it may yet be the same on every first answer."""
         return not self._answered_otherwise and self.trip is None and len(self._rejections) < self.first
 
+    def explains(self, status: int) -> bool:
+        """Whether the run stopped on this rejection: more of it (requests that were in flight) are the same
+        misconfiguration, not rows the provider looked at."""
+        return self.trip is not None and self.trip.kind == "rejection" and self.trip.status == status
+
     def rejected(self, status: int, message: str) -> None:
         self._ended(ambiguous=False, timed_out=False)
         if self.holding:
