@@ -260,9 +260,9 @@ async def arun(
     target = real(output)
     from .writer import check_output
 
-    check_output(target)
     source_path = Path(source) if isinstance(source, (str, os.PathLike)) else None
     refuse_same(target, "output", input=source_path)
+    check_output(target)
     if settings.log_file is not None:
         refuse_same(settings.log_file, "log_file", input=source_path, output=target)
     table, validation = await asyncio.to_thread(_check, source, sheet, header_row, encoding, model, skip_hidden, rows)

@@ -7,6 +7,7 @@ inside the commands, so ``batchgen --help`` starts fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -14,7 +15,7 @@ import re
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -136,13 +137,14 @@ def parse_clock(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def parse_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int | None] | None:
-    """``2-5000`` or ``5001-``: the Excel row numbers of one shard."""
+    """``2-5000``, ``5001-`` or ``7`` (one row): the Excel row numbers of one shard."""
     if value is None:
         return None
-    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d*)\s*", value)
-    if not match or (match[2] and int(match[2]) < int(match[1])):
-        raise click.BadParameter(f"{value!r} is not a row range such as 2-5000 or 5001-")
-    return int(match[1]), int(match[2]) if match[2] else None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:(-)\s*(\d*)\s*)?", value)
+    if not match or (match[3] and int(match[3]) < int(match[1])):
+        raise click.BadParameter(f"{value!r} is not a row range such as 2-5000, 5001- or 7")
+    first = int(match[1])
+    return first, (int(match[3]) if match[3] else None) if match[2] else first
 
 
 def parse_model_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -166,7 +168,7 @@ def source_options(command: F) -> F:
             click.option("--encoding", help="Encoding of a CSV file that is not UTF-8, e.g. cp1252."),
             click.option("--model", callback=parse_model_option, help="Model for rows that leave it blank [FUZZ-1.0]."),
             click.option(
-                "--rows", callback=parse_rows, help="Only these rows (Excel numbers), e.g. 2-5000: one shard."
+                "--rows", callback=parse_rows, help="Only these rows (Excel numbers), e.g. 2-5000 or 7: one shard."
             ),
             click.option("--skip-hidden", is_flag=True, help="Leave out rows hidden in Excel (by hand or a filter)."),
         ]
@@ -388,7 +390,8 @@ def status(output: Path) -> int:
     """Where the batch of OUTPUT stands: rows per state, throughput, rows without job ids, restored rows."""
     from .status import status as read_status
 
-    found = read_status(output)
+    with _naming(output="OUTPUT"):
+        found = read_status(output)
     click.echo(f"{output}: last run of {found.source} started {found.started}")
     click.echo(
         "  ".join(
@@ -416,7 +419,8 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
     """Rebuild OUTPUT from its journal (after it was deleted or damaged), or merge shards' outputs into it."""
     from .status import export as rebuild
 
-    rebuild(output, list(shards))
+    with _naming(output="OUTPUT", shards="--merge"):
+        rebuild(output, list(shards))
     say(f"{output}: {'merged from ' + ', '.join(map(str, shards)) if shards else 'rebuilt from its journal'}")
     return EXIT_OK
 
@@ -475,6 +479,17 @@ def simulate(
         simulator.close()
     say(f"simulator stopped: {len(simulator.accepted)} requests accepted")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _naming(**names: str) -> Iterator[None]:
+    """A command whose settings have other names (an argument, not ``-o``) says them in its errors."""
+    try:
+        yield
+    except UsageError as exc:
+        if exc.setting not in names:
+            raise
+        raise click.ClickException(f"{names[exc.setting]}: {exc.detail}") from None
 
 
 def _message(error: BatchgenError) -> str:

@@ -23,11 +23,11 @@ class Status:
     lines: list[tuple[int | str, str, str]] = field(default_factory=list)
 
 
-def open_journal(output: str | Path) -> Journal:
-    """The journal of an existing output; a clear error if there is none."""
+def open_journal(output: str | Path, setting: str = "output") -> Journal:
+    """The journal of an existing output; a clear error, naming the ``setting`` that gave it, if there is none."""
     found = journal_path(real(output))
     if not found.is_file():
-        raise UsageError(f"{output}: no journal found ({found}); was it written by batchgen run?", setting="output")
+        raise UsageError(f"{output}: no journal found ({found}); was it written by batchgen run?", setting=setting)
     return Journal.open(found)
 
 
@@ -52,11 +52,20 @@ def export(output: str | Path, shards: list[Path] | None = None) -> None:
     """Rebuild ``output`` from its journal, or merge the outputs of ``shards`` (runs with ``rows``) into it."""
     target = real(output)
     check_output(target)
-    sources = [real(shard) for shard in shards] if shards else [target]
-    journals = [open_journal(source) for source in sources]
+    journals: list[Journal] = []
+    try:
+        journals += [open_journal(shard, "shards") for shard in shards or []] or [open_journal(output)]
+    except UsageError:
+        for journal in journals:
+            journal.close()
+        raise
+    lock = Path(f"{journal_path(target)}.lock")
+    leftover = not lock.exists() and not journal_path(target).exists()  # a merged output has no journal
     try:
         with output_lock(target, None):
             write_tables(target, journals)
     finally:
         for journal in journals:
             journal.close()
+        if leftover:
+            lock.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import pytest
 
 from batchgen import __version__
 
-from .helpers import write_csv
+from .helpers import songs, write_csv, write_xlsx
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,10 @@ from .helpers import write_csv
         (["run", "IN", "-o", "IN", "--simulate"], "error: -o: "),
         (["validate", "nope.csv"], "error: nope.csv: no such file"),
         (["validate", "IN", "--report", "IN"], "error: --report: "),
-        (["status", "OUT"], "error: -o: OUT.xlsx: no journal found"),
+        (["status", "OUT"], "error: OUTPUT: OUT.xlsx: no journal found"),
+        (["export", "OUT"], "error: OUTPUT: OUT.xlsx: no journal found"),
+        (["export", "OUT", "--merge", "typo.xlsx"], "error: --merge: typo.xlsx: no journal found"),
+        (["run", "IN", "-o", "sub/../IN.csv", "--simulate"], "error: -o: "),
     ],
 )
 def test_user_errors_give_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, args, message) -> None:
@@ -118,3 +121,22 @@ def test_import_batchgen_loads_no_heavy_module() -> None:
         "('pandas', 'aiohttp', 'openpyxl', 'httpx') if m in sys.modules))",
     ]
     assert subprocess.run(command, capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_an_xlsx_output_that_is_the_input_by_another_name_says_so(tmp_path: Path, monkeypatch, cli) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    write_xlsx(tmp_path, songs(2), name="songs.xlsx")
+    result = cli("run", "songs.xlsx", "-o", "sub/../songs.xlsx", "--simulate")
+    assert result.code == 2
+    assert (
+        result.err.strip().splitlines()[-1]
+        == f"error: -o: {tmp_path / 'songs.xlsx'} is the input (songs.xlsx); choose another file"
+    )
+
+
+def test_rows_takes_one_row_too(tmp_path: Path, cli) -> None:
+    source = write_xlsx(tmp_path, songs(4))
+    result = cli("run", source, "-o", tmp_path / "out.xlsx", "--simulate", "--rows", "3", "-q")
+    assert result.code == 0, result.err
+    assert "1 rows: 1 done" in result.err

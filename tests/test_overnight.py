@@ -280,5 +280,6 @@ def test_shards_by_row_range_merge_into_one_output(tmp_path: Path, start_simulat
     assert {line["job_id"] for line in jobs} == {i for entry in server.simulator.accepted for i in entry["job_ids"]}
     assert cli("export", merged, "--merge", first, "--merge", second).code == 0  # merging again adds nothing
     assert len(read_sheet(merged, "jobs")) == 20
+    assert not list(tmp_path.glob("all.xlsx*.lock"))  # a merged output leaves no lock file behind
     empty = cli(*run_args(source, tmp_path / "none.xlsx", server.url, "--rows", "50-60"))
     assert empty.code == 2 and "has no data rows between 50 and 60" in empty.err
