@@ -187,18 +187,21 @@ class Batch:
             errors.append(self._rescue(report))
         elif report.error is not None:
             errors.append(report.error)
+        journal_failed = any(isinstance(error, JournalError) for error in errors)
         try:
             write_output(journal, self.output, lambda stamp: journal.set_meta(OUTPUT_STAMP, stamp))
-            if self.annotate is not None:
-                from .annotate import write_annotated  # openpyxl (and numpy through it) only when asked
-
-                write_annotated(self.plan.table, journal, self.annotate, self.plan.keys, self.encoding)
-        except JournalError:
-            pass  # the journal already failed during the run: that error says it all
+        except JournalError as exc:  # the output is written; only its stamp in the journal failed
+            if not journal_failed:
+                errors.append(exc)
         except OutputError as exc:
             errors.append(exc)
-        except OSError as exc:
-            errors.append(OutputError(f"cannot write {self.annotate} ({exc.strerror or exc})", self.annotate))
+        if self.annotate is not None:
+            from .annotate import write_annotated  # openpyxl (and numpy through it) only when asked
+
+            try:
+                write_annotated(self.plan.table, journal, self.annotate, self.plan.keys, self.encoding)
+            except OSError as exc:
+                errors.append(OutputError(f"cannot write {self.annotate} ({exc.strerror or exc})", self.annotate))
         return errors
 
     def _rescue(self, report: Report) -> JournalError:
