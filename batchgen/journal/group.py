@@ -28,6 +28,9 @@ from .view import Record
 log = logging.getLogger("batchgen")
 
 
+ANSWERS_WAIT = 0.002  # seconds an answer alone may wait for a claim to share a flush with
+
+
 class ClaimsClosed(Exception):
     """Raised to a claim still waiting for its flush when the run stopped dispatching: its request never leaves."""
 
@@ -69,7 +72,7 @@ class GroupCommit:
         """
         future: asyncio.Future[Sent | None] = asyncio.get_running_loop().create_future()
         self._queue.claims.append((record, future))
-        self._kick()
+        self._kick(soon=True)
         return await future
 
     def close_claims(self) -> None:
@@ -83,7 +86,7 @@ class GroupCommit:
         """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.changes.append((change, future))
-        self._kick()
+        self._kick(soon=False)
         return future
 
     async def settle(self, change: Change) -> None:
@@ -102,9 +105,15 @@ class GroupCommit:
                 log.warning("%s; the next run on this output brings the ledger up to date", exc)
             self._entries = []
 
-    def _kick(self) -> None:
+    def _kick(self, soon: bool) -> None:
+        """A claim is flushed at the next turn of the loop: a request waits for it. Answers alone wait up to
+        :data:`ANSWERS_WAIT` for the claim their freed slot is about to make, and share its sync."""
+        loop = asyncio.get_running_loop()
+        if soon and isinstance(self._scheduled, asyncio.TimerHandle):
+            self._scheduled.cancel()
+            self._scheduled = None
         if self._scheduled is None:
-            self._scheduled = asyncio.get_running_loop().call_soon(self._flush)
+            self._scheduled = loop.call_soon(self._flush) if soon else loop.call_later(ANSWERS_WAIT, self._flush)
 
     def _flush(self) -> None:
         """Write every queued claim and answer. Under load, the answers that arrive while a flush syncs make the
