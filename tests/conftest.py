@@ -17,6 +17,8 @@ import python_calamine
 from batchgen.cli import main
 from batchgen.simulator import BackgroundSimulator, Faults, Simulator
 
+from .pgserver import PostgresServer, binaries
+
 API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -60,6 +62,29 @@ def start_simulator() -> Iterator[Callable[..., BackgroundSimulator]]:
     yield start
     for server in running:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server per test worker. Skipped only where no server is installed, never in CI
+    (``.ci/run`` installs one there)."""
+    found = binaries()
+    if found is None:
+        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed: apt-get install postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(found)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def ledger_url(postgres: PostgresServer) -> str:
+    """The URL (password included) of a new, empty team ledger database."""
+    return postgres.database()
 
 
 @pytest.fixture
