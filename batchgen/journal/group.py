@@ -49,6 +49,7 @@ class GroupCommit:
         self.identity = journal.identity()
         self.sequence = journal.sequence()
         self.skipped_to: dict[str, int] = {}  # other outputs that held rows of this run, and how many
+        self.ledger_error: BatchgenError | None = None  # the ledger failed: no more claims in this run
         self._queue = _Flush()
         self._flusher: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="batchgen-commit")
@@ -93,7 +94,7 @@ class GroupCommit:
         """On the commit thread: the ledger first (claims, then entries), then the journal."""
         written = _Written()
         sequence = self.sequence + 1 if claims else None
-        if self.ledger is not None:
+        if self.ledger is not None and self.ledger_error is None:
             batch = Batch(
                 [record.key for record in claims],
                 [entry for entry in map(_entry, changes) if entry is not None],
@@ -105,9 +106,13 @@ class GroupCommit:
             try:
                 written.refused = self.ledger.write(batch)
             except LEDGER_FAILURES as exc:
-                written.ledger_error = exc
-                claims = []  # no claim, no request; the answers still go to the journal
-                sequence = None
+                # Not tried again in this run: it stops, and a ledger out of reach would make each answer still
+                # coming wait out a timeout before its journal write. The next run brings the ledger up to date.
+                self.ledger_error = exc
+        if self.ledger_error is not None:
+            written.ledger_error = self.ledger_error
+            claims = []  # no claim, no request; the answers still go to the journal
+            sequence = None
         sent = [in_flight(record.key) for record in claims if record.key not in written.refused]
         left_out = [_skipped(record, written.refused[record.key]) for record in claims if record.key in written.refused]
         try:
