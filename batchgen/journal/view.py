@@ -49,6 +49,7 @@ class DoneRow:
     submitted_at: str
     extras: dict[str, Any]
     current: bool
+    row: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,10 @@ class JournalView:
         cursor = self.db.execute("SELECT key, job_ids FROM rows WHERE state IN ('done', 'unknown', 'in_flight')")
         return {key: json.loads(job_ids) if job_ids else [] for key, job_ids in cursor}
 
+    def done_keys(self) -> set[str]:
+        """The keys of every row with job ids."""
+        return {key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='done'")}
+
     def states(self) -> dict[str, str]:
         """Every row key and its state."""
         return {key: state for key, state in self.db.execute("SELECT key, state FROM rows")}
@@ -119,6 +124,7 @@ class JournalView:
                 submitted_at,
                 json.loads(extras),
                 bool(current),
+                row,
             )
 
     def unfinished(self, run: int) -> list[Record]:
