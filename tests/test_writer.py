@@ -68,7 +68,7 @@ def test_outputs_of_several_machines_merge_in_row_order_with_no_stale_failure(tm
             finish(journal, title, f"{title.lower()}1")
         elsewhere = [
             LeftOut(n, n, t, "sent by another run", {}, "skipped", key[t])
-            for t, n in zip(titles, numbers)
+            for t, n in zip(titles, numbers, strict=True)
             if t in theirs
         ]
         journal.leave_out([*elsewhere, invalid])
