@@ -43,12 +43,13 @@ class PostgresServer:
 
     def __init__(self, bin: Path) -> None:
         self.bin = bin
-        self.folder = Path(tempfile.mkdtemp(prefix="batchgen-pg-"))  # under /tmp: the postgres user can enter it
+        root = os.geteuid() == 0
+        self.folder = Path(tempfile.mkdtemp(prefix="batchgen-pg-", dir="/tmp" if root else None))  # postgres enters it
         self.data = self.folder / "data"
         self.port = free_port()
         self._as: dict[str, Any] = {}
         self._names = itertools.count(1)
-        if os.geteuid() == 0:
+        if root:
             account = pwd.getpwnam("postgres")
             self._as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
             os.chown(self.folder, account.pw_uid, account.pw_gid)
