@@ -39,6 +39,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     folder = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("BATCHGEN_STATE_DIR", str(folder))
     monkeypatch.delenv("BATCHGEN_BASE_URL", raising=False)
+    monkeypatch.delenv("BATCHGEN_LEDGER", raising=False)  # a developer's team ledger is never a test's
     return folder
 
 
