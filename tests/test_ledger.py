@@ -64,7 +64,7 @@ def test_a_row_held_by_another_output_is_refused_and_named(open_ledger: Opener) 
 
 def test_simultaneous_claims_of_one_row_never_both_succeed(open_ledger: Opener) -> None:
     ledgers = [open_ledger(f"/out-{i}.xlsx") for i in range(4)]
-    keys = [f"k{i}" for i in range(40)]
+    keys = [f"k{i}" for i in range(200)]  # enough for claims to meet (without the unique index, most would)
     start = threading.Barrier(len(ledgers))
     won: dict[str, list[str]] = {}
 

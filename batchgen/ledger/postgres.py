@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
@@ -95,7 +94,7 @@ class PostgresLedger:
         return self._run(lambda db: self._write(db, batch))
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
-        wanted = sorted(set(keys))
+        wanted = list(set(keys))
         found = self._run(lambda db: db.execute(_LOOKUP, (self.host, wanted, sorted(BILLED))).fetchall())
         return [_sent(values) for values in found]
 
@@ -182,12 +181,11 @@ class PostgresLedger:
         reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         return LedgerDown(
             f"the team ledger {self.where} cannot be used ({redact(reason, self._password)}): rows cannot be "
-            "claimed, so none is sent; run the same command again once it is back",
+            "claimed, so no request is sent until it is back; then run the same command again",
             self.where,
         )
 
 
 def _sent(values: tuple[Any, ...]) -> Sent:
     key, output, state, sent_at, job_ids, journal, seq = values
-    moment = sent_at.isoformat() if isinstance(sent_at, datetime) else str(sent_at)
-    return Sent(key, output, state, moment, tuple(job_ids or ()), journal, seq)
+    return Sent(key, output, state, sent_at.isoformat(), tuple(job_ids or ()), journal, seq)
