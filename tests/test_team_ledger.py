@@ -133,7 +133,7 @@ def test_a_ledger_that_stops_mid_run_stops_dispatching_and_the_reruns_finish(
     tmp_path: Path, start_simulator, postgres: PostgresServer, ledger_url: str
 ) -> None:
     server = start_simulator(api_key=API_KEY, latency_ms=100)
-    rows = 400
+    rows = 240
     source = write_xlsx(tmp_path, songs(rows))
     team = machines(tmp_path, ledger_url, 2)
     children = [machine.start(source, server, "--concurrency", "4") for machine in team]
@@ -152,7 +152,7 @@ def test_a_ledger_that_stops_mid_run_stops_dispatching_and_the_reruns_finish(
         assert err.strip().splitlines()[-1].startswith("error: the team ledger postgresql://batchgen@127.0.0.1:")
     sent = len(server.simulator.accepted)
     assert sent < rows
-    ended = wait(*[machine.start(source, server, "--concurrency", "4") for machine in team])
+    ended = wait(*[machine.start(source, server, "--concurrency", "8") for machine in team])
     assert all(code in (0, 1) for code, _ in ended), ended
     billed_once(server, rows)
     complete(tmp_path, team, server)
