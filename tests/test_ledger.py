@@ -4,15 +4,20 @@ gives a row back, a done entry is final. PostgreSQL alone: its schema versions, 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from batchgen.errors import UnreachableError
-from batchgen.ledger import BILLED, RELEASED, Batch, Entry, Ledger, LedgerDown, LedgerError, blocking_states
+from batchgen.journal import Journal, NewRow, row_keys
+from batchgen.journal.group import GroupCommit
+from batchgen.journal.store import done
+from batchgen.ledger import BILLED, RELEASED, Batch, Entry, Ledger, LedgerDown, LedgerError, Sent, blocking_states
 from batchgen.ledger import open_ledger as open_any
 
 from .pgserver import PASSWORD, PostgresServer, free_port
@@ -117,6 +122,49 @@ def test_entries_catch_up_without_a_claim(open_ledger: Opener) -> None:
     b.write(Batch(entries=[Entry("k", "done", LATER, ("id-9",))]))  # both had sent it (a resend, or an outage)
     assert {(s.output, s.job_ids) for s in a.lookup(["k"])} == {(a.output, ("id-1",)), (b.output, ("id-9",))}
     assert claim(b, "u") == {"u"}
+
+
+class Unreachable:
+    """A team ledger whose server went away: every write fails, as a dropped connection does."""
+
+    host, output, where = HOST, "laptop:/out.xlsx", "postgresql://team@db/ledger"
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, batch: Batch) -> dict[str, Sent]:
+        self.writes += 1
+        raise LedgerDown(f"the team ledger {self.where} cannot be used", self.where)
+
+    def lookup(self, keys: Iterable[str]) -> list[Sent]:
+        return []
+
+    def close(self) -> None: ...
+
+
+def test_once_the_ledger_failed_nothing_is_claimed_and_answers_still_reach_the_journal(tmp_path: Path) -> None:
+    """The run stops; answers still coming are journaled without waiting on the ledger again."""
+    payloads = [{"title": title, "tag": "pop", "lyrics": "la"} for title in "AB"]
+    rows = [
+        NewRow(key, n, n, p["title"], json.dumps(p), {})
+        for n, (key, p) in enumerate(zip(row_keys(payloads), payloads, strict=True), 2)
+    ]
+    ledger = Unreachable()
+    with Journal.open(tmp_path / "out.xlsx.journal") as journal:
+        run = journal.start_run("in.csv", rows, [], [])
+        first, second = journal.to_send(run)
+        commit = GroupCommit(journal, ledger, BILLED)
+
+        async def dispatch() -> None:
+            for record in (first, second):
+                with pytest.raises(LedgerDown):
+                    await commit.claim(record)
+            await commit.settle(done(first.key, ["id-1"], 200))  # an answer to a request sent before the outage
+            await commit.close()
+
+        asyncio.run(dispatch())
+        assert ledger.writes == 1
+        assert journal.states() == {first.key: "done", second.key: "pending"}
 
 
 @pytest.mark.postgres
