@@ -82,7 +82,7 @@ class PostgresServer:
         self._call("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def close(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -227,3 +227,6 @@ def test_a_ledger_out_of_reach_is_down_within_seconds_and_its_password_is_never_
     where = f"postgresql://batchgen@127.0.0.1:{url.split(':')[3].split('/')[0]}/db"
     assert down.value.host == where and where in down.value.message
     assert PASSWORD not in down.value.message and "\n" not in down.value.message
+    with pytest.raises(LedgerDown, match="password authentication failed") as refused:
+        open_any(HOST, "/out.xlsx", tmp_path, postgres.url(password="Wrong-pw-31337"))
+    assert "Wrong-pw-31337" not in refused.value.message
