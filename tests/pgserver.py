@@ -81,6 +81,12 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._call("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The server's processes: the postmaster and its children (to freeze them with SIGSTOP)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return [postmaster, *map(int, children)]
+
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -230,3 +233,25 @@ def test_a_ledger_out_of_reach_is_down_within_seconds_and_its_password_is_never_
     with pytest.raises(LedgerDown, match="password authentication failed") as refused:
         open_any(HOST, "/out.xlsx", tmp_path, postgres.url(password="Wrong-pw-31337"))
     assert "Wrong-pw-31337" not in refused.value.message
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_server_that_stops_answering_is_cut_off(postgres: PostgresServer, ledger_url: str, tmp_path: Path) -> None:
+    """A frozen server never sends its statement timeout: the ledger gives up on its own."""
+    ledger = open_any(HOST, "/out.xlsx", tmp_path, ledger_url)
+    ledger.answer_within = 1.0  # type: ignore[attr-defined]
+    frozen = postgres.processes()
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(LedgerDown, match=r"cannot be used \(no answer within 1 s\)"):
+            claim(ledger, "k1")
+        assert time.monotonic() - started < 3
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        ledger.close()
+    assert claim(ledger, "k2") == set()  # the server is back: a new connection
+    ledger.close()

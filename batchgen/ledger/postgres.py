@@ -15,7 +15,10 @@ seconds (:class:`~batchgen.ledger.LedgerDown`) instead of holding it, and a conn
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, LiteralString, TypeVar
 
@@ -29,6 +32,7 @@ from . import BILLED, RELEASED, Batch, Entry, LedgerDown, LedgerError, Sent, wit
 VERSION = 1
 CONNECT_S = 5  # a ledger out of reach is noticed within seconds, at the start and mid-run
 STATEMENT_MS, LOCK_MS = 10_000, 5_000
+ANSWER_S = 15.0  # a server that stops answering altogether (a frozen process) is cut off after this long
 # A dead peer on an open connection: unacknowledged data for 5 s, or no keepalive answer for 5 + 2 x 2 s.
 SOCKET = {"tcp_user_timeout": 5000, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2}
 SESSION = f"-c statement_timeout={STATEMENT_MS} -c lock_timeout={LOCK_MS} -c synchronous_commit=on -c TimeZone=UTC"
@@ -84,6 +88,7 @@ class PostgresLedger:
             url, options=options, connect_timeout=CONNECT_S, application_name="batchgen", **SOCKET
         )
         self._db: Connection | None = None
+        self.answer_within = ANSWER_S
         try:
             self._run(self._migrate)
         except LedgerError:
@@ -164,26 +169,55 @@ class PostgresLedger:
         """
         for _ in range(WRITES):
             reused = self._db is not None
+            watchdog: _Watchdog | None = None
             try:
                 db = self._db = self._db or psycopg.connect(self._conninfo, autocommit=True)
-                with db.transaction():
+                with _Watchdog(db, self.answer_within) as watchdog, db.transaction():
                     return work(db)
             except _CONFLICTS:
                 continue
             except psycopg.Error as exc:
                 died = self._db is not None and self._db.broken
                 self.close()
+                if watchdog is not None and watchdog.fired:
+                    raise self._down(f"no answer within {self.answer_within:g} s") from None
                 if not (reused and died):
-                    raise self._down(exc) from None
+                    raise self._down(str(exc)) from None
         raise LedgerDown(f"the team ledger {self.where} kept refusing this run's claims; run it again", self.where)
 
-    def _down(self, error: psycopg.Error) -> LedgerDown:
-        reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    def _down(self, error: str) -> LedgerDown:
+        reason = " ".join(line.strip() for line in error.splitlines() if line.strip())
         return LedgerDown(
             f"the team ledger {self.where} cannot be used ({redact(reason, self._password)}): rows cannot be "
             "claimed, so no request is sent until it is back; then run the same command again",
             self.where,
         )
+
+
+class _Watchdog:
+    """Cuts a connection whose server has not answered within ``seconds``.
+
+    The statement timeout is the server's own; a server that does not run at all (a frozen process, a hung
+    proxy) never sends it, and the commit thread would wait forever, holding up the journal writes of the
+    answers that came meanwhile. Shutting the socket down makes the waiting call fail at once.
+    """
+
+    def __init__(self, db: Connection, seconds: float) -> None:
+        self.db, self.fired = db, False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError, psycopg.Error), socket.socket(fileno=os.dup(self.db.pgconn.socket)) as cut:
+            cut.shutdown(socket.SHUT_RDWR)
 
 
 def _sent(values: tuple[Any, ...]) -> Sent:
