@@ -5,6 +5,7 @@ machine gets its ids back from the ledger. The ledger's password never shows."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -95,7 +96,7 @@ def complete(tmp_path: Path, team: list[Machine], server: BackgroundSimulator) -
 def test_machines_on_one_sheet_at_once_bill_every_row_once(
     tmp_path: Path, start_simulator, ledger_url: str, count: int, rows: int
 ) -> None:
-    server = start_simulator(api_key=API_KEY, latency_ms=150)  # runs long enough to overlap
+    server = start_simulator(latency_ms=150)  # runs long enough to overlap
     source = write_xlsx(tmp_path, songs(rows))
     team = machines(tmp_path, ledger_url, count)
     ended = wait(*[machine.start(source, server) for machine in team])
@@ -112,7 +113,7 @@ def test_machines_on_one_sheet_at_once_bill_every_row_once(
 
 
 def test_a_ledger_out_of_reach_at_the_start_sends_nothing(tmp_path: Path, start_simulator, postgres) -> None:
-    server = start_simulator(api_key=API_KEY)
+    server = start_simulator()
     source = write_xlsx(tmp_path, songs(10))
     port = free_port()
     machine = Machine(tmp_path / "machine", f"postgresql://batchgen:{PASSWORD}@127.0.0.1:{port}/team")
@@ -132,7 +133,7 @@ def test_a_ledger_out_of_reach_at_the_start_sends_nothing(tmp_path: Path, start_
 def test_a_ledger_that_stops_mid_run_stops_dispatching_and_the_reruns_finish(
     tmp_path: Path, start_simulator, postgres: PostgresServer, ledger_url: str
 ) -> None:
-    server = start_simulator(api_key=API_KEY, latency_ms=100)
+    server = start_simulator(latency_ms=100)
     rows = 240
     source = write_xlsx(tmp_path, songs(rows))
     team = machines(tmp_path, ledger_url, 2)
@@ -164,12 +165,12 @@ def test_a_ledger_that_stops_mid_run_stops_dispatching_and_the_reruns_finish(
 def test_a_replaced_machine_gets_every_id_back_from_the_ledger_and_sends_nothing(
     tmp_path: Path, start_simulator, ledger_url: str
 ) -> None:
-    server = start_simulator(api_key=API_KEY)
+    server = start_simulator()
     source = write_xlsx(tmp_path, songs(60))
     (machine,) = machines(tmp_path, ledger_url, 1)
     ((code, err),) = wait(machine.start(source, server))
     assert code == 0, err
-    subprocess.run(["rm", "-rf", str(machine.folder)], check=True)  # output, journal, home and state folder gone
+    shutil.rmtree(machine.folder)  # output, journal, home and state folder gone
     machine.folder.mkdir()
     ((code, err),) = wait(machine.start(source, server))
     assert code == 0, err
@@ -179,13 +180,10 @@ def test_a_replaced_machine_gets_every_id_back_from_the_ledger_and_sends_nothing
     assert len(ids) == len(set(ids)) and set(ids) == accepted_ids(server)
 
 
-def test_the_library_records_this_machine_and_the_real_path(
-    tmp_path: Path, start_simulator, ledger_url: str, monkeypatch
-) -> None:
-    server = start_simulator(api_key=API_KEY)
+def test_the_library_records_this_machine_and_the_real_path(tmp_path: Path, start_simulator, ledger_url: str) -> None:
+    server = start_simulator()
     source = write_xlsx(tmp_path, songs(5))
     (tmp_path / "sub").mkdir()
-    monkeypatch.delenv("BATCHGEN_LEDGER", raising=False)
     result = batchgen.run(
         source, tmp_path / "sub" / ".." / "out.xlsx", base_url=server.url, api_key=API_KEY, ledger=ledger_url
     )
