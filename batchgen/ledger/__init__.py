@@ -27,6 +27,7 @@ LEDGER_ENV = "BATCHGEN_LEDGER"
 SCHEMES = ("postgresql", "postgres")
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
+SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"  # a Sent's fields, as both backends read them
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,7 @@ __all__ = [
     "LEDGER_ENV",
     "LEDGER_FAILURES",
     "RELEASED",
+    "SENT_COLUMNS",
     "Batch",
     "Entry",
     "Ledger",

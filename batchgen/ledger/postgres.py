@@ -27,7 +27,7 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..submit.outcome import redact
-from . import BILLED, RELEASED, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
+from . import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
 
 VERSION = 1
 CONNECT_S = 5  # a ledger out of reach is noticed within seconds, at the start and mid-run
@@ -51,8 +51,7 @@ _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
         "CREATE UNIQUE INDEX batchgen_sent_claim ON batchgen_sent (host, key) WHERE exclusive",
     ),
 )
-_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"
-_HOLDERS = f"""SELECT DISTINCT ON (key) {_COLUMNS} FROM batchgen_sent
+_HOLDERS = f"""SELECT DISTINCT ON (key) {SENT_COLUMNS} FROM batchgen_sent
     WHERE host = %s AND key = ANY(%s) AND output <> %s AND state = ANY(%s) ORDER BY key, sent_at"""
 _YIELD = """UPDATE batchgen_sent SET exclusive = FALSE
     WHERE host = %s AND key = ANY(%s) AND output <> %s AND exclusive AND NOT state = ANY(%s)"""
@@ -68,7 +67,9 @@ _ENTRY = """INSERT INTO batchgen_sent (host, key, output, state, sent_at, job_id
     ON CONFLICT (host, key, output) DO UPDATE SET state = excluded.state,
         job_ids = COALESCE(excluded.job_ids, batchgen_sent.job_ids)
     WHERE batchgen_sent.state <> 'done'"""
-_LOOKUP = f"SELECT {_COLUMNS} FROM batchgen_sent WHERE host = %s AND key = ANY(%s) AND state = ANY(%s) ORDER BY sent_at"
+_LOOKUP = (
+    f"SELECT {SENT_COLUMNS} FROM batchgen_sent WHERE host = %s AND key = ANY(%s) AND state = ANY(%s) ORDER BY sent_at"
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
