@@ -84,8 +84,12 @@ class PostgresServer:
     def processes(self) -> list[int]:
         """The server's processes: the postmaster and its children (to freeze them with SIGSTOP)."""
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
-        return [postmaster, *map(int, children)]
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:  # the parent's pid
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):  # already stopped
