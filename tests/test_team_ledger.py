@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 import batchgen
+from batchgen.journal import Journal, journal_path
 from batchgen.paths import real
 from batchgen.simulator import BackgroundSimulator
 
@@ -151,8 +152,13 @@ def test_a_ledger_that_stops_mid_run_stops_dispatching_and_the_reruns_finish(
     for code, err in ended:
         assert code == 3, err
         assert err.strip().splitlines()[-1].startswith("error: the team ledger postgresql://batchgen@127.0.0.1:")
-    sent = len(server.simulator.accepted)
-    assert sent < rows
+    assert len(server.simulator.accepted) < rows
+    journaled: dict[str, list[str]] = {}
+    for machine in team:  # requests in flight finished: each row is done with its ids, or was never sent
+        with Journal.open(journal_path(real(machine.output))) as journal:
+            assert {record.state for record in journal.records()} <= {"done", "pending"}
+            journaled.update({done.key: done.job_ids for done in journal.done()})
+    assert journaled == {entry["idempotency_key"]: entry["job_ids"] for entry in server.simulator.accepted}
     ended = wait(*[machine.start(source, server, "--concurrency", "8") for machine in team])
     assert all(code in (0, 1) for code, _ in ended), ended
     billed_once(server, rows)
