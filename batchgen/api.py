@@ -234,11 +234,13 @@ async def arun(
     connect_timeout: float = 10.0,
     grace: float = 15.0,
     stop: asyncio.Event | None = None,
+    ledger: str | None = None,
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``; see :func:`run`.
 
     ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); cancelling
-    the task stops at once. Either way the output is written and every stored job id kept.
+    the task stops at once. Either way the output is written and every stored job id kept. ``ledger`` is a
+    team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that several machines share.
     """
     settings = _settings(
         base_url,
@@ -257,6 +259,9 @@ async def arun(
         connect_timeout,
         grace,
     )
+    from .ledger import ledger_url
+
+    team_ledger = None if simulate else ledger_url(ledger)
     target = real(output)
     from .writer import check_output
 
@@ -291,6 +296,7 @@ async def arun(
             force=force,
             annotate=copy,
             encoding=encoding,
+            ledger=team_ledger,
         ).run(stop)
     result = RunResult(
         target,

@@ -130,12 +130,14 @@ class Batch:
         force: bool = False,
         annotate: Path | None = None,
         encoding: str | None = None,
+        ledger: str | None = None,
     ) -> None:
         self.plan, self.output, self.settings = plan, output, settings
         self.simulate = simulate
         self.retry_unknown, self.retry_failed, self.allow_resend = retry_unknown, retry_failed, allow_resend
         self.resend_changed = resend_changed
         self.force, self.annotate, self.encoding = force, annotate, encoding
+        self.ledger = ledger  # a team ledger's URL; None: the per-user file
         self.dispatcher: Dispatcher | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> Outcome:
@@ -144,7 +146,7 @@ class Batch:
         with output_lock(self.output, None if self.simulate else folder / "locks"):
             remove_stale_temporaries(self.output)
             existed = journal_file.exists()
-            ledger = None if self.simulate else open_ledger(self.settings.host, str(self.output), folder)
+            ledger = None if self.simulate else open_ledger(self.settings.host, str(self.output), folder, self.ledger)
             try:
                 with Journal.open(journal_file) as journal:
                     return await self._run(journal, ledger, existed, stop)

@@ -64,9 +64,10 @@ FLAGS = {
     "stop_after": "--stop-after",
     "script": "--script",
     "host": "--host",
+    "ledger": "--ledger",
 }
 CONSOLE_LIMIT = 50
-KEY_ENV, URL_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL"
+KEY_ENV, URL_ENV, LEDGER_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL", "BATCHGEN_LEDGER"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -253,6 +254,11 @@ def validate(
 @click.option(
     "--resend-changed", is_flag=True, help="Send rows edited since they were sent, as new requests (billed again)."
 )
+@click.option(
+    "--ledger",
+    envvar=LEDGER_ENV,
+    help=f"Team ledger shared by several machines, postgresql://user@host/db (or ${LEDGER_ENV}) [per-user file].",
+)
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop dispatching after this many requests.")
 @click.option("--stop-after", callback=parse_duration, help="Stop dispatching after this long, e.g. 30m or 7h.")
 @click.option("--stop-at", callback=parse_clock, help="Stop dispatching at this local time, HH:MM.")
@@ -413,7 +419,7 @@ def status(output: Path) -> int:
     "shards",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Merge the output of a shard (a run with --rows) into OUTPUT; repeat for each shard.",
+    help="Merge the output of a shard (a run with --rows) or of another machine into OUTPUT; repeat for each.",
 )
 def export(output: Path, shards: tuple[Path, ...]) -> int:
     """Rebuild OUTPUT from its journal (after it was deleted or damaged), or merge shards' outputs into it."""

@@ -118,9 +118,11 @@ def build_jobs(journals: Sequence[JournalView], existing: Sheet) -> Sheet:
             header.append(name)
     old_ids = old_header.index("job_id") if old_header else 0
     kept = {str(line[old_ids]): dict(zip(old_header, line, strict=False)) for line in old_lines if len(line) > old_ids}
+    # Rows of the latest input first, in row order (the outputs of several machines interleave, not follow),
+    # then rows no longer in it, then rows an edited row replaced.
     done = sorted(
         (row for journal in journals for row in journal.done()),
-        key=lambda d: (d.replaced_by is not None, not d.current),
+        key=lambda d: (d.replaced_by is not None, not d.current, d.row),
     )
     if any(record.replaced_by is not None for record in done) and SUPERSEDED not in header:
         header.append(SUPERSEDED)
@@ -158,16 +160,27 @@ def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
 
 
 def build_failed(journals: Sequence[JournalView]) -> Sheet:
-    """Every row of each journal's latest run without job ids, with its state and the reason, in row order."""
-    lines: list[tuple[int, list[Any]]] = []
+    """Every row of each journal's latest run without job ids, with its state and the reason, in row order.
+
+    Merged outputs (shards, machines) list a row once, and not at all when one of them has it done: a row
+    another machine sent is ``skipped`` in this machine's journal, which is no failure of the batch. Where the
+    journals disagree, a line that says what happened to the row wins over one that says another output has it.
+    """
+    done = set().union(*(journal.done_keys() for journal in journals))
+    lines: dict[Any, tuple[int, list[Any]]] = {}
     for journal in journals:
-        lines += [(o.row, [o.label, o.title, o.state, o.message]) for o in journal.left_out()]
-        lines += [
-            (r.row, [r.label, r.title, r.state, r.message or "not sent yet"])
+        found = [(o.key, o.row, [o.label, o.title, o.state, o.message]) for o in journal.left_out()]
+        found += [
+            (r.key, r.row, [r.label, r.title, r.state, r.message or "not sent yet"])
             for r in journal.unfinished(journal.latest_run())
         ]
-    lines.sort(key=lambda line: line[0])
-    return list(FAILED_COLUMNS), [line for _, line in lines]
+        for key, row, line in found:
+            if key in done:
+                continue
+            identity = key or tuple(line)  # an invalid row has no key: the same line from two machines is one
+            if identity not in lines or lines[identity][1][2] == "skipped":
+                lines[identity] = (row, line)
+    return list(FAILED_COLUMNS), [line for _, line in sorted(lines.values(), key=lambda item: item[0])]
 
 
 def write_output(journal: JournalView, output: Path, stamp: Callable[[str], None] | None = None) -> None:

@@ -17,6 +17,8 @@ import python_calamine
 from batchgen.cli import main
 from batchgen.simulator import BackgroundSimulator, Faults, Simulator
 
+from .pgserver import PostgresServer, binaries
+
 API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,6 +39,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     folder = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("BATCHGEN_STATE_DIR", str(folder))
     monkeypatch.delenv("BATCHGEN_BASE_URL", raising=False)
+    monkeypatch.delenv("BATCHGEN_LEDGER", raising=False)  # a developer's team ledger is never a test's
     return folder
 
 
@@ -60,6 +63,29 @@ def start_simulator() -> Iterator[Callable[..., BackgroundSimulator]]:
     yield start
     for server in running:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server per test worker. Skipped only where no server is installed, never in CI
+    (``.ci/run`` installs one there)."""
+    found = binaries()
+    if found is None:
+        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed: apt-get install postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(found)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def ledger_url(postgres: PostgresServer) -> str:
+    """The URL (password included) of a new, empty team ledger database."""
+    return postgres.database()
 
 
 @pytest.fixture

@@ -102,6 +102,23 @@ def test_a_missing_or_malformed_key_is_a_usage_error(tmp_path: Path, cli, key: s
     assert list(tmp_path.iterdir()) == [source]  # nothing journaled
 
 
+def test_a_team_ledger_needs_a_postgresql_url_and_psycopg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\n")
+    args = ("run", source, "-o", tmp_path / "o.xlsx", "--base-url", "https://api.example.com")
+    result = cli(*args, "--ledger", "mysql://team:hunter2@db/x")
+    assert result.code == 2
+    assert (
+        result.err.strip()
+        == "error: --ledger: mysql://team@db/x is not a PostgreSQL URL such as postgresql://user@host/db"
+    )
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    monkeypatch.setenv("BATCHGEN_LEDGER", "postgresql://team:hunter2@db/x")
+    result = cli(*args)
+    assert result.code == 2
+    assert result.err.strip() == "error: --ledger: a team ledger needs psycopg: pip install 'batchgen[postgres]'"
+    assert list(tmp_path.iterdir()) == [source]  # nothing read, journaled or sent
+
+
 def test_version_and_help(cli) -> None:
     assert cli("--version").out.strip() == f"batchgen, version {__version__}"
     result = cli("--help")
@@ -110,7 +127,7 @@ def test_version_and_help(cli) -> None:
 
 def test_import_batchgen_loads_no_heavy_module() -> None:
     code = (
-        "import sys, batchgen; heavy = [m for m in ('pandas', 'aiohttp', 'openpyxl', 'httpx', 'xlsxwriter') "
+        "import sys, batchgen; heavy = [m for m in ('pandas', 'aiohttp', 'openpyxl', 'httpx', 'xlsxwriter', 'psycopg') "
         "if m in sys.modules]; print(heavy); assert callable(batchgen.validate)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

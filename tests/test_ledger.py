@@ -1,248 +1,266 @@
-"""The ledger of sent rows and the group commit, on real SQLite files: claims are atomic across connections,
-answers follow lazily, and a run after a crash makes the journal and the ledger agree."""
+"""The ledger's rules, the same for the per-user SQLite file and the team's PostgreSQL database: a claim fails
+when another output holds the row in a blocking state, two simultaneous claims never both succeed, a release
+gives a row back, a done entry is final. PostgreSQL alone: its schema versions, machine names, outages."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import json
+import os
+import signal
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from batchgen.history import History
-from batchgen.journal import Journal, Record
-from batchgen.journal.group import ClaimsClosed, GroupCommit
-from batchgen.journal.store import done, pending
-from batchgen.ledger import BILLED, RELEASED, Batch, Entry, LedgerError, blocking_states
-from batchgen.ledger.sqlite import SqliteLedger
+from batchgen.errors import UnreachableError
+from batchgen.journal import Journal, NewRow, row_keys
+from batchgen.journal.group import GroupCommit
+from batchgen.journal.store import done
+from batchgen.ledger import BILLED, RELEASED, Batch, Entry, Ledger, LedgerDown, LedgerError, Sent, blocking_states
+from batchgen.ledger import open_ledger as open_any
 
-from .test_journal import A, B, open_with, row_keys, rows
+from .pgserver import PASSWORD, PostgresServer, free_port
 
 HOST = "https://api.example.com"
+AT = "2026-11-29T04:12:00+00:00"
+LATER = "2026-11-29T04:13:00+00:00"
+PG = [pytest.mark.postgres, pytest.mark.slow]
+
+Opener = Callable[[str], Ledger]
 
 
-def ledger(folder: Path, output: str, host: str = HOST) -> SqliteLedger:
-    return SqliteLedger(folder, host, output)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=PG)])
+def open_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """``open_ledger(output)``: a ledger of one backend, shared by every output of the test; closed at the end."""
+    url = request.getfixturevalue("ledger_url") if request.param == "postgres" else None
+    opened: list[Ledger] = []
+
+    def open_one(output: str) -> Ledger:
+        ledger = open_any(HOST, output, tmp_path / "state", url)
+        opened.append(ledger)
+        return ledger
+
+    yield open_one
+    for ledger in opened:
+        ledger.close()
 
 
-def test_a_row_claimed_by_one_output_is_refused_to_another_naming_it(tmp_path: Path) -> None:
-    first, second = ledger(tmp_path, "/data/a.xlsx"), ledger(tmp_path, "/data/b.xlsx")
-    assert first.write(Batch(["k1", "k2"], at="2026-11-29T04:12:00+00:00")) == {}
-    refused = second.write(Batch(["k2", "k3"], at="2026-11-29T04:13:00+00:00"))
-    assert list(refused) == ["k2"]
-    assert (refused["k2"].output, refused["k2"].state, refused["k2"].sent_at) == (
-        "/data/a.xlsx",
-        "in_flight",
-        "2026-11-29T04:12:00+00:00",
-    )
-    assert {(s.key, s.output) for s in second.lookup(["k1", "k2", "k3"])} == {
-        ("k1", "/data/a.xlsx"),
-        ("k2", "/data/a.xlsx"),
-        ("k3", "/data/b.xlsx"),
-    }
-    assert ledger(tmp_path, "/data/b.xlsx", "https://staging.example.com").lookup(["k1"]) == []  # billed apart
+def claim(ledger: Ledger, *keys: str, blocking: frozenset[str] = BILLED, at: str = AT) -> set[str]:
+    """Claim ``keys``; the ones refused."""
+    return set(ledger.write(Batch(keys, (), at, "journal-1", 1, blocking)))
 
 
-def test_what_blocks_a_claim_follows_the_settings(tmp_path: Path) -> None:
-    assert blocking_states(allow_resend=False, retry_unknown=False) == BILLED
-    assert blocking_states(allow_resend=False, retry_unknown=True) == {"in_flight", "done"}
-    assert blocking_states(allow_resend=True, retry_unknown=False) == frozenset()
-    first, second = ledger(tmp_path, "/a"), ledger(tmp_path, "/b")
-    first.write(Batch(["gone", "kept"], [], "t1"))
-    first.write(Batch(entries=[Entry("gone", "unknown", "t2"), Entry("kept", "done", "t2", ("id-1",))]))
-    assert list(second.write(Batch(["gone", "kept"], at="t3", blocking=blocking_states(False, True)))) == ["kept"]
-    assert second.write(Batch(["kept"], at="t4", blocking=blocking_states(True, False))) == {}  # sent on purpose
+def states(ledger: Ledger, key: str) -> dict[str, str]:
+    return {sent.output: sent.state for sent in ledger.lookup([key])}
 
 
-def test_released_rows_free_their_claim_and_a_done_entry_is_final(tmp_path: Path) -> None:
-    first, second = ledger(tmp_path, "/a"), ledger(tmp_path, "/b")
-    first.write(Batch(["k"], at="t1"))
-    first.write(Batch(["k"], [Entry("k", RELEASED, "t2")], "t2"))  # released, then claimed again: still held
-    assert list(second.write(Batch(["k"], at="t3"))) == ["k"]
-    first.write(Batch(entries=[Entry("k", RELEASED, "t4")]))
-    assert second.write(Batch(["k"], at="t5")) == {}
-    second.write(Batch(entries=[Entry("k", "done", "t6", ("id-9",))]))
-    second.write(Batch(entries=[Entry("k", "unknown", "t7"), Entry("k", RELEASED, "t7")]))
-    (entry,) = first.lookup(["k"])
-    assert (entry.output, entry.state, entry.job_ids) == ("/b", "done", ("id-9",))
+def test_a_row_held_by_another_output_is_refused_and_named(open_ledger: Opener) -> None:
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    assert claim(a, "k1", "k2") == set()
+    refused = b.write(Batch(["k2", "k3"], (), LATER, "journal-2", 1))
+    assert set(refused) == {"k2"}
+    assert refused["k2"].output == a.output and refused["k2"].state == "in_flight"
+    assert refused["k2"].sent_at.startswith("2026-11-29T04:12:00")
+    assert (refused["k2"].journal, refused["k2"].seq) == ("journal-1", 1)
+    assert claim(a, "k1") == set()  # its own claim again (a retried request): still its own
+    assert states(a, "k3") == {b.output: "in_flight"}
 
 
-def test_claims_from_many_connections_at_once_give_each_row_to_one_output(tmp_path: Path) -> None:
-    keys = [f"k{i}" for i in range(200)]
+def test_simultaneous_claims_of_one_row_never_both_succeed(open_ledger: Opener) -> None:
+    ledgers = [open_ledger(f"/out-{i}.xlsx") for i in range(4)]
+    keys = [f"k{i}" for i in range(200)]  # enough for claims to meet (without the unique index, most would)
+    start = threading.Barrier(len(ledgers))
     won: dict[str, list[str]] = {}
 
-    def claim(output: str) -> None:
-        mine = ledger(tmp_path, output)
-        refused: set[str] = set()
-        for start in range(0, len(keys), 8):
-            refused |= set(mine.write(Batch(keys[start : start + 8], at="t")))
-        won[output] = [key for key in keys if key not in refused]
-        mine.close()
+    def run(ledger: Ledger) -> None:
+        start.wait()
+        for chunk in range(0, len(keys), 5):
+            batch = keys[chunk : chunk + 5]
+            refused = claim(ledger, *batch)
+            for key in set(batch) - refused:
+                won.setdefault(key, []).append(ledger.output)
 
-    threads = [threading.Thread(target=claim, args=(f"/out-{n}",)) for n in range(4)]
+    threads = [threading.Thread(target=run, args=(ledger,)) for ledger in ledgers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    claimed = [key for keys_won in won.values() for key in keys_won]
-    assert sorted(claimed) == sorted(keys)  # every row once, overall
+    assert sorted(won) == sorted(keys)
+    assert all(len(outputs) == 1 for outputs in won.values()), won
 
 
-def test_an_older_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
-    old = sqlite3.connect(tmp_path / "ledger.sqlite")
-    old.execute(
-        "CREATE TABLE sent (key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, state TEXT NOT NULL,"
-        " sent_at TEXT NOT NULL, job_ids TEXT, PRIMARY KEY (key, host, output))"
-    )
-    old.execute("INSERT INTO sent VALUES ('k', ?, '/a', 'done', 't', '[\"id-1\"]')", (HOST,))
-    old.commit()
-    old.close()
-    (entry,) = ledger(tmp_path, "/b").lookup(["k"])
-    assert (entry.output, entry.job_ids, entry.journal, entry.seq) == ("/a", ("id-1",), None, None)
-    newer = sqlite3.connect(tmp_path / "ledger.sqlite")
-    newer.execute("PRAGMA user_version=99")
-    newer.close()
-    with pytest.raises(LedgerError, match="newer batchgen"):
-        ledger(tmp_path, "/b")
+def test_blocking_states_decide_what_another_output_may_send(open_ledger: Opener) -> None:
+    a, b, c = open_ledger("/a.xlsx"), open_ledger("/b.xlsx"), open_ledger("/c.xlsx")
+    claim(a, "unknown", "done")
+    a.write(Batch(entries=[Entry("unknown", "unknown", AT), Entry("done", "done", AT, ("id-1",))]))
+    retry_unknown = blocking_states(allow_resend=False, retry_unknown=True)
+    assert claim(b, "unknown", "done", blocking=retry_unknown, at=LATER) == {"done"}
+    assert claim(c, "unknown") == {"unknown"}  # b has it in flight now, and a's unknown still blocks
+    assert claim(c, "done", "unknown", blocking=blocking_states(allow_resend=True, retry_unknown=False)) == set()
+    assert states(c, "unknown") == {a.output: "unknown", b.output: "in_flight", c.output: "in_flight"}
+    assert states(c, "done") == {a.output: "done", c.output: "in_flight"}
+    assert c.lookup(["unknown"])[0].output == a.output  # oldest first
 
 
-def test_an_unwritable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "state"
-    blocker.write_text("not a folder")
-    with pytest.raises(LedgerError, match=r"cannot open the ledger of sent rows in .*BATCHGEN_STATE_DIR"):
-        ledger(blocker, "/o")
+def test_a_released_row_can_be_claimed_elsewhere_but_a_done_entry_is_final(open_ledger: Opener) -> None:
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    claim(a, "refused", "sent")
+    a.write(Batch(entries=[Entry("refused", RELEASED, AT), Entry("sent", "done", AT, ("id-1", "id-2"))]))
+    assert a.lookup(["refused"]) == []
+    assert claim(b, "refused", "sent") == {"sent"}
+    a.write(Batch(entries=[Entry("sent", RELEASED, LATER), Entry("sent", "unknown", LATER)]))
+    claim(a, "sent")
+    (done,) = a.lookup(["sent"])
+    assert (done.state, done.job_ids) == ("done", ("id-1", "id-2"))
 
 
-def records(journal: Journal, run: int) -> list[Record]:
-    return journal.to_send(run)
+def test_a_row_released_and_claimed_again_in_one_write_stays_claimed(open_ledger: Opener) -> None:
+    """A 503 gives the row back; its retry claims it in the same group commit: entries go first."""
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    claim(a, "retried")
+    a.write(Batch(["retried"], [Entry("retried", RELEASED, LATER)], LATER, "journal-1", 2, BILLED))
+    assert states(a, "retried") == {a.output: "in_flight"}
+    assert claim(b, "retried") == {"retried"}
 
 
-def test_group_commit_writes_the_claims_and_answers_of_one_turn_in_one_flush(tmp_path: Path) -> None:
-    journal, run = open_with(tmp_path, A, B, {**A, "title": "C"})
-    store = ledger(tmp_path / "state", "/out.xlsx")
-    commit = GroupCommit(journal, store, BILLED)
-    a, b, c = records(journal, run)
-
-    async def scenario() -> None:
-        assert await asyncio.gather(*(commit.claim(record) for record in (a, b, c))) == [None, None, None]
-        assert journal.sequence() == 1  # three claims, one batch
-        await asyncio.gather(commit.settle(done(a.key, ["id-1"], 200)), commit.settle(pending(b.key, 503, "busy")))
-        assert journal.states() == {a.key: "done", b.key: "pending", c.key: "in_flight"}
-        assert {s.key: s.state for s in store.lookup([a.key, b.key])} == {a.key: "in_flight", b.key: "in_flight"}
-        commit.close()  # the ledger learns of the answers at the latest at the end
-
-    asyncio.run(scenario())
-    assert {s.key: (s.state, s.job_ids) for s in store.lookup([a.key, b.key, c.key])} == {
-        a.key: ("done", ("id-1",)),
-        c.key: ("in_flight", ()),
-    }
+def test_entries_catch_up_without_a_claim(open_ledger: Opener) -> None:
+    """What a run brings up to date from its journal: outcomes the ledger never heard of."""
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    a.write(Batch(entries=[Entry("k", "done", AT, ("id-1",)), Entry("u", "unknown", AT)]))
+    b.write(Batch(entries=[Entry("k", "done", LATER, ("id-9",))]))  # both had sent it (a resend, or an outage)
+    assert {(s.output, s.job_ids) for s in a.lookup(["k"])} == {(a.output, ("id-1",)), (b.output, ("id-9",))}
+    assert claim(b, "u") == {"u"}
 
 
-def test_a_claim_another_output_holds_leaves_the_row_skipped_naming_it(tmp_path: Path) -> None:
-    journal, run = open_with(tmp_path, A, B)
-    ledger(tmp_path / "state", "/elsewhere/b.xlsx").write(Batch([row_keys([A])[0]], at="2026-11-29T04:12:00"))
-    commit = GroupCommit(journal, ledger(tmp_path / "state", "/out.xlsx"), BILLED)
-    a, b = records(journal, run)
+class Unreachable:
+    """A team ledger whose server went away: every write fails, as a dropped connection does."""
 
-    async def scenario() -> None:
-        holder, free = await asyncio.gather(commit.claim(a), commit.claim(b))
-        assert holder is not None and holder.output == "/elsewhere/b.xlsx" and free is None
+    host, output, where = HOST, "laptop:/out.xlsx", "postgresql://team@db/ledger"
 
-    asyncio.run(scenario())
-    (left,) = journal.left_out()
-    assert (left.key, left.state) == (a.key, "skipped")
-    assert "sent by another run to /elsewhere/b.xlsx at 2026-11-29T04:12:00" in left.message
-    assert commit.skipped_to == {"/elsewhere/b.xlsx": 1}
-    assert journal.states()[a.key] == "pending" and journal.states()[b.key] == "in_flight"
+    def __init__(self) -> None:
+        self.writes = 0
 
+    def write(self, batch: Batch) -> dict[str, Sent]:
+        self.writes += 1
+        raise LedgerDown(f"the team ledger {self.where} cannot be used", self.where)
 
-def test_a_ledger_that_fails_stops_claims_but_answers_still_reach_the_journal(tmp_path: Path) -> None:
-    journal, run = open_with(tmp_path, A, B)
-    store = ledger(tmp_path / "state", "/out.xlsx")
-    commit = GroupCommit(journal, store, BILLED)
-    a, b = records(journal, run)
+    def lookup(self, keys: Iterable[str]) -> list[Sent]:
+        return []
 
-    async def scenario() -> None:
-        await commit.claim(a)
-        store.db.close()  # the ledger goes away
-        answer = asyncio.ensure_future(commit.settle(done(a.key, ["id-1"], 200)))
-        with pytest.raises(LedgerError):
-            await commit.claim(b)
-        await answer
-
-    asyncio.run(scenario())
-    assert journal.states() == {a.key: "done", b.key: "pending"}
+    def close(self) -> None: ...
 
 
-def test_a_claim_whose_request_never_left_is_given_back(tmp_path: Path) -> None:
-    journal, run = open_with(tmp_path, A)
-    commit = GroupCommit(journal, None, BILLED)
-    (a,) = records(journal, run)
+def test_once_the_ledger_failed_nothing_is_claimed_and_answers_still_reach_the_journal(tmp_path: Path) -> None:
+    """The run stops; answers still coming are journaled without waiting on the ledger again."""
+    payloads = [{"title": title, "tag": "pop", "lyrics": "la"} for title in "AB"]
+    rows = [
+        NewRow(key, n, n, p["title"], json.dumps(p), {})
+        for n, (key, p) in enumerate(zip(row_keys(payloads), payloads, strict=True), 2)
+    ]
+    ledger = Unreachable()
+    with Journal.open(tmp_path / "out.xlsx.journal") as journal:
+        run = journal.start_run("in.csv", rows, [], [])
+        first, second = journal.to_send(run)
+        commit = GroupCommit(journal, ledger, BILLED)
 
-    async def scenario() -> None:
-        waiting = asyncio.ensure_future(commit.claim(a))
-        await asyncio.sleep(0)
-        waiting.cancel()  # interrupted while its claim was being written
-        await asyncio.sleep(0)
-        commit.close()
+        async def dispatch() -> None:
+            for record in (first, second):
+                with pytest.raises(LedgerDown):
+                    await commit.claim(record)
+            await commit.settle(done(first.key, ["id-1"], 200))  # an answer to a request sent before the outage
+            commit.close()
 
-    asyncio.run(scenario())
-    assert journal.states() == {a.key: "pending"}
-
-
-def reopen(tmp_path: Path, output: str = "/out.xlsx") -> tuple[Journal, History]:
-    journal = Journal.open(tmp_path / "out.xlsx.journal")
-    journal.recover()
-    history = History(journal, rows(A, B), tmp_path / "out.xlsx", ledger(tmp_path / "state", output))
-    return journal, history
-
-
-def test_after_a_crash_between_the_claim_and_the_journal_the_claim_is_released(tmp_path: Path) -> None:
-    journal, _ = open_with(tmp_path, A, B)
-    a, b = row_keys([A, B])
-    store = ledger(tmp_path / "state", "/out.xlsx")
-    store.write(Batch([a], at="t", journal=journal.identity(), seq=journal.sequence() + 1))  # then the crash
-    journal.close()
-    journal, history = reopen(tmp_path)
-    assert history.restore(existed=True) == 0
-    assert journal.states() == {a: "pending", b: "pending"}  # never sent: sent now
-    assert store.lookup([a]) == []
+        asyncio.run(dispatch())
+        assert ledger.writes == 1
+        assert journal.states() == {first.key: "done", second.key: "pending"}
 
 
-def test_a_claim_of_a_replaced_journal_makes_its_row_unknown(tmp_path: Path) -> None:
-    journal, _ = open_with(tmp_path, A, B)
-    a, b = row_keys([A, B])
-    ledger(tmp_path / "state", "/out.xlsx").write(Batch([a], at="t", journal="another-journal", seq=1))
-    journal.close()
-    journal, history = reopen(tmp_path)
-    assert history.restore(existed=True) == 1
-    assert journal.states() == {a: "unknown", b: "pending"}  # it may have been sent: never again on its own
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_schema_is_made_on_first_use_versioned_and_a_newer_one_refused(ledger_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    start, failures = threading.Barrier(3), []
+
+    def first_use(number: int) -> None:  # three machines start at once on an empty database
+        start.wait()
+        try:
+            open_any(HOST, f"/out-{number}.xlsx", tmp_path, ledger_url).close()
+        except Exception as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(number,)) for number in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with psycopg.connect(ledger_url, autocommit=True) as db:
+        assert db.execute("SELECT version, by FROM batchgen_migrations").fetchall() == [(1, "batchgen")]
+        db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (2, 'batchgen 9.0')")
+    with pytest.raises(LedgerError, match=r"written by a newer batchgen \(ledger version 2\); upgrade batchgen"):
+        open_any(HOST, "/x.xlsx", tmp_path, ledger_url)
 
 
-def test_the_ledger_is_brought_up_to_date_from_the_journal(tmp_path: Path) -> None:
-    journal, _ = open_with(tmp_path, A, B)
-    a, b = row_keys([A, B])
-    store = ledger(tmp_path / "state", "/out.xlsx")
-    store.write(Batch([a, b], at="t", journal=journal.identity(), seq=1))
-    journal.apply([done(a, ["id-1"], 200)], sequence=1)
-    journal.mark_unknown(b, None, "dropped")  # the run died before the ledger learnt either
-    journal.close()
-    journal, history = reopen(tmp_path)
-    history.restore(existed=True)
-    assert {s.key: (s.state, s.job_ids) for s in store.lookup([a, b])} == {a: ("done", ("id-1",)), b: ("unknown", ())}
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_team_ledger_names_the_machine_and_replaces_a_connection_that_died(ledger_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    ledger = open_any(HOST, "/data/out.xlsx", tmp_path, ledger_url)
+    try:
+        assert ledger.output == f"{socket.gethostname()}:/data/out.xlsx"
+        assert PASSWORD not in ledger.where and ledger.where.startswith("postgresql://batchgen@127.0.0.1:")
+        claim(ledger, "k1")
+        with psycopg.connect(ledger_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'batchgen'"
+            ).fetchall()
+        assert killed == [(True,)]
+        assert claim(ledger, "k2") == set()  # on a new connection
+        assert {sent.key for sent in ledger.lookup(["k1", "k2"])} == {"k1", "k2"}
+    finally:
+        ledger.close()
 
 
-def test_a_claim_waiting_when_the_run_stops_is_refused(tmp_path: Path) -> None:
-    journal, run = open_with(tmp_path, A)
-    commit = GroupCommit(journal, None, BILLED)
-    (a,) = records(journal, run)
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_ledger_out_of_reach_is_down_within_seconds_and_its_password_is_never_shown(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = f"postgresql://batchgen:{PASSWORD}@127.0.0.1:{free_port()}/db?password={PASSWORD}"
+    with pytest.raises(LedgerDown) as down:
+        open_any(HOST, "/out.xlsx", tmp_path, url)
+    assert isinstance(down.value, UnreachableError)
+    where = f"postgresql://batchgen@127.0.0.1:{url.split(':')[3].split('/')[0]}/db"
+    assert down.value.host == where and where in down.value.message
+    assert PASSWORD not in down.value.message and "\n" not in down.value.message
+    with pytest.raises(LedgerDown, match="password authentication failed") as refused:
+        open_any(HOST, "/out.xlsx", tmp_path, postgres.url(password="Wrong-pw-31337"))
+    assert "Wrong-pw-31337" not in refused.value.message
 
-    async def scenario() -> None:
-        waiting = asyncio.ensure_future(commit.claim(a))
-        commit.close_claims()  # the run stops before the claim's flush
-        with pytest.raises(ClaimsClosed):
-            await waiting
 
-    asyncio.run(scenario())
-    assert journal.states() == {a.key: "pending"}
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_server_that_stops_answering_is_cut_off(postgres: PostgresServer, ledger_url: str, tmp_path: Path) -> None:
+    """A frozen server never sends its statement timeout: the ledger gives up on its own."""
+    ledger = open_any(HOST, "/out.xlsx", tmp_path, ledger_url)
+    ledger.answer_within = 1.0  # type: ignore[attr-defined]
+    frozen = postgres.processes()
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(LedgerDown, match=r"cannot be used \(no answer within 1 s\)"):
+            claim(ledger, "k1")
+        assert time.monotonic() - started < 3
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        ledger.close()
+    assert claim(ledger, "k2") == set()  # the server is back: a new connection
+    ledger.close()

@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.journal import Journal, NewRow, row_keys
+from batchgen.journal import Journal, LeftOut, NewRow, row_keys
 from batchgen.paths import output_lock, real, refuse_same, same_file
-from batchgen.writer import atomic_write, build_jobs, check_output, read_jobs, write_output
+from batchgen.writer import atomic_write, build_failed, build_jobs, check_output, read_jobs, write_output
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 
@@ -54,6 +54,29 @@ def test_jobs_follow_the_current_input_with_its_row_numbers(tmp_path: Path) -> N
         (3, "B", "b1"),
         (3, "B", "b2"),
     ]  # rows of the current input in order; B, no longer in it, at the end with its last row number
+
+
+def test_outputs_of_several_machines_merge_in_row_order_with_no_stale_failure(tmp_path: Path) -> None:
+    """Two machines ran one sheet: each left out the rows the other sent, and each saw the same invalid row."""
+    titles, numbers = ["A", "B", "C", "D"], [2, 3, 4, 5]
+    machines = [Journal.open(tmp_path / f"{name}.xlsx.journal") for name in "ab"]
+    key = dict(zip(titles, row_keys([song(t) for t in titles]), strict=True))
+    invalid = LeftOut(6, 6, "E", "tag: required", {})
+    for journal, mine, theirs in zip(machines, ("AC", "B"), ("BD", "AC"), strict=True):
+        start(journal, titles, numbers)
+        for title in mine:
+            finish(journal, title, f"{title.lower()}1")
+        elsewhere = [
+            LeftOut(n, n, t, "sent by another run", {}, "skipped", key[t])
+            for t, n in zip(titles, numbers, strict=True)
+            if t in theirs
+        ]
+        journal.leave_out([*elsewhere, invalid])
+    machines[1].mark_unknown(key["D"], None, "dropped")  # b sent D, no ids came: a's "skipped" must not hide it
+    _header, jobs = build_jobs(machines, ([], []))
+    assert [line[2] for line in jobs] == ["a1", "b1", "c1"]
+    _header, failed = build_failed(machines)
+    assert failed == [[5, "D", "unknown", "dropped"], [6, "E", "invalid", "tag: required"]]
 
 
 def test_existing_lines_are_kept_and_ids_never_repeat(tmp_path: Path) -> None:

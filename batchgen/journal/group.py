@@ -60,6 +60,7 @@ class GroupCommit:
         self.identity = journal.identity()
         self.sequence = journal.sequence()
         self.skipped_to: dict[str, int] = {}  # other outputs that held rows of this run, and how many
+        self.ledger_error: BatchgenError | None = None  # the ledger failed: no more claims in this run
         self._queue = _Flush()
         self._scheduled: asyncio.Handle | None = None
         self._entries: list[Entry] = []  # the ledger follows answers with the next claims: one sync less
@@ -98,7 +99,7 @@ class GroupCommit:
         if self._scheduled is not None:
             self._scheduled.cancel()
         self._flush()
-        if self._entries and self.ledger is not None:
+        if self._entries and self.ledger is not None and self.ledger_error is None:
             try:
                 self.ledger.write(Batch(entries=self._entries))
             except LEDGER_FAILURES as exc:
@@ -134,7 +135,7 @@ class GroupCommit:
         written = _Written()
         self._entries += [entry for entry in map(_entry, changes) if entry is not None]
         sequence = self.sequence + 1 if claims else None
-        if claims and self.ledger is not None:
+        if claims and self.ledger is not None and self.ledger_error is None:
             batch = Batch(
                 [record.key for record in claims], self._entries, now(), self.identity, sequence, self.blocking
             )
@@ -142,9 +143,13 @@ class GroupCommit:
                 written.refused = self.ledger.write(batch)
                 self._entries = []
             except LEDGER_FAILURES as exc:
-                written.ledger_error = exc
-                claims = []  # no claim, no request; the answers still go to the journal
-                sequence = None
+                # Not tried again in this run: it stops, and a ledger out of reach would make each answer still
+                # coming wait out a timeout before its journal write. The next run brings the ledger up to date.
+                self.ledger_error = exc
+        if claims and self.ledger_error is not None:
+            written.ledger_error = self.ledger_error
+            claims = []  # no claim, no request; the answers still go to the journal
+            sequence = None
         sent = [in_flight(record.key) for record in claims if record.key not in written.refused]
         left_out = [_skipped(record, written.refused[record.key]) for record in claims if record.key in written.refused]
         try:

@@ -49,6 +49,7 @@ class DoneRow:
     submitted_at: str
     extras: dict[str, Any]
     current: bool
+    row: int
     replaced_by: int | str | None = None  # the label of the row sent again after an edit: these ids are superseded
 
 
@@ -107,6 +108,10 @@ class JournalView:
         cursor = self.db.execute("SELECT key, job_ids FROM rows WHERE state IN ('done', 'unknown', 'in_flight')")
         return {key: json.loads(job_ids) if job_ids else [] for key, job_ids in cursor}
 
+    def done_keys(self) -> set[str]:
+        """The keys of every row with job ids."""
+        return {key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='done'")}
+
     def states(self) -> dict[str, str]:
         """Every row key and its state."""
         return {key: state for key, state in self.db.execute("SELECT key, state FROM rows")}
@@ -135,6 +140,7 @@ class JournalView:
                 submitted_at,
                 json.loads(extras),
                 bool(current),
+                row,
                 None if new_row is None else _label(new_row, new_label),
             )
 

@@ -5,22 +5,29 @@ key sent to a provider host is recorded with the output it went to, when, and it
 leaves, its row is *claimed* for this output: one atomic step that fails when another output holds the row.
 
 Two backends implement :class:`Ledger`: a per-user SQLite file (:mod:`.sqlite`, the default) and a team's
-PostgreSQL database. The claim precedes the journal's ``in_flight``; a claim carries the journal's identity and
-write sequence, so a run that finds a claim its journal never followed (a crash between the two) can tell it
-from a claim whose request left (see :mod:`batchgen.history`).
+PostgreSQL database (:mod:`.postgres`, for ``BATCHGEN_LEDGER=postgresql://...``). The claim precedes the
+journal's ``in_flight``; a claim carries the journal's identity and write sequence, so a run that finds a claim
+its journal never followed (a crash between the two) can tell it from a claim whose request left (see
+:mod:`batchgen.history`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import JournalError, UnreachableError
+from ..errors import JournalError, UnreachableError, UsageError
 
+LEDGER_ENV = "BATCHGEN_LEDGER"
+SCHEMES = ("postgresql", "postgres")
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
+SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"  # a Sent's fields, as both backends read them
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +118,39 @@ def blocking_states(allow_resend: bool, retry_unknown: bool) -> frozenset[str]:
     return BILLED - {"unknown"} if retry_unknown else BILLED
 
 
+def ledger_url(url: str | None) -> str | None:
+    """The team ledger's URL (``url``, else ``$BATCHGEN_LEDGER``), checked before anything is read or sent.
+
+    None means the per-user SQLite ledger. psycopg is an optional extra: its absence is said here, at once,
+    rather than after the sheet was read.
+    """
+    value = (os.environ.get(LEDGER_ENV, "") if url is None else url).strip()
+    if not value:
+        return None
+    if urlsplit(value).scheme not in SCHEMES:
+        raise UsageError(
+            f"{without_password(value)} is not a PostgreSQL URL such as postgresql://user@host/db", setting="ledger"
+        )
+    if importlib.util.find_spec("psycopg") is None:
+        raise UsageError("a team ledger needs psycopg: pip install 'batchgen[postgres]'", setting="ledger")
+    return value
+
+
+def without_password(url: str) -> str:
+    """``url`` as messages show it: no password, neither in its user part nor among its parameters."""
+    parts = urlsplit(url)
+    user, at, place = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{place}"
+    query = urlencode([(name, value) for name, value in parse_qsl(parts.query) if name != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def open_ledger(host: str, output: str, folder: Path, url: str | None = None) -> Ledger:
-    """The team ledger at ``url`` (PostgreSQL), else the per-user SQLite ledger in ``folder``."""
+    """The team ledger at ``url`` (PostgreSQL: :func:`ledger_url`), else the per-user SQLite file in ``folder``."""
+    if url:
+        from .postgres import PostgresLedger  # psycopg only when a team ledger is asked for
+
+        return PostgresLedger(url, host, output)
     from .sqlite import SqliteLedger
 
     return SqliteLedger(folder, host, output)
@@ -120,8 +158,10 @@ def open_ledger(host: str, output: str, folder: Path, url: str | None = None) ->
 
 __all__ = [
     "BILLED",
+    "LEDGER_ENV",
     "LEDGER_FAILURES",
     "RELEASED",
+    "SENT_COLUMNS",
     "Batch",
     "Entry",
     "Ledger",
@@ -129,5 +169,7 @@ __all__ = [
     "LedgerError",
     "Sent",
     "blocking_states",
+    "ledger_url",
     "open_ledger",
+    "without_password",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import BILLED, RELEASED, Batch, Entry, LedgerError, Sent
+from . import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent
 
 LEDGER_FILE = "ledger.sqlite"
 VERSION = 2
@@ -28,7 +28,6 @@ CREATE TABLE IF NOT EXISTS sent (
 );
 """
 _V2 = ("ALTER TABLE sent ADD COLUMN journal TEXT", "ALTER TABLE sent ADD COLUMN seq INTEGER")
-_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"
 
 
 class SqliteLedger:
@@ -40,7 +39,7 @@ class SqliteLedger:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit, so a claim can take the write lock first (IMMEDIATE).
-            self.db = sqlite3.connect(self.where, isolation_level=None)
+            self.db = sqlite3.connect(self.where, isolation_level=None, check_same_thread=False)
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -92,7 +91,7 @@ class SqliteLedger:
         if not blocking:
             return None
         found = self.db.execute(
-            f"SELECT {_COLUMNS} FROM sent WHERE key=? AND host=? AND output != ? "
+            f"SELECT {SENT_COLUMNS} FROM sent WHERE key=? AND host=? AND output != ? "
             f"AND state IN ({', '.join('?' * len(blocking))}) ORDER BY sent_at LIMIT 1",
             (key, self.host, self.output, *sorted(blocking)),
         ).fetchone()
@@ -117,7 +116,8 @@ class SqliteLedger:
         try:
             for key in set(keys):
                 cursor = self.db.execute(
-                    f"SELECT {_COLUMNS} FROM sent WHERE key=? AND host=? AND state IN ({', '.join('?' * len(BILLED))})",
+                    f"SELECT {SENT_COLUMNS} FROM sent WHERE key=? AND host=? "
+                    f"AND state IN ({', '.join('?' * len(BILLED))})",
                     (key, self.host, *sorted(BILLED)),
                 )
                 found.extend(_sent(values) for values in cursor)
