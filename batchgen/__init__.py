@@ -15,11 +15,8 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-# The stage module ``batchgen.validate`` is loaded first, so that the name ends up bound to the function.
-from .validate import CellError  # isort: skip
-
 # The front door is imported at once: its module keeps heavy imports inside the functions that need them.
-from .api import RunResult, ValidationReport, arun, run, validate  # isort: skip
+from .api import arun, run, validate
 from .errors import (
     BatchgenError,
     FatalAPIError,
@@ -32,6 +29,7 @@ from .errors import (
     UnsavedIds,
     UsageError,
 )
+from .results import CellError, RunResult, State, ValidationReport
 
 __all__ = [
     "BatchgenError",
@@ -43,6 +41,7 @@ __all__ = [
     "NoAnswerError",
     "OutputError",
     "RunResult",
+    "State",
     "UnreachableError",
     "UnsavedIds",
     "UsageError",

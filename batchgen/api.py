@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,10 @@ from .errors import (
 )
 from .loader import Source, Table, in_range, load
 from .paths import real, refuse_same
+from .results import RunResult, State, ValidationReport
 from .schema import DEFAULT_MODEL
 from .settings import Settings, check_api_key, check_base_url, check_transport, env_key, env_url, parse_rate
-from .validate import CellError, Validation, validate_table
+from .validate import Validation, validate_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,75 +40,6 @@ log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
 SIMULATED_KEY = "simulated-key"
-STATES = ("pending", "in_flight", "done", "failed", "unknown", "skipped", "changed", "invalid", "duplicate", "hidden")
-"""Every state a row of a run can end in: :attr:`RunResult.counts` holds each of them, 0 where none."""
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationReport:
-    """Every problem of a source, and what a person should know before sending it."""
-
-    source: str
-    rows: int
-    errors: list[CellError]
-    hidden: list[int] = field(default_factory=list)
-    passthrough: list[str] = field(default_factory=list)
-    duplicates: list[tuple[int | str, int | str]] = field(default_factory=list)
-    invalid_rows: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What a run did. ``counts`` maps every state of :data:`STATES` to its number of rows (0 where none, so
-    ``counts['failed']`` never raises); ``jobs`` and ``failed`` are the output's tables as DataFrames."""
-
-    output: Path
-    journal: Path
-    counts: dict[str, int]
-    requests: int = 0
-    retries: int = 0
-    interrupted: bool = False
-    stopped: str | None = None
-    restored: int = 0
-    invalid: list[CellError] = field(default_factory=list)
-    hidden: list[int] = field(default_factory=list)
-    passthrough: list[str] = field(default_factory=list)
-    duplicates: list[tuple[int | str, int | str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Every row of the input is done."""
-        return all(state == "done" for state, count in self.counts.items() if count)
-
-    @property
-    def jobs(self) -> pd.DataFrame:
-        """One line per job id, as in the output's ``jobs`` sheet (read from the journal, the source of truth)."""
-        from .journal import Journal
-        from .writer import build_jobs, read_jobs
-
-        with Journal.open(self.journal) as journal:
-            header, lines = build_jobs([journal], read_jobs(self.output))
-        return _frame(header, lines)
-
-    @property
-    def failed(self) -> pd.DataFrame:
-        """One line per row without job ids: ``row``, ``title``, ``state``, ``error``."""
-        from .journal import Journal
-        from .writer import build_failed
-
-        with Journal.open(self.journal) as journal:
-            header, lines = build_failed([journal])
-        return _frame(header, lines)
-
-
-def _frame(header: list[str], lines: list[list[Any]]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(lines, columns=header)
 
 
 def validate(
@@ -280,12 +212,12 @@ async def arun(
     _warn(report, skip_hidden)
     if validation.errors and not skip_invalid:
         raise InvalidInputError(validation.errors, table.name)
-    from . import batch
+    from .batch import Batch, plan
 
-    plan = batch.plan(table, validation, rows=rows, skip_hidden=skip_hidden, dedupe=dedupe)
+    planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, dedupe=dedupe)
     with _provider(settings, simulate) as settings:
-        outcome = await batch.Batch(
-            plan,
+        outcome = await Batch(
+            planned,
             target,
             settings,
             simulate=simulate,
@@ -299,18 +231,19 @@ async def arun(
             ledger=team_ledger,
         ).run(stop)
     result = RunResult(
-        target,
-        outcome.journal,
-        {**dict.fromkeys(STATES, 0), **outcome.counts},
-        outcome.report.requests,
-        outcome.report.retries,
-        outcome.report.interrupted,
-        outcome.report.stopped,
-        outcome.restored,
-        validation.errors if skip_invalid else [],
-        report.hidden,
-        report.passthrough,
-        report.duplicates,
+        output=target,
+        journal=outcome.journal,
+        counts={**dict.fromkeys(State, 0), **outcome.counts},
+        requests=outcome.report.requests,
+        retries=outcome.report.retries,
+        interrupted=outcome.report.interrupted,
+        stopped=outcome.report.stopped,
+        restored=outcome.restored,
+        invalid=validation.errors if skip_invalid else [],
+        hidden=report.hidden,
+        passthrough=report.passthrough,
+        duplicates=report.duplicates,
+        tables=functools.partial(_table, outcome.journal, target),
     )
     errors = sorted(outcome.errors, key=_severity)
     if errors:
@@ -318,6 +251,18 @@ async def arun(
             error.result = result
         raise errors[0]
     return result
+
+
+def _table(journal_file: Path, output: Path, name: str) -> pd.DataFrame:
+    """A table of the output (``jobs`` or ``failed``), rebuilt from the journal, as a DataFrame."""
+    import pandas as pd
+
+    from .journal import Journal
+    from .writer import build_failed, build_jobs, read_jobs
+
+    with Journal.open(journal_file) as journal:
+        header, lines = build_jobs([journal], read_jobs(output)) if name == "jobs" else build_failed([journal])
+    return pd.DataFrame(lines, columns=header)
 
 
 def _severity(error: BatchgenError) -> int:

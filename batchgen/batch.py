@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import rescue
 from .edits import find_changed
 from .errors import BatchgenError, JournalError, OutputError
 from .history import History, report_skipped
@@ -22,6 +21,7 @@ from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
 from .ledger import Ledger, blocking_states, open_ledger
 from .loader import Table, in_range
 from .paths import output_lock, state_dir
+from .rescue import save_rescued
 from .settings import Settings
 from .submit import Dispatcher, Report
 from .validate import Validation, title_of
@@ -210,7 +210,7 @@ class Batch:
         cause = report.error.message if report.error else "cannot write the journal"
         count = sum(len(item.job_ids) for item in report.unsaved)
         try:
-            path: Path | None = rescue.save(self.output, report.unsaved)
+            path: Path | None = save_rescued(self.output, report.unsaved)
             kept = f"they are saved in {path}, which the next run on this output imports"
         except OSError as exc:
             path = None

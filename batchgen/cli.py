@@ -35,8 +35,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .api import RunResult
-    from .validate import CellError
+    from .results import CellError, RunResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_CODES: tuple[tuple[type[BatchgenError], int], ...] = (

@@ -1,7 +1,7 @@
 """The exceptions of the library. Each carries the data a caller needs to act on it (httpx's model).
 
 Exit codes are the command line's business (:mod:`batchgen.cli` maps these classes to them); the library
-only says what went wrong. Errors raised after the run started carry its :class:`~batchgen.api.RunResult` as
+only says what went wrong. Errors raised after the run started carry its :class:`~batchgen.results.RunResult` as
 ``result``, so a caller still learns what was done and where the output is.
 """
 
@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .api import RunResult
-    from .validate import CellError
+    from .results import CellError, RunResult
 
 
 class BatchgenError(Exception):

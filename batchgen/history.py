@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rescue
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
 from .ledger import RELEASED, Batch, Entry, Ledger, Sent
+from .rescue import clear_rescued, load_rescued
 from .writer import read_jobs
 
 OUTPUT_FIELDS = ("row", "title", "job_id", "key", "tag", "model", "submitted_at")
@@ -40,14 +40,14 @@ class History:
         journal = self.journal
         states = journal.states()
         restored = 0
-        entries = rescue.load(self.output)
+        entries = load_rescued(self.output)
         for entry in entries:
             if states.get(entry["key"], "done") != "done":
                 journal.mark_done(entry["key"], list(entry["job_ids"]), None, "rescued after a failed journal write")
                 states[entry["key"]] = "done"
                 restored += 1
         if entries and all(states.get(entry["key"]) == "done" for entry in entries):
-            rescue.clear(self.output)
+            clear_rescued(self.output)
         if self.ledger is not None:
             restored += self._from_ledger(states)
         if not existed:

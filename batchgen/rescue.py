@@ -24,7 +24,7 @@ def rescue_file(output: Path) -> Path:
     return state_dir() / "rescue" / f"{output.name}.{digest}.jsonl"
 
 
-def save(output: Path, unsaved: Sequence[UnsavedIds]) -> Path:
+def save_rescued(output: Path, unsaved: Sequence[UnsavedIds]) -> Path:
     """Append ``unsaved`` to the output's rescue file and flush it to disk; raises OSError if it cannot."""
     path = rescue_file(output)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def save(output: Path, unsaved: Sequence[UnsavedIds]) -> Path:
     return path
 
 
-def load(output: Path) -> list[dict[str, Any]]:
+def load_rescued(output: Path) -> list[dict[str, Any]]:
     """The rescued entries of ``output``; a line cut short by a crash is skipped, not fatal."""
     path = rescue_file(output)
     if not path.is_file():
@@ -67,5 +67,5 @@ def load(output: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def clear(output: Path) -> None:
+def clear_rescued(output: Path) -> None:
     rescue_file(output).unlink(missing_ok=True)

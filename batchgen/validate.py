@@ -15,26 +15,8 @@ from pydantic import ValidationError
 
 from .cells import PARSERS, BadValue, parse_text, show
 from .loader import EXTRA_CELLS, BadCell, SourceRow, Table
+from .results import CellError
 from .schema import DEFAULT_MODEL, MORPH_FIELDS, MORPH_ID_FIELDS, STRENGTH_FIELDS, GenerateRequest, canonical
-
-
-@dataclass(frozen=True, slots=True)
-class CellError:
-    """One problem, with its place: ``Sheet1!F12 normalized_weirdness: 1.4 is above the maximum 1``.
-
-    ``row`` is the Excel row number (or the DataFrame's index label), ``column`` the header as written,
-    ``field`` the API field, ``cell`` where to look (``Sheet1!F12``, ``row 12``, ``index 3, column 'W'``).
-    """
-
-    row: int | str
-    column: str
-    cell: str
-    message: str
-    field: str
-
-    def __str__(self) -> str:
-        separator = " " if "!" in self.cell else ", "
-        return f"{self.cell}{separator}{self.field}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from batchgen import rescue
 from batchgen.errors import JournalError, UnsavedIds, UsageError
 from batchgen.journal import Journal, LeftOut, NewRow, row_keys
 from batchgen.journal.schema import VERSION
+from batchgen.rescue import clear_rescued, load_rescued, save_rescued
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 B = {**A, "title": "B"}
@@ -121,11 +121,11 @@ def test_an_unwritable_journal_is_a_journal_error(tmp_path: Path) -> None:
 
 def test_rescue_files_keep_unsaved_ids_until_imported(tmp_path: Path, state_dir: Path) -> None:
     output = tmp_path / "out.xlsx"
-    saved = rescue.save(output, [UnsavedIds(2, "A", "k-0", ("id-1", "id-2")), UnsavedIds(3, "B", "k-1", ("id-3",))])
+    saved = save_rescued(output, [UnsavedIds(2, "A", "k-0", ("id-1", "id-2")), UnsavedIds(3, "B", "k-1", ("id-3",))])
     assert saved.is_relative_to(state_dir)
     with saved.open("a") as handle:
         handle.write('{"key": "k-2", "job_ids": ["cut short')  # a crash while appending
-    assert [(e["key"], e["job_ids"]) for e in rescue.load(output)] == [("k-0", ["id-1", "id-2"]), ("k-1", ["id-3"])]
-    assert rescue.load(tmp_path / "other.xlsx") == []
-    rescue.clear(output)
-    assert rescue.load(output) == []
+    assert [(e["key"], e["job_ids"]) for e in load_rescued(output)] == [("k-0", ["id-1", "id-2"]), ("k-1", ["id-3"])]
+    assert load_rescued(tmp_path / "other.xlsx") == []
+    clear_rescued(output)
+    assert load_rescued(output) == []

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import batchgen
-from batchgen.api import STATES
+from batchgen.results import State
 from batchgen.simulator import Faults
 
 from .conftest import API_KEY, accepted_ids
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def counted(**states: int) -> dict[str, int]:
     """``RunResult.counts`` as it must be: every state, 0 where none."""
-    return {**dict.fromkeys(STATES, 0), **states}
+    return {**dict.fromkeys(State, 0), **states}
 
 
 def frame() -> pd.DataFrame:
@@ -123,7 +123,7 @@ def test_arun_is_awaited(tmp_path: Path, start_simulator) -> None:
     result = asyncio.run(
         batchgen.arun(frame(), tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, transport="aiohttp")
     )
-    assert result.counts == counted(done=3) and result.counts["failed"] == 0 and list(result.counts) == list(STATES)
+    assert result.counts == counted(done=3) and result.counts["failed"] == 0 and list(result.counts) == list(State)
 
 
 def test_the_host_program_is_left_as_it_was(

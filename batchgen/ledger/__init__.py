@@ -13,136 +13,24 @@ its journal never followed (a crash between the two) can tell it from a claim wh
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import JournalError, UnreachableError, UsageError
-
-LEDGER_ENV = "BATCHGEN_LEDGER"
-SCHEMES = ("postgresql", "postgres")
-BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
-RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
-SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"  # a Sent's fields, as both backends read them
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """What the ledger knows of one row key sent to one output: when, in which state, with which job ids.
-
-    ``journal`` and ``seq`` name the journal write that claimed it (None for entries of older versions).
-    """
-
-    key: str
-    output: str
-    state: str
-    sent_at: str
-    job_ids: tuple[str, ...] = ()
-    journal: str | None = None
-    seq: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`."""
-
-    key: str
-    state: str
-    at: str
-    job_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One ledger transaction: rows to claim (about to be sent) and entries to bring up to date.
-
-    ``blocking`` are the states of another output's entry that make a claim fail.
-    """
-
-    claims: Sequence[str] = ()
-    entries: Sequence[Entry] = ()
-    at: str = ""
-    journal: str | None = None
-    seq: int | None = None
-    blocking: frozenset[str] = field(default=BILLED)
-
-
-class LedgerError(JournalError):
-    """The ledger's file could not be read or written: no row can be claimed, so dispatching stops."""
-
-
-class LedgerDown(UnreachableError):
-    """The team ledger's server cannot be reached: no row can be claimed, so dispatching stops.
-
-    ``host`` is where the ledger is, without its password.
-    """
-
-
-LEDGER_FAILURES = (LedgerError, LedgerDown)
-
-
-class Ledger(Protocol):
-    """A ledger bound to one provider host and one output; every method commits (and syncs) before it returns."""
-
-    host: str
-    output: str
-    where: str  # what messages call it: a file, or a database URL without its password
-
-    def write(self, batch: Batch) -> dict[str, Sent]:
-        """Apply ``batch.entries``, then claim ``batch.claims`` for this output, atomically across processes.
-
-        Returns the claims that failed: key -> the other output's entry that holds it. The check and the claim
-        are one step, so two runs that claim one row at the same instant never both get it.
-        """
-        ...
-
-    def lookup(self, keys: Iterable[str]) -> list[Sent]:
-        """Every billed entry of this host for ``keys``, whatever output it went to, oldest first."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def blocking_states(allow_resend: bool, retry_unknown: bool) -> frozenset[str]:
-    """Which states of another output's entry keep a row from being sent here.
-
-    A row another output has done or has in flight is never sent again unless resending is allowed; one it
-    left ``unknown`` (the provider may have created jobs) also when unknown rows are to be retried.
-    """
-    if allow_resend:
-        return frozenset()
-    return BILLED - {"unknown"} if retry_unknown else BILLED
-
-
-def ledger_url(url: str | None) -> str | None:
-    """The team ledger's URL (``url``, else ``$BATCHGEN_LEDGER``), checked before anything is read or sent.
-
-    None means the per-user SQLite ledger. psycopg is an optional extra: its absence is said here, at once,
-    rather than after the sheet was read.
-    """
-    value = (os.environ.get(LEDGER_ENV, "") if url is None else url).strip()
-    if not value:
-        return None
-    if urlsplit(value).scheme not in SCHEMES:
-        raise UsageError(
-            f"{without_password(value)} is not a PostgreSQL URL such as postgresql://user@host/db", setting="ledger"
-        )
-    if importlib.util.find_spec("psycopg") is None:
-        raise UsageError("a team ledger needs psycopg: pip install 'batchgen[postgres]'", setting="ledger")
-    return value
-
-
-def without_password(url: str) -> str:
-    """``url`` as messages show it: no password, neither in its user part nor among its parameters."""
-    parts = urlsplit(url)
-    user, at, place = parts.netloc.rpartition("@")
-    netloc = f"{user.partition(':')[0]}{at}{place}"
-    query = urlencode([(name, value) for name, value in parse_qsl(parts.query) if name != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+from .base import (
+    BILLED,
+    LEDGER_ENV,
+    LEDGER_FAILURES,
+    RELEASED,
+    SENT_COLUMNS,
+    Batch,
+    Entry,
+    Ledger,
+    LedgerDown,
+    LedgerError,
+    Sent,
+    blocking_states,
+    ledger_url,
+    without_password,
+)
 
 
 def open_ledger(host: str, output: str, folder: Path, url: str | None = None) -> Ledger:

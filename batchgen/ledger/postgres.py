@@ -27,7 +27,7 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..submit.outcome import redact
-from . import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
+from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
 
 VERSION = 1
 CONNECT_S = 5  # a ledger out of reach is noticed within seconds, at the start and mid-run

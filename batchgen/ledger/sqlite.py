@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent
+from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent
 
 LEDGER_FILE = "ledger.sqlite"
 VERSION = 2

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import aiohttp
 
-from . import Response, SendCancelled, unanswered
+from .base import Response, SendCancelled, unanswered
 
 
 class _Progress:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from . import Response, SendCancelled, unanswered
+from .base import Response, SendCancelled, unanswered
 
 _BODY_SENT = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
 POOL_SIZE = 16
