@@ -33,7 +33,7 @@ ERROR_COLUMNS = ["sheet", "cell", "row", "field", "value", "message"]
 
 
 def write_report(table: Table, validation: Validation, path: Path, encoding: str | None = None) -> None:
-    """``validate --report``: the input with each invalid cell highlighted and commented, and an ``errors`` sheet."""
+    """A validation's ``report``: the input with each invalid cell highlighted and commented, an ``errors`` sheet."""
     check_target(path, "report", table)
     book, sheet = _copy(table, encoding)
     by_cell: dict[str, list[str]] = defaultdict(list)
@@ -62,7 +62,7 @@ def write_report(table: Table, validation: Validation, path: Path, encoding: str
 def write_annotated(
     table: Table, journal: JournalView, path: Path, keys: dict[int, str], encoding: str | None = None
 ) -> None:
-    """``run --annotate``: the input with ``job_id_1``, ``job_id_2``, ``status`` and ``error`` after each row.
+    """A run's ``annotate`` copy: the input with ``job_id_1``, ``job_id_2``, ``status`` and ``error`` after each row.
 
     Ids are joined to rows by row key (``keys``: row number -> key), never by row number: after rows were
     deleted or inserted between runs, every id still lands on its own song.

@@ -111,7 +111,7 @@ def _warn(report: ValidationReport, skip_hidden: bool) -> None:
         log.warning("passed through, not sent: %s", ", ".join(report.passthrough))
     if report.hidden and not skip_hidden:
         log.warning(
-            "%d row%s hidden in Excel: %s; %s sent. --skip-hidden leaves them out",
+            "%d row%s hidden in Excel: %s; %s sent. `skip_hidden` leaves them out",
             len(report.hidden),
             "s are" if len(report.hidden) > 1 else " is",
             ranges(report.hidden),

@@ -47,32 +47,27 @@ EXIT_CODES: tuple[tuple[type[BatchgenError], int], ...] = (
     (JournalError, EXIT_LOCAL),
     (OutputError, EXIT_LOCAL),
 )
-FLAGS = {
-    "base_url": "--base-url",
-    "output": "-o",
-    "annotate": "--annotate",
-    "report": "--report",
-    "log_file": "--log-file",
-    "rate": "--rate",
-    "transport": "--transport",
-    "model": "--model",
-    "concurrency": "--concurrency",
-    "max_attempts": "--max-attempts",
-    "timeout": "--timeout",
-    "max_requests": "--max-requests",
-    "stop_after": "--stop-after",
-    "script": "--script",
-    "host": "--host",
-    "ledger": "--ledger",
-}
+FLAGS = {"output": "-o"}  # a setting's flag, where it is not --the-setting-name
+UNFLAGGED = {"api_key", "port"}  # settings whose errors say where they come from themselves
+SETTING = re.compile(r"`([a-z][a-z_]*)`")  # how library messages name a setting: `allow_resend`
 CONSOLE_LIMIT = 50
 KEY_ENV, URL_ENV, LEDGER_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL", "BATCHGEN_LEDGER"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def flag(setting: str) -> str:
+    """The command-line flag of a library setting: ``allow_resend`` -> ``--allow-resend``."""
+    return FLAGS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def flagged(text: str) -> str:
+    """The library's setting names in ``text`` (```allow_resend```) as the flags a user types."""
+    return SETTING.sub(lambda found: flag(found[1]), text)
+
+
 def say(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(flagged(message), err=True)
 
 
 def echo_error(message: str) -> None:
@@ -407,7 +402,7 @@ def status(output: Path) -> int:
     if found.throughput:
         click.echo(f"throughput: {found.throughput}")
     for label, state, message in found.lines:
-        click.echo(f"row {label}  {state}  {message}")
+        click.echo(flagged(f"row {label}  {state}  {message}"))
     return EXIT_OK
 
 
@@ -500,8 +495,7 @@ def _naming(**names: str) -> Iterator[None]:
 def _message(error: BatchgenError) -> str:
     """The error's line; a setting at fault is named by its flag."""
     if isinstance(error, UsageError) and error.setting:
-        flag = FLAGS.get(error.setting)
-        return f"{flag}: {error.detail}" if flag else error.detail
+        return error.detail if error.setting in UNFLAGGED else f"{flag(error.setting)}: {error.detail}"
     return error.message
 
 

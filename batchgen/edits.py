@@ -38,7 +38,7 @@ def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: boo
             journal.replace(old.key, row.key)
             log.warning("row %s: %s since it was sent on %s; sent again as asked", row.label, what, when)
             continue
-        message = f"{what} since it was sent on {when}; not sent again (--resend-changed sends it as a new request)"
+        message = f"{what} since it was sent on {when}; not sent again (`resend_changed` sends it as a new request)"
         changed.append(LeftOut(row.row, row.label, row.title, message, row.extras, "changed", row.key))
     if changed:
         journal.leave_out(changed)

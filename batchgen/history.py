@@ -144,7 +144,7 @@ class History:
         return restored
 
     def skip_sent_elsewhere(self) -> int:
-        """Rows the ledger says were sent to another output are left out (``--allow-resend`` skips this)."""
+        """Rows the ledger says were sent to another output are left out (``allow_resend`` skips this)."""
         if self.ledger is None:
             return 0
         journal = self.journal
@@ -160,7 +160,7 @@ class History:
                 row.row,
                 row.label,
                 row.title,
-                f"already sent to {sent.output} on {sent.sent_at}; not sent again (--allow-resend sends it anyway)",
+                f"already sent to {sent.output} on {sent.sent_at}; not sent again (`allow_resend` sends it anyway)",
                 row.extras,
                 "skipped",
                 row.key,
@@ -181,7 +181,7 @@ def report_skipped(holders: Mapping[str, int]) -> None:
     """Rows left out because another output has them: the user learns which output, on the console too."""
     for output, count in holders.items():
         log.warning(
-            "%d row(s) were already sent to %s and are skipped (--allow-resend sends them anyway)", count, output
+            "%d row(s) were already sent to %s and are skipped (`allow_resend` sends them anyway)", count, output
         )
 
 

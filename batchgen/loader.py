@@ -159,7 +159,7 @@ def read_grid(path: Path, *, sheet: str | None = None, encoding: str | None = No
         )
     if suffix == ".csv":
         if sheet is not None:
-            raise InputError(f"{path}: --sheet applies to Excel workbooks, not to CSV files")
+            raise InputError(f"{path}: `sheet` applies to Excel workbooks, not to CSV files")
         return _read_csv(path, encoding)
     if suffix in EXCEL_SUFFIXES or suffix == ".ods":
         return _read_workbook(path, sheet)
@@ -233,14 +233,14 @@ def _read_csv(path: Path, encoding: str | None) -> Grid:
     try:
         text = data.decode(encoding or "utf-8-sig")
     except LookupError:
-        raise InputError(f"--encoding: unknown encoding {encoding!r}") from None
+        raise InputError(f"`encoding`: unknown encoding {encoding!r}") from None
     except UnicodeDecodeError as exc:
         if encoding:
             raise InputError(f"{path}: cannot be read as {encoding} (byte {exc.start})") from None
         likely = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "cp1252"  # Excel's "Unicode Text" is UTF-16
         raise InputError(
             f"{path}: is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            f"save it as UTF-8 or pass --encoding NAME (e.g. --encoding {likely})"
+            f"save it as UTF-8 or pass `encoding` NAME (e.g. `encoding` {likely})"
         ) from None
     if "\x00" in text:
         raise InputError(f"{path}: is not a text file (it holds NUL bytes)")
@@ -325,7 +325,7 @@ def _read_workbook(path: Path, sheet: str | None) -> Grid:
                 raise InputError(f"{path}: the workbook has no visible sheet")
             sheet = visible[0]
         elif sheet not in book.sheet_names:
-            raise InputError(f"--sheet: {path} has no sheet {sheet!r} (it has: {', '.join(book.sheet_names)})")
+            raise InputError(f"`sheet`: {path} has no sheet {sheet!r} (it has: {', '.join(book.sheet_names)})")
         try:
             found = book.get_sheet_by_name(sheet)
             if found.height > MAX_ROWS + HEADER_SEARCH_ROWS:
@@ -369,7 +369,7 @@ def _short(exc: Exception) -> str:
 
 
 def in_range(number: int, rows: tuple[int, int | None] | None) -> bool:
-    """Whether row ``number`` is in the ``--rows`` range ``rows`` (first, last or None for the end)."""
+    """Whether row ``number`` is in the ``rows`` range ``rows`` (first, last or None for the end)."""
     return rows is None or (rows[0] <= number and (rows[1] is None or number <= rows[1]))
 
 
@@ -488,17 +488,17 @@ def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> 
 
 
 def _find_header(records: list[list[Any]], header_row: int | None, where: str) -> int:
-    """The 0-based index of the header: ``--header-row`` or the first of 20 rows naming two known fields."""
+    """The 0-based index of the header: ``header_row`` or the first of 20 rows naming two known fields."""
     if not records or all(all(is_blank(c) for c in r) for r in records):
         raise InputError(f"{where} is empty")
     if header_row is not None:
         if not 1 <= header_row <= len(records):
-            raise InputError(f"--header-row: {where} has no row {header_row} (it has {len(records)} rows)")
+            raise InputError(f"`header_row`: {where} has no row {header_row} (it has {len(records)} rows)")
         return header_row - 1
     for index, record in enumerate(records[:HEADER_SEARCH_ROWS]):
         if len({field_for(c) for c in record if not is_blank(c)} - {None}) >= 2:
             return index
     raise InputError(
         f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
-        "(it needs at least two known columns, such as title and tag); use --header-row N"
+        "(it needs at least two known columns, such as title and tag); use `header_row`"
     )

@@ -94,7 +94,7 @@ def check_base_url(url: str | None, allow_insecure: bool = False) -> str:
         raise UsageError(f"{shown} has no valid port", setting="base_url")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(host):
         raise UsageError(
-            f"{url} is not HTTPS; the API key would travel in clear text (allow_insecure, --allow-insecure, to insist)",
+            f"{url} is not HTTPS; the API key would travel in clear text (`allow_insecure` to insist)",
             setting="base_url",
         )
     return url.rstrip("/")

@@ -127,7 +127,7 @@ def write_template(path: str | Path, force: bool = False) -> Path:
         raise UsageError(f"{path}: the folder {path.parent} does not exist")
     if path.exists() and not force:
         raise UsageError(
-            f"{path} already exists (a filled catalog?); choose another name, or pass --force to replace it"
+            f"{path} already exists (a filled catalog?); choose another name, or pass `force` to replace it"
         )
     atomic_write(path, _write)
     return path

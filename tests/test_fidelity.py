@@ -140,7 +140,7 @@ def test_hidden_rows_are_said_and_sent_unless_skipped(
     with caplog.at_level(logging.WARNING, logger="batchgen"):
         report = batchgen.validate(path)
     assert report.hidden == [4, 5, 7]
-    assert "3 rows are hidden in Excel: 4-5, 7; they are sent. --skip-hidden leaves them out" in caplog.messages
+    assert "3 rows are hidden in Excel: 4-5, 7; they are sent. `skip_hidden` leaves them out" in caplog.messages
     assert report.rows == 7 and report.ok
 
 

@@ -77,7 +77,7 @@ def test_header_row_override(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\nName,Genre,Words\n")
     table = load(path, header_row=1)
     assert [row.number for row in table.rows] == [2, 3]
-    with pytest.raises(InputError, match=r"--header-row: .* has no row 9"):
+    with pytest.raises(InputError, match=r"`header_row`: .* has no row 9"):
         load(path, header_row=9)
 
 
@@ -98,7 +98,7 @@ def test_first_visible_sheet_is_read_unless_sheet_is_given(tmp_path: Path) -> No
     )
     assert load(path).rows[0].fields["title"] == "Visible"
     assert load(path, sheet="Hidden").rows[0].fields["title"] == "Hidden"
-    with pytest.raises(InputError, match=r"--sheet: .* has no sheet 'Nope'"):
+    with pytest.raises(InputError, match=r"`sheet`: .* has no sheet 'Nope'"):
         load(path, sheet="Nope")
 
 
@@ -131,7 +131,7 @@ def test_unreadable_files_give_one_clear_error(tmp_path: Path, name: str, conten
 
 def test_non_utf8_csv_names_encoding_and_reads_with_it(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title;tag;lyrics\nCafé;chanson;Été\n", encoding="cp1252")
-    with pytest.raises(InputError, match=r"is not UTF-8 .*--encoding"):
+    with pytest.raises(InputError, match=r"is not UTF-8 .*`encoding`"):
         load(path)
     assert load(path, encoding="cp1252").rows[0].fields == {"title": "Café", "tag": "chanson", "lyrics": "Été"}
     with pytest.raises(InputError, match="unknown encoding"):

@@ -304,8 +304,8 @@ def test_identical_rows_are_warned_about_and_dedupe_sends_one(tmp_path, start_si
     assert result.code == 1, result.err
     assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == ["A", "B"]
     assert read_sheet(output, "failed") == [
-        {"row": 4, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (--dedupe)"},
-        {"row": 5, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (--dedupe)"},
+        {"row": 4, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (`dedupe`)"},
+        {"row": 5, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (`dedupe`)"},
     ]
     plain = cli(*run_args(source, tmp_path / "all.xlsx", server.url, "httpx", "--allow-resend"))
     assert plain.code == 0 and len(server.simulator.accepted) == 6  # without --dedupe each row is its own request

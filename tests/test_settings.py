@@ -35,7 +35,7 @@ from batchgen.settings import Settings, check_api_key, check_base_url, parse_rat
         (
             "http://api.example.com",
             "base_url: http://api.example.com is not HTTPS; the API key would travel in clear "
-            "text (allow_insecure, --allow-insecure, to insist)",
+            "text (`allow_insecure` to insist)",
         ),
         ("", "base_url: no provider URL: pass base_url or set BATCHGEN_BASE_URL"),
     ],

@@ -210,7 +210,7 @@ def _skipped(record: Record, holder: Sent) -> LeftOut:
         record.row,
         record.label,
         record.title,
-        f"sent by another run to {holder.output} at {holder.sent_at}; not sent again (--allow-resend sends it anyway)",
+        f"sent by another run to {holder.output} at {holder.sent_at}; not sent again (`allow_resend` sends it anyway)",
         record.extras,
         "skipped",
         record.key,

@@ -144,7 +144,7 @@ class Journal(JournalView):
             (previous,) = self.db.execute("SELECT input FROM runs ORDER BY id DESC LIMIT 1").fetchone()
             raise UsageError(
                 f"{self.path} was made from another input ({previous}) and shares no row with "
-                f"{input_name}; choose another -o, or pass --force to add these rows to it"
+                f"{input_name}; choose another `output`, or pass `force` to add these rows to it"
             )
         with self._writing():
             run = self.db.execute("INSERT INTO runs (started_at, input) VALUES (?, ?)", (stamp, input_name)).lastrowid

@@ -1,4 +1,4 @@
-"""``--log-file``: one JSON line per attempt. Never the key, never the lyrics: only what explains a run.
+"""The ``log_file``: one JSON line per attempt. Never the key, never the lyrics: only what explains a run.
 
 It is written after the journal, so a log that cannot be written (a full disk) never costs a job id; the
 run then stops at once with an :class:`OutputError`.

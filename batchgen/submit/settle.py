@@ -246,9 +246,9 @@ def _trip_error(trip: Trip, settings: Settings, unknown: int) -> BatchgenError:
         )
     if trip.kind == "timeouts":
         return NoAnswerError(
-            f"no answer within --timeout {settings.timeout:g} s; the provider may still be creating jobs for these "
-            f"{unknown} rows (now unknown). Raise --timeout or check the provider, then run again "
-            "(--retry-unknown sends those rows again)",
+            f"no answer within `timeout` {settings.timeout:g} s; the provider may still be creating jobs for these "
+            f"{unknown} rows (now unknown). Raise `timeout` or check the provider, then run again "
+            "(`retry_unknown` sends those rows again)",
             unknown,
         )
     return NoAnswerError(
