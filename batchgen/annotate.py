@@ -21,11 +21,11 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import UsageError
+from .files import atomic_write
 from .journal import JournalView
 from .loader import EXCEL_SUFFIXES, BadCell, Table, read_grid
 from .paths import refuse_same
 from .validate import Validation
-from .writer import atomic_write
 
 BAD = PatternFill("solid", fgColor="FFC7CE")
 HEADER = Font(bold=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .edits import find_changed
 from .errors import BatchgenError, JournalError, OutputError
+from .files import remove_stale_temporaries
 from .history import History, report_skipped
 from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
 from .ledger import Ledger, blocking_states, open_ledger
@@ -25,7 +26,7 @@ from .rescue import save_rescued
 from .settings import Settings
 from .submit import Dispatcher, Report
 from .validate import Validation, title_of
-from .writer import OUTPUT_STAMP, remove_stale_temporaries, write_output
+from .writer import OUTPUT_STAMP, output_files, write_output
 
 log = logging.getLogger("batchgen")
 
@@ -144,7 +145,7 @@ class Batch:
         folder = state_dir()
         journal_file = journal_path(self.output)
         with output_lock(self.output, None if self.simulate else folder / "locks"):
-            remove_stale_temporaries(self.output)
+            remove_stale_temporaries(output_files(self.output))
             existed = journal_file.exists()
             ledger = None if self.simulate else open_ledger(self.settings.host, str(self.output), folder, self.ledger)
             try:

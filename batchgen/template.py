@@ -13,9 +13,9 @@ from typing import Any
 import xlsxwriter
 
 from .errors import UsageError
+from .files import atomic_write
 from .headers import accepted_names, field_for
 from .schema import ALL_FIELDS, MODELS, STRENGTH_FIELDS, TIME_FIELDS, TRANSFORMS
-from .writer import atomic_write
 
 LAST_ROW = 5000
 BOOLEANS = ["TRUE", "FALSE"]

@@ -2,25 +2,20 @@
 
 ``jobs`` has one line per job id, in the current input's row order with its current row numbers; lines of
 rows no longer in the input, and lines the journal does not know, stay at the end. No job id appears twice.
-``failed`` has one line per row without job ids. Each file is written to a hidden temporary file beside it
-(an unnamed one where Linux allows, so a crash leaves nothing behind), flushed, renamed over the old one,
-and the folder is flushed too; a new file gets the user's umask, a replaced one keeps its mode.
+``failed`` has one line per row without job ids. Each file is written at once (:mod:`batchgen.files`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import functools
 import io
 import os
-import secrets
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError, UsageError
+from .files import atomic_write
 from .headers import output_name
 from .journal import DoneRow, JournalView
 
@@ -219,101 +214,6 @@ def _stamp(fingerprint: str, files: list[Path]) -> str:
     """The journal's fingerprint and each output file's size and time: a change to either means rewrite."""
     stats = [(path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None for path in files]
     return f"{fingerprint} {stats}"
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` all at once: temporary file beside it, flush, rename, flush the folder.
-
-    The content is made in memory first, so a full disk fails in this function's own write, cleanly, and
-    never inside a library's zip writer (which would leave it half-closed).
-    """
-    content = io.BytesIO()
-    write(content)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
-    with _temporary(path) as (handle, commit):
-        handle.write(content.getbuffer())
-        handle.flush()
-        os.fchmod(handle.fileno(), mode)
-        os.fsync(handle.fileno())
-        commit()
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-@contextlib.contextmanager
-def _temporary(path: Path) -> Iterator[tuple[IO[bytes], Callable[[], None]]]:
-    """A file to write, and the call that puts it in place of ``path``.
-
-    Where the file system allows it (Linux, ``O_TMPFILE``) the file has no name until it is complete, so a
-    crash leaves nothing behind; elsewhere it is a hidden ``.name.XXXX.tmp`` beside ``path``, removed on any
-    failure, and by the next run after a crash.
-    """
-    folder = path.parent
-    if not _unnamed_files(folder.stat().st_dev, str(folder)):
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                yield handle, lambda: os.replace(temp, path)
-        finally:
-            Path(temp).unlink(missing_ok=True)
-        return
-    with os.fdopen(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600), "wb") as handle:
-        yield handle, lambda: _name(handle.fileno(), path)
-
-
-def _name(fd: int, path: Path) -> None:
-    """Give the unnamed file ``fd`` a hidden name beside ``path``, then rename it over ``path``."""
-    while True:
-        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        with contextlib.suppress(FileExistsError):
-            os.link(f"/proc/self/fd/{fd}", temp)
-            break
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-@functools.lru_cache(maxsize=16)
-def _unnamed_files(device: int, folder: str) -> bool:
-    """Whether files in ``folder`` can be made without a name and named later (not on every file system)."""
-    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
-        return False
-    try:
-        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
-    except OSError:
-        return False
-    try:
-        probe = Path(folder) / f".batchgen.{secrets.token_hex(6)}.probe"
-        os.link(f"/proc/self/fd/{fd}", probe)
-        probe.unlink()
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temporaries(output: Path) -> None:
-    """Temporary files a killed run left beside the output (the caller holds the output's lock)."""
-    for path in output_files(output):
-        for stray in path.parent.glob(f".{path.name}.*.tmp"):
-            stray.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    """The process's umask, read without setting it (``os.umask`` would change it for every thread a moment)."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)  # no /proc (not Linux): the only portable way
-    os.umask(mask)
-    return mask
 
 
 def _write_csv(handle: IO[bytes], table: Sheet) -> None:

@@ -13,9 +13,10 @@ import openpyxl
 import pytest
 
 from batchgen.errors import UsageError
+from batchgen.files import atomic_write
 from batchgen.journal import Journal, LeftOut, NewRow, row_keys
 from batchgen.paths import output_lock, real, refuse_same, same_file
-from batchgen.writer import atomic_write, build_failed, build_jobs, check_output, read_jobs, write_output
+from batchgen.writer import build_failed, build_jobs, check_output, read_jobs, write_output
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 
