@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..schema import canonical
-from .store import EarlierLine, Journal, LeftOut, NewRow, now
-from .view import DoneRow, JournalView, LeftOutRow, Record
+from .store import EarlierLine, Journal, NewRow, now
+from .view import DoneRow, JournalView, LeftOut, Record
 
 
 def journal_path(output: Path) -> Path:
@@ -38,7 +38,6 @@ __all__ = [
     "Journal",
     "JournalView",
     "LeftOut",
-    "LeftOutRow",
     "NewRow",
     "Record",
     "canonical",

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..errors import BatchgenError
 from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
-from .store import Change, Journal, LeftOut, in_flight, now, pending
-from .view import Record
+from .store import Change, Journal, in_flight, now, pending
+from .view import LeftOut, Record
 
 log = logging.getLogger("batchgen")
 

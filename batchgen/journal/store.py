@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import JournalError, UsageError
 from .schema import connect
-from .view import JournalView, dumps
+from .view import JournalView, LeftOut, dumps
 
 IDENTITY, SEQUENCE = "journal_id", "seq"  # meta names: which journal this is, and its count of claim batches
 
@@ -51,19 +51,6 @@ class EarlierLine:
     payload: str  # the fields the output shows (title, tag, model), as JSON
     job_ids: list[str]
     submitted_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeftOut:
-    """A row not sent this run: ``invalid``, ``duplicate`` (dedupe), ``hidden`` or ``skipped`` (sent elsewhere)."""
-
-    row: int
-    label: int | str
-    title: str
-    message: str
-    extras: dict[str, Any]
-    state: str = "invalid"
-    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

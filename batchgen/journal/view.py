@@ -66,16 +66,17 @@ class EarlierRow:
 
 
 @dataclass(frozen=True, slots=True)
-class LeftOutRow:
-    """A row the latest run did not send: invalid, duplicate, hidden or skipped, with the reason."""
+class LeftOut:
+    """A row a run does not send, with the reason: ``invalid``, ``duplicate`` (dedupe), ``hidden``, ``skipped``
+    (another output has it) or ``changed`` (edited since it was sent)."""
 
     row: int
     label: int | str
     title: str
     message: str
     extras: dict[str, Any]
-    state: str
-    key: str | None
+    state: str = "invalid"
+    key: str | None = None
 
 
 class JournalView:
@@ -160,10 +161,10 @@ class JournalView:
             "seen_run=? AND state != 'done' AND key NOT IN (SELECT key FROM invalid WHERE key IS NOT NULL)", (run,)
         )
 
-    def left_out(self) -> list[LeftOutRow]:
+    def left_out(self) -> list[LeftOut]:
         cursor = self.db.execute("SELECT row, label, title, message, extras, state, key FROM invalid ORDER BY row")
         return [
-            LeftOutRow(row, _label(row, label), title, message, json.loads(extras), state, key)
+            LeftOut(row, _label(row, label), title, message, json.loads(extras), state, key)
             for row, label, title, message, extras, state, key in cursor
         ]
 
