@@ -14,9 +14,9 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from .errors import (
     BatchgenError,
@@ -30,7 +30,18 @@ from .loader import Source, Table, in_range, load
 from .paths import real, refuse_same
 from .results import RunResult, State, ValidationReport
 from .schema import DEFAULT_MODEL
-from .settings import Settings, check_api_key, check_base_url, check_transport, env_key, env_url, parse_rate
+from .settings import (
+    Limits,
+    Provider,
+    Settings,
+    check_api_key,
+    check_base_url,
+    check_transport,
+    env_key,
+    env_url,
+    parse_rate,
+)
+from .transport.base import TransportName
 from .validate import Validation, validate_table
 
 if TYPE_CHECKING:
@@ -40,6 +51,7 @@ log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
 SIMULATED_KEY = "simulated-key"
+P = ParamSpec("P")
 
 
 def validate(
@@ -149,7 +161,7 @@ async def arun(
     retry_failed: bool = False,
     max_requests: int | None = None,
     progress: bool = False,
-    transport: str = "httpx",
+    transport: TransportName = "httpx",
     sheet: str | None = None,
     header_row: int | None = None,
     encoding: str | None = None,
@@ -175,21 +187,23 @@ async def arun(
     team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that several machines share.
     """
     settings = _settings(
-        base_url,
-        api_key,
-        simulate,
-        concurrency,
-        rate,
-        max_attempts,
-        timeout,
-        max_requests,
-        progress,
-        transport,
-        stop_after,
-        log_file,
-        allow_insecure,
-        connect_timeout,
-        grace,
+        base_url=base_url,
+        api_key=api_key,
+        simulate=simulate,
+        allow_insecure=allow_insecure,
+        transport=transport,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        limits=Limits(
+            concurrency=concurrency,
+            rate=parse_rate(rate),
+            max_attempts=max_attempts,
+            max_requests=max_requests,
+            stop_after=stop_after,
+            grace=grace,
+        ),
+        log_file=log_file,
+        progress=progress,
     )
     from .ledger import ledger_url
 
@@ -271,31 +285,20 @@ def _severity(error: BatchgenError) -> int:
 
 
 def _settings(
+    *,
     base_url: str | None,
     api_key: str | None,
     simulate: bool,
-    concurrency: int,
-    rate: float | str | None,
-    max_attempts: int,
-    timeout: float,
-    max_requests: int | None,
-    progress: bool,
-    transport: str,
-    stop_after: float | None,
-    log_file: str | os.PathLike[str] | None,
     allow_insecure: bool,
+    transport: TransportName,
+    timeout: float,
     connect_timeout: float,
-    grace: float,
+    limits: Limits,
+    log_file: str | os.PathLike[str] | None,
+    progress: bool,
 ) -> Settings:
-    """Every setting checked before anything is read, journaled or sent."""
-    for name, value, low in (("concurrency", concurrency, 1), ("max_attempts", max_attempts, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise UsageError(f"{value!r} is not a whole number of at least {low}", setting=name)
-    if max_requests is not None and (not isinstance(max_requests, int) or max_requests < 1):
-        raise UsageError(f"{max_requests!r} is not a whole number of at least 1", setting="max_requests")
-    for name, number in (("timeout", timeout), ("connect_timeout", connect_timeout), ("stop_after", stop_after)):
-        if number is not None and not (isinstance(number, (int, float)) and 0 < number < float("inf")):
-            raise UsageError(f"{number!r} is not a positive number of seconds", setting=name)
+    """Every setting checked before anything is read, journaled or sent (the ranges by :class:`Limits` and
+    :class:`Provider` themselves)."""
     if simulate:
         url, key = "http://127.0.0.1", check_api_key(SIMULATED_KEY)
     else:
@@ -304,21 +307,14 @@ def _settings(
     log_path = Path(log_file) if log_file is not None else None
     if log_path is not None and not log_path.parent.is_dir():
         raise UsageError(f"cannot open {log_path} (the folder {log_path.parent} does not exist)", setting="log_file")
-    return Settings(
-        url,
-        key,
-        concurrency,
-        parse_rate(rate),
-        max_attempts,
-        float(timeout),
-        float(connect_timeout),
-        max_requests,
-        stop_after,
-        check_transport(transport),
-        log_path,
-        progress,
-        grace,
+    provider = Provider(
+        base_url=url,
+        api_key=key,
+        transport=check_transport(transport),
+        timeout=timeout,
+        connect_timeout=connect_timeout,
     )
+    return Settings(provider=provider, limits=limits, log_file=log_path, progress=progress)
 
 
 @contextlib.contextmanager
@@ -332,44 +328,55 @@ def _provider(settings: Settings, simulate: bool) -> Iterator[Settings]:
     from .simulator import BackgroundSimulator, Simulator
 
     with BackgroundSimulator(Simulator(SIMULATED_KEY)) as server:
-        yield replace(settings, base_url=server.url)
+        yield replace(settings, provider=replace(settings.provider, base_url=server.url))
 
 
-def run(source: Source, output: str | os.PathLike[str], **options: Any) -> RunResult:
-    """Send every row of ``source`` (a path, a DataFrame or a list of dicts) not yet done; write ``output``.
+def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P, RunResult]:
+    """``start`` (:func:`arun`) as a plain call with the very same typed keywords, run on a thread of its own."""
 
-    Same options as :func:`arun`. Works from a plain script and from inside a running event loop
+    @functools.wraps(start)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> RunResult:
+        if kwargs.get("stop") is not None:
+            raise UsageError("a stop event works with arun; run stops on KeyboardInterrupt", setting="stop")
+        box: dict[str, Any] = {}
+        started, finished = threading.Event(), threading.Event()
+
+        def target() -> None:
+            async def main() -> RunResult:
+                box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+                started.set()
+                return await start(*args, **kwargs)
+
+            try:
+                box["result"] = asyncio.run(main())
+            except BaseException as exc:  # handed to the calling thread, which raises it
+                box["error"] = exc
+            finally:
+                started.set()
+                finished.set()
+
+        threading.Thread(target=target, name="batchgen-run", daemon=True).start()
+        try:  # an Event, not Thread.join: an interrupted join marks a running thread as stopped (CPython 3.11)
+            while not finished.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            started.wait()
+            if "loop" in box:
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+            finished.wait()
+            raise
+        if "error" in box:
+            raise box["error"]
+        result: RunResult = box["result"]
+        return result
+
+    blocking.__doc__ = """Send every row of ``source`` (a path, a DataFrame or a list of dicts) not yet done.
+
+    Writes ``output``; the same keywords as :func:`arun`. Works from a plain script and from inside a running event loop
     (Jupyter): the batch runs on a thread of its own, so no signal handler is ever installed, and Ctrl-C
     (KeyboardInterrupt) cancels it cleanly: requests in flight are journaled, the output written.
     """
-    box: dict[str, Any] = {}
-    started, finished = threading.Event(), threading.Event()
+    return blocking
 
-    def target() -> None:
-        async def main() -> RunResult:
-            box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
-            started.set()
-            return await arun(source, output, **options)
 
-        try:
-            box["result"] = asyncio.run(main())
-        except BaseException as exc:  # handed to the calling thread, which raises it
-            box["error"] = exc
-        finally:
-            started.set()
-            finished.set()
-
-    threading.Thread(target=target, name="batchgen-run", daemon=True).start()
-    try:  # an Event, not Thread.join: an interrupted join marks a running thread as stopped (CPython 3.11)
-        while not finished.wait(0.1):
-            pass
-    except KeyboardInterrupt:
-        started.wait()
-        if "loop" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
-        finished.wait()
-        raise
-    if "error" in box:
-        raise box["error"]
-    result: RunResult = box["result"]
-    return result
+run = _blocking(arun)

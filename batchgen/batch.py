@@ -147,7 +147,11 @@ class Batch:
         with output_lock(self.output, None if self.simulate else folder / "locks"):
             remove_stale_temporaries(output_files(self.output))
             existed = journal_file.exists()
-            ledger = None if self.simulate else open_ledger(self.settings.host, str(self.output), folder, self.ledger)
+            ledger = (
+                None
+                if self.simulate
+                else open_ledger(self.settings.provider.host, str(self.output), folder, self.ledger)
+            )
             try:
                 with Journal.open(journal_file) as journal:
                     return await self._run(journal, ledger, existed, stop)

@@ -27,23 +27,47 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute))?\s*")
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the dispatcher needs; ``api_key`` never shows in a repr."""
+# The ranges the library and the command line accept, checked in one place: whole numbers, then seconds.
+WHOLE: dict[str, tuple[int, int | None]] = {
+    "concurrency": (1, 1024),
+    "max_attempts": (1, 100),
+    "max_requests": (1, None),
+}
+SECONDS: dict[str, tuple[float, float]] = {
+    "timeout": (0.1, 3600.0),  # below a tenth of a second no answer can come; above an hour is a typo
+    "connect_timeout": (0.1, 3600.0),
+    "stop_after": (0.0, 7 * 86_400.0),
+    "grace": (0.0, 3600.0),
+}
+
+
+def check_seconds(name: str, value: float | None) -> None:
+    """``value`` seconds (or None) within the range :data:`SECONDS` gives ``name``."""
+    if value is None:
+        return
+    low, high = SECONDS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise UsageError(f"{value!r} is not a number of seconds from {low:g} to {high:g}", setting=name)
+
+
+def _between(low: int, high: int | None) -> str:
+    return f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provider:
+    """How to reach the provider: its base URL, the key (a ``SecretStr``: no repr shows it), the HTTP client,
+    and how long a request may take."""
 
     base_url: str
     api_key: SecretStr
-    concurrency: int = 8
-    rate: float | None = None
-    max_attempts: int = 5
+    transport: TransportName = "httpx"
     timeout: float = 120.0
     connect_timeout: float = 10.0
-    max_requests: int | None = None
-    stop_after: float | None = None
-    transport: TransportName = "httpx"
-    log_file: Path | None = None
-    progress: bool = False
-    grace: float = 15.0
+
+    def __post_init__(self) -> None:
+        check_seconds("timeout", self.timeout)
+        check_seconds("connect_timeout", self.connect_timeout)
 
     @property
     def url(self) -> str:
@@ -63,6 +87,40 @@ class Settings:
             "Idempotency-Key": key,
             "User-Agent": USER_AGENT,
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """How hard a run pushes and when it stops: requests in flight, a rate cap, attempts per row, budgets, and
+    the grace a stop gives the requests in flight. Each is checked here, the one place (the command line's
+    flags pass through it too)."""
+
+    concurrency: int = 8
+    rate: float | None = None
+    max_attempts: int = 5
+    max_requests: int | None = None
+    stop_after: float | None = None
+    grace: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in WHOLE.items():
+            value = getattr(self, name)
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if value is not None and not (whole and low <= value and (high is None or value <= high)):
+                raise UsageError(f"{value!r} is not a whole number {_between(low, high)}", setting=name)
+        check_seconds("stop_after", self.stop_after)
+        check_seconds("grace", self.grace)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the dispatcher needs: the provider, the limits, and what the run reports (a log file of every
+    attempt, a progress bar)."""
+
+    provider: Provider
+    limits: Limits = Limits()
+    log_file: Path | None = None
+    progress: bool = False
 
 
 def check_base_url(url: str | None, allow_insecure: bool = False) -> str:

@@ -28,7 +28,14 @@ from .helpers import songs, write_csv, write_xlsx
             ["run", "IN", "-o", "OUT", "--simulate", "--model", "FUZZ-9"],
             "error: Invalid value for '--model': 'FUZZ-9' is not a model",
         ),
-        (["run", "IN", "-o", "OUT", "--simulate", "--concurrency", "0"], "error: Invalid value for '--concurrency'"),
+        (
+            ["run", "IN", "-o", "OUT", "--simulate", "--concurrency", "0"],
+            "error: --concurrency: 0 is not a whole number from 1 to 1024",
+        ),
+        (
+            ["run", "IN", "-o", "OUT", "--simulate", "--timeout", "0.01"],
+            "error: --timeout: 0.01 is not a number of seconds from 0.1 to 3600",
+        ),
         (["run", "IN", "-o", "OUT", "--simulate", "--transport", "curl"], "error: Invalid value for '--transport'"),
         (["run", "IN", "-o", "OUT", "--bogus"], "error: No such option"),
         (["run", "IN", "-o", "OUT"], "error: --base-url: no provider URL: pass base_url or set BATCHGEN_BASE_URL"),

@@ -4,8 +4,11 @@ effects on the host program (signals, stdout, the key)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -179,3 +182,22 @@ def test_a_timeout_stop_counts_every_row_it_left_unknown(tmp_path: Path, start_s
     assert result is not None and result.stopped == str(raised.value)
     assert raised.value.unknown == result.counts["unknown"] == len(server.simulator.received) > 4
     assert f"creating jobs for these {result.counts['unknown']} rows (now unknown)" in str(raised.value)
+
+
+def test_the_front_door_shows_every_option_typed() -> None:
+    arun, run = inspect.signature(batchgen.arun), inspect.signature(batchgen.run)
+    assert list(run.parameters) == list(arun.parameters)
+    options = [p for p in run.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert len(options) > 25 and all(p.annotation is not inspect.Parameter.empty for p in options)
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in run.parameters.values())
+
+
+@pytest.mark.slow
+def test_mypy_catches_a_misspelt_option(tmp_path: Path) -> None:
+    caller = tmp_path / "caller.py"
+    caller.write_text('import batchgen\n\nbatchgen.run("in.csv", "out.xlsx", concurency=4)\n')
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(caller)], capture_output=True, text=True
+    )
+    assert checked.returncode == 1
+    assert 'Unexpected keyword argument "concurency"; did you mean "concurrency"?' in checked.stdout

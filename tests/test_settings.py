@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.settings import Settings, check_api_key, check_base_url, parse_rate
+from batchgen.settings import Limits, Provider, Settings, check_api_key, check_base_url, parse_rate
 
 
 @pytest.mark.parametrize(
@@ -88,10 +90,33 @@ def test_bad_keys_are_usage_errors_that_do_not_show_the_key(key: str, message: s
 def test_a_key_is_stripped_and_never_shown() -> None:
     key = check_api_key("  sk-live-123456789  \n")
     assert key.get_secret_value() == "sk-live-123456789"
-    settings = Settings("https://api.example.com", key)
+    settings = Settings(provider=Provider(base_url="https://api.example.com", api_key=key))
     assert "sk-live" not in repr(settings) and "sk-live" not in str(settings)
-    assert settings.headers("k1")["Authorization"] == "Bearer sk-live-123456789"
-    assert settings.host == "https://api.example.com" and settings.url == "https://api.example.com/riffusion/generate"
+    provider = settings.provider
+    assert provider.headers("k1")["Authorization"] == "Bearer sk-live-123456789"
+    assert provider.host == "https://api.example.com" and provider.url == "https://api.example.com/riffusion/generate"
+
+
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ({"concurrency": 0}, "concurrency: 0 is not a whole number from 1 to 1024"),
+        ({"concurrency": 2000}, "concurrency: 2000 is not a whole number from 1 to 1024"),
+        ({"concurrency": 2.5}, "concurrency: 2.5 is not a whole number from 1 to 1024"),
+        ({"max_attempts": 0}, "max_attempts: 0 is not a whole number from 1 to 100"),
+        ({"max_requests": 0}, "max_requests: 0 is not a whole number of at least 1"),
+        ({"stop_after": -1}, "stop_after: -1 is not a number of seconds from 0 to 604800"),
+    ],
+)
+def test_limits_are_checked_in_one_place(limits: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        Limits(**limits)
+    assert str(refused.value) == message
+
+
+def test_a_timeout_out_of_range_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"^timeout: 0\.01 is not a number of seconds from 0\.1 to 3600$"):
+        Provider(base_url="https://api.example.com", api_key=check_api_key("k"), timeout=0.01)
 
 
 @pytest.mark.parametrize("value, rate", [("10/s", 10.0), ("300/min", 5.0), ("2.5", 2.5), (4, 4.0), (None, None)])

@@ -53,11 +53,11 @@ class Dispatcher:
     ) -> None:
         self.settings = settings
         self.commit = GroupCommit(journal, ledger, blocking)
-        self.transport = transport or open_transport(settings.transport, settings.concurrency)
-        self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
+        self.transport = transport or open_transport(settings.provider.transport, settings.limits.concurrency)
+        self.pace = Pace(settings.limits.rate, start=8.0 * settings.limits.concurrency, clock=clock)
         self.report = Report()
-        self.gate = Gate(self.pace, self.report, settings.max_requests)
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.gate = Gate(self.pace, self.report, settings.limits.max_requests)
+        self._slots = asyncio.Semaphore(settings.limits.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
@@ -74,7 +74,7 @@ class Dispatcher:
             return
         self.report.interrupted = True
         self.stop("interrupted")
-        asyncio.get_running_loop().call_later(self.settings.grace, self._cancel_all)
+        asyncio.get_running_loop().call_later(self.settings.limits.grace, self._cancel_all)
 
     def _cancel_all(self) -> None:
         for task in self._tasks:
@@ -86,12 +86,12 @@ class Dispatcher:
         self._settler = Settler(self.commit, settings, self.stop, len(records), self.report)
         loop = asyncio.get_running_loop()
         timer = (
-            loop.call_later(settings.stop_after, self.stop, "the time limit was reached")
-            if settings.stop_after is not None
+            loop.call_later(settings.limits.stop_after, self.stop, "the time limit was reached")
+            if settings.limits.stop_after is not None
             else None
         )
         rows = iter(records)
-        count = min(len(records), settings.concurrency * ROW_TASKS_PER_SLOT)
+        count = min(len(records), settings.limits.concurrency * ROW_TASKS_PER_SLOT)
         self._tasks = {asyncio.create_task(self._worker(rows)) for _ in range(count)}
         try:
             await asyncio.gather(*self._tasks)
@@ -124,7 +124,7 @@ class Dispatcher:
     async def _row(self, record: Record, settler: Settler) -> None:
         """One row through its attempts: tenacity retries what is retryable, waiting outside the slot."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts),
+            stop=stop_after_attempt(self.settings.limits.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(Retryable),
             sleep=self.gate.sleep,
@@ -155,14 +155,14 @@ class Dispatcher:
             started = self.pace.clock()
             try:
                 response = await self.transport.send(
-                    settings.url,
-                    settings.headers(record.key),
+                    settings.provider.url,
+                    settings.provider.headers(record.key),
                     record.body,
-                    timeout=settings.timeout,
-                    connect_timeout=settings.connect_timeout,
+                    timeout=settings.provider.timeout,
+                    connect_timeout=settings.provider.connect_timeout,
                 )
             except TransportError as exc:
-                outcome = classify_error(exc, settings.timeout)
+                outcome = classify_error(exc, settings.provider.timeout)
                 written = settler.settle(record, outcome, number, self.pace.clock() - started)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)

@@ -48,7 +48,7 @@ class Settler:
         self.settings = settings
         self.stop = stop
         self.report = report
-        self.tripwire = Tripwire(settings.concurrency)
+        self.tripwire = Tripwire(settings.limits.concurrency)
         self.answered = False
         self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
@@ -87,7 +87,7 @@ class Settler:
         """Queue a non-accepted attempt's state and decide at once whether the run stops (before the request's
         slot is freed, so no request leaves after a stop). The awaitable reports it once it is on disk, and
         raises a retryable outcome so that tenacity tries again."""
-        outcome.message = redact(outcome.message, self.settings.api_key.get_secret_value())
+        outcome.message = redact(outcome.message, self.settings.provider.api_key.get_secret_value())
         key, status, message = record.key, outcome.status, outcome.message
         state, kind = "pending", type(outcome).__name__.lower()
         if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
@@ -134,10 +134,10 @@ class Settler:
     async def exhausted(self, record: Record, error: Retryable) -> None:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
         if not error.answered and not self.answered:
-            host = self.settings.host
+            host = self.settings.provider.host
             self.fail(UnreachableError(f"cannot reach {host.split('://')[-1]} ({error.message})", host))
             return
-        message = f"{error.message} (after {self.settings.max_attempts} attempts)"
+        message = f"{error.message} (after {self.settings.limits.max_attempts} attempts)"
         await self.commit.settle(failed(record.key, error.status, message, retryable=True))
         self._progress("failed")
 
@@ -240,14 +240,14 @@ def _trip_error(trip: Trip, settings: Settings, unknown: int) -> BatchgenError:
     if trip.kind == "rejection":
         return FatalAPIError(
             f"stopped: the first {trip.count} answers were all the same rejection ({trip.message}); nothing was "
-            f"created for them and those rows stay pending. Check the base URL ({settings.url}) and the rows, then "
-            "run again",
+            f"created for them and those rows stay pending. Check the base URL ({settings.provider.url}) and the "
+            "rows, then run again",
             trip.status,
         )
     if trip.kind == "timeouts":
         return NoAnswerError(
-            f"no answer within `timeout` {settings.timeout:g} s; the provider may still be creating jobs for these "
-            f"{unknown} rows (now unknown). Raise `timeout` or check the provider, then run again "
+            f"no answer within `timeout` {settings.provider.timeout:g} s; the provider may still be creating jobs "
+            f"for these {unknown} rows (now unknown). Raise `timeout` or check the provider, then run again "
             "(`retry_unknown` sends those rows again)",
             unknown,
         )
