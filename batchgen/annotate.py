@@ -25,6 +25,7 @@ from .files import atomic_write
 from .journal import JournalView
 from .loader import EXCEL_SUFFIXES, BadCell, Table, read_grid
 from .paths import refuse_same
+from .results import State
 from .validate import Validation
 
 BAD = PatternFill("solid", fgColor="FFC7CE")
@@ -82,7 +83,7 @@ def write_annotated(
         _put(sheet, table.header_row, first + offset, name).font = HEADER
     for row in table.rows:
         found = ids.get(row.number, [])
-        state, message = ("done", "") if found else unfinished.get(row.number, ("", ""))
+        state, message = (State.DONE, "") if found else unfinished.get(row.number, ("", ""))
         for offset, value in enumerate([*found, *[""] * (width - len(found)), state, message]):
             _put(sheet, row.number, first + offset, value)
     for offset in range(len(names)):

@@ -23,6 +23,7 @@ from .ledger import Ledger, blocking_states, open_ledger
 from .loader import Table, in_range
 from .paths import output_lock, state_dir
 from .rescue import save_rescued
+from .results import State
 from .settings import Settings
 from .submit import Dispatcher, Report
 from .validate import Validation, title_of
@@ -76,7 +77,7 @@ def plan(
                     title,
                     "hidden in Excel; not sent (`skip_hidden`)",
                     source.extras,
-                    "hidden",
+                    State.HIDDEN,
                     key,
                 )
             )
@@ -88,7 +89,7 @@ def plan(
                     title,
                     f"same request as row {first_of[source.label]}; not sent (`dedupe`)",
                     source.extras,
-                    "duplicate",
+                    State.DUPLICATE,
                     key,
                 )
             )

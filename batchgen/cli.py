@@ -33,6 +33,7 @@ from .errors import (
     UnreachableError,
     UsageError,
 )
+from .results import State
 
 if TYPE_CHECKING:
     from .results import CellError, RunResult
@@ -336,24 +337,23 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
     """The closing lines: what happened, where it is, and what to do next."""
     counts = result.counts
     rows = sum(counts.values())
-    order = ("done", "failed", "unknown", "pending", "skipped", "changed", "invalid", "duplicate", "hidden")
-    parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
+    parts = [f"{counts[state]} {state}" for state in State if counts.get(state)]
     say(
         f"{rows} rows: {', '.join(parts) or 'nothing to do'}; {result.requests} requests sent "
         f"({result.retries} retried)"
     )
     say(f"output: {result.output} (journal: {result.journal})")
-    if counts.get("skipped"):
+    if counts.get(State.SKIPPED):
         say(
             f"{counts['skipped']} rows were already sent to another output (see the failed sheet); "
             "--allow-resend sends them anyway"
         )
-    if counts.get("changed"):
+    if counts.get(State.CHANGED):
         say(
             f"{counts['changed']} rows were edited since they were sent and are not sent again (see the failed "
             "sheet); --resend-changed sends them as new requests, billed again"
         )
-    if counts.get("unknown"):
+    if counts.get(State.UNKNOWN):
         say(
             f"{counts['unknown']} rows are unknown: the provider may have created (and billed) jobs for them. "
             "Check with the provider, then run again with --retry-unknown to send them again."
@@ -388,7 +388,15 @@ def status(output: Path) -> int:
     click.echo(
         "  ".join(
             f"{state} {found.counts.get(state, 0)}"
-            for state in ("done", "failed", "unknown", "pending", "in_flight", "skipped", "invalid")
+            for state in (
+                State.DONE,
+                State.FAILED,
+                State.UNKNOWN,
+                State.PENDING,
+                State.IN_FLIGHT,
+                State.SKIPPED,
+                State.INVALID,
+            )
         )
     )
     if found.throughput:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .journal import Journal, LeftOut, NewRow
+from .results import State
 
 log = logging.getLogger("batchgen")
 SHOWN = 20  # changed rows listed one by one in the log; the failed sheet lists them all
@@ -30,7 +31,7 @@ def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: boo
     changed: list[LeftOut] = []
     for row in rows:
         old = earlier.get((row.row, row.title))
-        if old is None or states.get(row.key) not in ("pending", "failed"):
+        if old is None or states.get(row.key) not in (State.PENDING, State.FAILED):
             continue
         what = describe(json.loads(old.payload), json.loads(row.payload))
         when = old.sent_at[:10]
@@ -39,7 +40,7 @@ def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: boo
             log.warning("row %s: %s since it was sent on %s; sent again as asked", row.label, what, when)
             continue
         message = f"{what} since it was sent on {when}; not sent again (`resend_changed` sends it as a new request)"
-        changed.append(LeftOut(row.row, row.label, row.title, message, row.extras, "changed", row.key))
+        changed.append(LeftOut(row.row, row.label, row.title, message, row.extras, State.CHANGED, row.key))
     if changed:
         journal.leave_out(changed)
         for item in changed[:SHOWN]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
 from .ledger import RELEASED, Batch, Entry, Ledger, Sent
 from .rescue import clear_rescued, load_rescued
+from .results import State
 from .writer import read_jobs
 
 OUTPUT_FIELDS = ("row", "title", "job_id", "key", "tag", "model", "submitted_at")
@@ -42,11 +43,11 @@ class History:
         restored = 0
         entries = load_rescued(self.output)
         for entry in entries:
-            if states.get(entry["key"], "done") != "done":
+            if states.get(entry["key"], State.DONE) != State.DONE:
                 journal.mark_done(entry["key"], list(entry["job_ids"]), None, "rescued after a failed journal write")
-                states[entry["key"]] = "done"
+                states[entry["key"]] = State.DONE
                 restored += 1
-        if entries and all(states.get(entry["key"]) == "done" for entry in entries):
+        if entries and all(states.get(entry["key"]) == State.DONE for entry in entries):
             clear_rescued(self.output)
         if self.ledger is not None:
             restored += self._from_ledger(states)
@@ -81,23 +82,23 @@ class History:
             state = states.get(sent.key)
             if state is None:
                 continue
-            if sent.state == "done" and sent.job_ids:
-                if state != "done":
+            if sent.state == State.DONE and sent.job_ids:
+                if state != State.DONE:
                     journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
-                    states[sent.key] = "done"
+                    states[sent.key] = State.DONE
                     restored += 1
-            elif state in ("done", "unknown"):
+            elif state in (State.DONE, State.UNKNOWN):
                 fixes.append(Entry(sent.key, state, stamp, tuple(billed.get(sent.key, ()))))
             elif sent.journal == identity and sent.seq is not None and sent.seq <= sequence + 1:
                 fixes.append(Entry(sent.key, RELEASED, stamp))
-            elif sent.state != "done":
+            elif sent.state != State.DONE:
                 journal.mark_unknown(
                     sent.key,
                     None,
                     f"sent on {sent.sent_at} (per the ledger) without a stored job "
                     "id: the provider may have created jobs",
                 )
-                states[sent.key] = "unknown"
+                states[sent.key] = State.UNKNOWN
                 restored += 1
         known = {sent.key for sent in here}
         fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
@@ -134,9 +135,9 @@ class History:
         earlier: list[EarlierLine] = []
         for identity, found in groups.items():
             row = by_key.get(identity) or by_place.get(identity)
-            if row is not None and states.get(row.key) != "done":
+            if row is not None and states.get(row.key) != State.DONE:
                 self.journal.mark_done(row.key, found.ids, None, "restored from the existing output")
-                states[row.key] = "done"
+                states[row.key] = State.DONE
                 restored += 1
             elif row is None and "key" in column:
                 earlier.append(found.earlier(identity))
@@ -154,7 +155,7 @@ class History:
         holders: list[str] = []
         for sent in self._ledger_entries(by_key, here=False):
             row = by_key.get(sent.key)
-            if row is None or states.get(sent.key) == "done" or sent.key in skipped:
+            if row is None or states.get(sent.key) == State.DONE or sent.key in skipped:
                 continue
             skipped[sent.key] = LeftOut(
                 row.row,
@@ -162,7 +163,7 @@ class History:
                 row.title,
                 f"already sent to {sent.output} on {sent.sent_at}; not sent again (`allow_resend` sends it anyway)",
                 row.extras,
-                "skipped",
+                State.SKIPPED,
                 row.key,
             )
             holders.append(sent.output)

@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 
 
 class State(StrEnum):
-    """Every state a row of a run can be in (``docs/states.md``); each compares equal to its name as text."""
+    """Every state a row of a run can be in (``docs/states.md``), in the order people read them; each compares
+    equal to its name as text."""
 
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
     DONE = "done"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
     SKIPPED = "skipped"
     CHANGED = "changed"
     INVALID = "invalid"

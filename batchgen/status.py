@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import UsageError
 from .journal import Journal, journal_path
 from .paths import output_lock, real
+from .results import State
 from .writer import check_output, write_tables
 
 
@@ -44,7 +45,9 @@ def status(output: str | Path) -> Status:
             found.throughput = f"{done} rows done between {first} and {last} ({rate})"
         found.lines += [(r.label, r.state, r.message or "not sent yet") for r in journal.unfinished(run)]
         found.lines += [(o.label, o.state, o.message) for o in journal.left_out()]
-        found.lines += [(r.label, "done", r.message) for r in journal.records() if r.state == "done" and r.message]
+        found.lines += [
+            (r.label, State.DONE, r.message) for r in journal.records() if r.state == State.DONE and r.message
+        ]
     return found
 
 

@@ -18,6 +18,7 @@ from .errors import OutputError, UsageError
 from .files import atomic_write
 from .headers import output_name
 from .journal import DoneRow, JournalView
+from .results import State
 
 JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "key"]
 SUPERSEDED = "superseded"  # a column only when an edited row was sent again: its earlier ids are not its own
@@ -173,7 +174,7 @@ def build_failed(journals: Sequence[JournalView]) -> Sheet:
             if key in done:
                 continue
             identity = key or tuple(line)  # an invalid row has no key: the same line from two machines is one
-            if identity not in lines or lines[identity][1][2] == "skipped":
+            if identity not in lines or lines[identity][1][2] == State.SKIPPED:
                 lines[identity] = (row, line)
     return list(FAILED_COLUMNS), [line for _, line in sorted(lines.values(), key=lambda item: item[0])]
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import BatchgenError
 from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
+from ..results import State
 from .store import Change, Journal, in_flight, now, pending
 from .view import LeftOut, Record
 
@@ -191,12 +192,12 @@ def _settle_future(future: asyncio.Future[Any], error: BaseException | None, val
 
 def _entry(change: Change) -> Entry | None:
     """What a journal change means for this output's ledger entry (``None``: nothing)."""
-    if change.state == "done":
+    if change.state == State.DONE:
         ids = tuple(_ids(change.values.get("job_ids")))
         return Entry(change.key, "done", now(), ids)
-    if change.state == "unknown":
+    if change.state == State.UNKNOWN:
         return Entry(change.key, "unknown", now())
-    if change.state in ("pending", "failed"):
+    if change.state in (State.PENDING, State.FAILED):
         return Entry(change.key, RELEASED, now())
     return None
 
@@ -212,6 +213,6 @@ def _skipped(record: Record, holder: Sent) -> LeftOut:
         record.title,
         f"sent by another run to {holder.output} at {holder.sent_at}; not sent again (`allow_resend` sends it anyway)",
         record.extras,
-        "skipped",
+        State.SKIPPED,
         record.key,
     )

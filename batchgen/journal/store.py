@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import JournalError, UsageError
+from ..results import State
 from .schema import connect
 from .view import JournalView, LeftOut, dumps
 
@@ -244,21 +245,21 @@ def _label(row: int, label: int | str) -> str | None:
 
 
 def in_flight(key: str) -> Change:
-    return Change(key, "in_flight", bump=True)
+    return Change(key, State.IN_FLIGHT, bump=True)
 
 
 def done(key: str, job_ids: list[str], status: int | None, message: str | None = None) -> Change:
     values = {"job_ids": json.dumps(job_ids), "http_status": status, "message": message, "submitted_at": now()}
-    return Change(key, "done", values)
+    return Change(key, State.DONE, values)
 
 
 def failed(key: str, status: int | None, message: str, retryable: bool) -> Change:
-    return Change(key, "failed", {"http_status": status, "message": message, "retryable": int(retryable)})
+    return Change(key, State.FAILED, {"http_status": status, "message": message, "retryable": int(retryable)})
 
 
 def pending(key: str, status: int | None, message: str) -> Change:
-    return Change(key, "pending", {"http_status": status, "message": message})
+    return Change(key, State.PENDING, {"http_status": status, "message": message})
 
 
 def unknown(key: str, status: int | None, message: str) -> Change:
-    return Change(key, "unknown", {"http_status": status, "message": message})
+    return Change(key, State.UNKNOWN, {"http_status": status, "message": message})

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..results import State
+
 _RECORD = (
     "key, row, label, title, payload, extras, state, retryable, attempts, job_ids, http_status, message, "
     "seen_run, submitted_at"
@@ -75,7 +77,7 @@ class LeftOut:
     title: str
     message: str
     extras: dict[str, Any]
-    state: str = "invalid"
+    state: str = State.INVALID
     key: str | None = None
 
 
