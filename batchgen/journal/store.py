@@ -8,8 +8,10 @@ changes of many rows are applied in one transaction (:meth:`Journal.apply`, driv
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +29,13 @@ IDENTITY, SEQUENCE = "journal_id", "seq"  # meta names: which journal this is, a
 
 def now() -> str:
     """UTC timestamps in ISO 8601, to the second: what people read in the output sheet."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    return _second(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _second(epoch: int) -> str:
+    """One second's timestamp, made once: every row written within it shares it."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
