@@ -70,6 +70,8 @@ class Limits:
     schedule: list[tuple[float, float]] = field(default_factory=list)
     in_flight: int | None = None
     quota: int | None = None
+    first: float | None = None  # when the first request came: the schedule counts from it
+    _window: deque[float] = field(default_factory=deque, init=False, repr=False)
 
     def rate_at(self, elapsed: float) -> float | None:
         """The per-second limit ``elapsed`` seconds after the first request."""
@@ -78,6 +80,18 @@ class Limits:
             if elapsed >= start:
                 current = rate
         return current
+
+    def over_rate(self, moment: float) -> bool:
+        """A sliding one-second window: requests beyond the limit of the moment per second get a 429."""
+        limit = self.rate_at(moment - (self.first or moment))
+        if not limit:
+            return False
+        while self._window and moment - self._window[0] >= 1.0:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            return True
+        self._window.append(moment)
+        return False
 
 
 @dataclass
@@ -136,8 +150,6 @@ class Simulator:
         self.peers: set[tuple[str, int]] = set()  # client connections seen (keep-alive reuses them)
         self._script = deque(self.faults.script)
         self._random = random.Random(self.faults.seed)
-        self._window: deque[float] = deque()
-        self._first: float | None = None  # when the first request came: the schedule counts from it
         self.processing = 0  # requests being processed now (the in-flight cap counts them)
         self._log_file = log_path.open("a", encoding="utf-8") if log_path else None
         self.app = web.Application()
@@ -148,7 +160,7 @@ class Simulator:
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
         self.processing += 1
-        self._first = time.monotonic() if self._first is None else self._first
+        self.limits.first = time.monotonic() if self.limits.first is None else self.limits.first
         try:
             return await self._generate(request)
         finally:
@@ -178,7 +190,7 @@ class Simulator:
             return _error(401, "Invalid API key")
         if fault in ("402", "403"):
             return _error(int(fault), "Payment required" if fault == "402" else "Forbidden")
-        if self._over_rate():
+        if self.limits.over_rate(time.monotonic()):
             fault = entry["fault"] = "429"
         if fault == "429":
             return _error(429, "Too many requests", {"Retry-After": f"{self.faults.retry_after:g}"})
@@ -245,19 +257,6 @@ class Simulator:
         if limits.in_flight is not None and self.processing > limits.in_flight:
             return "429", _error(429, "Too many requests in flight", {"Retry-After": "1"})
         return None
-
-    def _over_rate(self) -> bool:
-        """A sliding one-second window: requests beyond the limit of the moment per second get a 429."""
-        moment = time.monotonic()
-        limit = self.limits.rate_at(moment - (self._first or moment))
-        if not limit:
-            return False
-        while self._window and moment - self._window[0] >= 1.0:
-            self._window.popleft()
-        if len(self._window) >= limit:
-            return True
-        self._window.append(moment)
-        return False
 
     def _accept(self, key: str | None, payload: dict[str, Any], ids: list[str]) -> None:
         entry = {"idempotency_key": key, "body": payload, "job_ids": ids, "at": time.time()}
