@@ -13,8 +13,9 @@ congestion window for the window:
   300 requests/s as at 3.)
 * scattered 429s are told apart by evidence. A cut is judged by the answers to requests sent in the half
   second after it: if 429s did not become rarer, or if more got through per second than when the 429 came,
-  they were not about the pace. The cut is undone, and their share is learned as background, so that later
-  429s at that share cost nothing;
+  they were not about the pace. The cut is undone, and when two judgements in a row say so (one can be
+  fooled by another run on the same key probing the limit at that moment), their share is learned as
+  background, so that later 429s at that share cost nothing;
 * the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s;
 * 5xx answers slow the run like a 429 only when most recent answers are 5xx;
 * ``cap`` (``--rate``) is a hard ceiling on top: a token bucket on absolute times (GCRA), so timer lateness
@@ -364,6 +365,7 @@ class Pace:
         self._cut: _Cut | None = None
         self._pressed = float("-inf")  # when most answers of a round-trip were last 429s
         self._quiet_5xx = float("-inf")  # 5xx do not slow the run before then
+        self._suspect = False  # the last cut judged was undone: one more like it, and the 429s are background
 
     @property
     def rate(self) -> float:
@@ -487,9 +489,13 @@ class Pace:
                 self._undo(cut, now)  # the errors did not come with the pace: they are the rows' business
                 self._quiet_5xx = now + QUIET_AFTER_5XX
         elif not pressed and after.share < SCATTERED and not _rarer(after, before):
-            pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
-            self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            if self._suspect:  # twice: one judgement can be fooled by another run on the key probing its limit
+                pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
+                self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            self._suspect = True
             self._undo(cut, now)
+        else:
+            self._suspect = False
 
     def _undo(self, cut: _Cut, now: float) -> None:
         """Back to the pace before ``cut``, growing as it was: a burst of slow start would only find a limit

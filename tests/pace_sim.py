@@ -83,6 +83,7 @@ class Outcome:
     sends: list[tuple[float, int]]
     done: int = 0
     most_in_flight: int = 0
+    finished: float = 0.0  # when its last row was accepted, in seconds from the start
 
 
 @dataclass
@@ -199,7 +200,7 @@ def simulate_many(
     for batch in batches:
         outcome = batch.outcome
         outcome.wall = clock.now - start
-        span = (batch.last_ok or clock.now) - start
+        span = outcome.finished = (batch.last_ok or clock.now) - start
         outcome.accepted_rate = outcome.done / span if span else 0.0
         results.append((outcome, batch.pace))
     return results

@@ -206,13 +206,13 @@ def test_two_runs_sharing_one_limit_share_it_fairly(seed: int) -> None:
     (first, _), (second, _) = simulate_many(
         [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
     )
-    both = min(first.wall, second.wall)
+    both = min(first.finished, second.finished)  # while both were sending
     accepted = [sum(1 for at, status in run.sends if at < 1000 + both and status == 200) for run in (first, second)]
     assert min(accepted) >= 0.35 * sum(accepted)  # fair shares, as TCP flows converge to
-    # The contract asks >= 90% together with <= 5% refused; the model gives 85-91% with 5-12% (each run's
-    # probe costs both runs a cut; docs/pace.md): these bounds keep it from getting worse.
-    assert sum(accepted) / both >= 0.8 * 20
-    assert first.refused + second.refused <= 0.12 * (first.requests + second.requests)
+    assert sum(accepted) / both >= 0.9 * 20
+    # The contract asks <= 5% refused; the model gives 5-6%, a third of it the first second (both runs in slow
+    # start against a sliding window that lets 20 through at once): this bound keeps it from getting worse.
+    assert first.refused + second.refused <= 0.07 * (first.requests + second.requests)
 
 
 def test_a_quota_pauses_the_run_for_its_retry_after_and_cuts_nothing() -> None:
