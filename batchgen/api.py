@@ -35,6 +35,8 @@ from .validate import CellError, Validation, validate_table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .submit.gate import Waiting
+
 log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
@@ -61,7 +63,8 @@ class ValidationReport:
 @dataclass(slots=True)
 class RunResult:
     """What a run did. ``counts`` maps a state (``done``, ``failed``, ``unknown``, ``pending``, ``invalid``,
-    ``skipped``, ...) to its number of rows; ``jobs`` and ``failed`` are the output's tables as DataFrames."""
+    ``skipped``, ...) to its number of rows; ``jobs`` and ``failed`` are the output's tables as DataFrames.
+    ``waiting``: the provider asked the whole run to wait (a quota): its message and until when."""
 
     output: Path
     journal: Path
@@ -75,6 +78,7 @@ class RunResult:
     hidden: list[int] = field(default_factory=list)
     passthrough: list[str] = field(default_factory=list)
     duplicates: list[tuple[int | str, int | str]] = field(default_factory=list)
+    waiting: Waiting | None = None
 
     @property
     def ok(self) -> bool:
@@ -301,6 +305,7 @@ async def arun(
         report.hidden,
         report.passthrough,
         report.duplicates,
+        outcome.report.waiting,
     )
     errors = sorted(outcome.errors, key=_severity)
     if errors:

@@ -93,10 +93,11 @@ def echo_errors(errors: Sequence[CellError], err: bool) -> None:
 
 
 class _Warnings(logging.Handler):
-    """The library's warnings, as ``warning: ...`` lines on stderr."""
+    """The library's warnings, as ``warning: ...`` lines on stderr; a wait of the whole run says how to end it."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        say(f"warning: {record.getMessage()}")
+        hint = "; Ctrl-C stops, progress is kept" if hasattr(record, "waiting") else ""
+        say(f"warning: {record.getMessage()}{hint}")
 
 
 def parse_rate(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -2,7 +2,8 @@
 
 Each row is worked by one of a pool of row tasks, larger than the concurrency: a row waiting out its
 Retry-After or backoff does not hold a connection, so scattered 429s do not idle the run. Requests in
-flight are bounded by a semaphore; when each may start is the :class:`~batchgen.submit.gate.Gate`'s call.
+flight are bounded by the pace's window (at most the concurrency); when each may start is the
+:class:`~batchgen.submit.gate.Gate`'s call, and a provider's long Retry-After (a quota) its business too.
 ``in_flight`` is committed before a request leaves; its outcome is journaled (by the :class:`Settler`)
 before anything else happens.
 """
@@ -24,7 +25,7 @@ from tenacity import (
 
 from ..errors import BatchgenError
 from ..journal import Journal, Record
-from ..pace import Pace
+from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
@@ -49,10 +50,9 @@ class Dispatcher:
         self.settings = settings
         self.journal = journal
         self.transport = transport or open_transport(settings.transport, settings.concurrency)
-        self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, clock=clock)
+        self.pace = Pace(settings.rate, start=8.0 * settings.concurrency, ceiling=settings.concurrency, clock=clock)
         self.report = Report()
-        self.gate = Gate(self.pace, self.report, settings.max_requests)
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.gate = Gate(self.pace, self.report, settings.max_requests, settings.stop_after, self._notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
@@ -120,6 +120,7 @@ class Dispatcher:
             wait=self._wait,
             retry=retry_if_exception_type(Retryable),
             sleep=self.gate.sleep,
+            before_sleep=self._before_retry,
             reraise=True,
         )
         try:
@@ -133,8 +134,7 @@ class Dispatcher:
 
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
         settings = self.settings
-        async with self._slots:
-            ticket = await self.gate.enter()
+        async with self.gate.enter() as ticket:
             self.journal.mark_in_flight(record.key)
             started = self.pace.clock()
             try:
@@ -161,6 +161,16 @@ class Dispatcher:
                     settler.done(record, accepted, number, self.pace.clock() - started)
                     return
         settler.settle(record, outcome, number, self.pace.clock() - started)
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        """A Retry-After far beyond the pace's own waits (a quota) is the whole run's: the gate holds it."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, Retryable) and error.retry_after is not None and error.retry_after >= LONG_RETRY_AFTER:
+            self.gate.hold(error.retry_after, error.message.removeprefix(f"HTTP {error.status}: "))
+
+    def _notice(self, text: str | None) -> None:
+        if self._settler is not None:
+            self._settler.show(text)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
