@@ -257,6 +257,7 @@ async def arun(
         hidden=report.hidden,
         passthrough=report.passthrough,
         duplicates=report.duplicates,
+        waiting=outcome.report.waiting,
         tables=functools.partial(_table, outcome.journal, target),
     )
     errors = sorted(outcome.errors, key=_severity)

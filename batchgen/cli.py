@@ -90,10 +90,11 @@ def echo_errors(errors: Sequence[CellError], err: bool) -> None:
 
 
 class _Warnings(logging.Handler):
-    """The library's warnings, as ``warning: ...`` lines on stderr."""
+    """The library's warnings, as ``warning: ...`` lines on stderr; a wait of the whole run says how to end it."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        say(f"warning: {record.getMessage()}")
+        hint = "; Ctrl-C stops, progress is kept" if hasattr(record, "waiting") else ""
+        say(f"warning: {record.getMessage()}{hint}")
 
 
 def parse_rate(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -130,6 +131,19 @@ def parse_clock(ctx: click.Context, param: click.Parameter, value: str | None) -
     if target <= current:
         target += dt.timedelta(days=1)
     return (target - current).total_seconds()
+
+
+def parse_schedule(ctx: click.Context, param: click.Parameter, value: str | None) -> list[tuple[float, float]]:
+    """``20,5@20,40@40`` -> [(0, 20), (20, 5), (40, 40)]: requests per second from each second on."""
+    if not value:
+        return []
+    schedule: list[tuple[float, float]] = []
+    for part in value.split(","):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)(?:/s)?\s*(?:@\s*(\d+(?:\.\d+)?)s?)?\s*", part)
+        if not match or float(match[1]) <= 0:
+            raise click.BadParameter(f"{value!r} is not a schedule such as 20,5@20,40@40")
+        schedule.append((float(match[2] or 0), float(match[1])))
+    return schedule
 
 
 def parse_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int | None] | None:
@@ -432,6 +446,13 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
     "--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Delay before answers."
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second beyond which 429.")
+@click.option(
+    "--limit-schedule",
+    callback=parse_schedule,
+    help="A rate limit that changes: RATE,RATE@SECOND,... e.g. 20,5@20,40@40 (seconds from the first request).",
+)
+@click.option("--in-flight-limit", type=click.IntRange(min=1), help="429 when more than N are being processed.")
+@click.option("--quota", type=click.IntRange(min=0), help="After N accepted, 429 'quota exceeded', Retry-After 3600.")
 @click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429.")
 @click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
 @click.option("--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500.")
@@ -448,17 +469,27 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
     "--log", "log_path", type=click.Path(path_type=Path), help="Append accepted requests to this JSON-lines file."
 )
 def simulate(
-    host: str, port: int, latency_ms: float, rate_limit: float | None, log_path: Path | None, script: str, **rates: Any
+    host: str,
+    port: int,
+    latency_ms: float,
+    rate_limit: float | None,
+    limit_schedule: list[tuple[float, float]],
+    in_flight_limit: int | None,
+    quota: int | None,
+    log_path: Path | None,
+    script: str,
+    **rates: Any,
 ) -> int:
-    """Serve the provider's endpoint locally, with latency and faults, until Ctrl-C.
+    """Serve the provider's endpoint locally, with latency, limits and faults, until Ctrl-C.
 
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
-    from .simulator import Faults, Simulator, serve
+    from .simulator import Faults, Limits, Simulator, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)
-    simulator = Simulator(os.environ.get(KEY_ENV) or None, latency_ms, faults, rate_limit, log_path)
+    limits = Limits(rate_limit, limit_schedule, in_flight_limit, quota)
+    simulator = Simulator(os.environ.get(KEY_ENV) or None, latency_ms, faults, log_path=log_path, limits=limits)
 
     async def main() -> None:
         runner, bound = await serve(simulator, host, port)

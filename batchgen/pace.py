@@ -1,7 +1,9 @@
-"""How fast requests may start: a rate that finds the provider's limit and holds it, with few 429s.
+"""How fast requests may start and how many may be in flight: two knobs, a rate (:class:`Rate`) and a window
+(:class:`Flight`), that find the provider's limit whatever its shape and hold it with few 429s.
 
-The model is the contract's ("Pace (429s)"), after the AWS SDKs' adaptive retry mode (botocore's token bucket
-and ``CubicCalculator``) and TCP:
+The model is the contract's ("Pace (429s)", "Limits have shapes"), after the AWS SDKs' adaptive retry mode
+(botocore's token bucket and ``CubicCalculator``) for the rate, Netflix's concurrency-limits (AIMD) and TCP's
+congestion window for the window:
 
 * slow start: the rate doubles each round-trip until the first 429, so a hidden limit is found quickly;
 * a 429 cuts the rate to 0.7 of what was being sent (or let through, if less), at most once per round-trip:
@@ -11,11 +13,19 @@ and ``CubicCalculator``) and TCP:
   300 requests/s as at 3.)
 * scattered 429s are told apart by evidence. A cut is judged by the answers to requests sent in the half
   second after it: if 429s did not become rarer, or if more got through per second than when the 429 came,
-  they were not about the pace. The cut is undone, and their share is learned as background, so that later
-  429s at that share cost nothing;
+  they were not about the pace. The cut is undone, and when two judgements in a row say so (one can be
+  fooled by another run on the same key probing the limit at that moment), their share is learned as
+  background, so that later 429s at that share cost nothing;
 * the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s;
 * 5xx answers slow the run like a 429 only when most recent answers are 5xx;
-* ``cap`` (``--rate``) is a hard ceiling on top.
+* ``cap`` (``rate``) is a hard ceiling on top: a token bucket on absolute times (GCRA), so timer lateness
+  never accumulates;
+* a window bounds the requests in flight (at most ``ceiling``, the ``concurrency``): it starts small, doubles per
+  round-trip while it is full, and a 429 cuts it instead of the rate when its request went with the window
+  nearly full and more in flight than any accepted request (what a cap on requests in flight refuses); CUBIC
+  regrows it like the rate. A rate limit's 429s come at any number in flight: they cut the rate;
+* a Retry-After beyond :data:`LONG_RETRY_AFTER` (a quota) pauses the whole run for that long at once, and is no
+  reason to cut: it says nothing about the pace.
 
 The clock is injected, so the control law is tested in milliseconds on a fake one (``tests/pace_sim.py``).
 """
@@ -44,14 +54,22 @@ SHARE_HORIZON = 500  # answers over which the share of 429s is averaged
 DEFAULT_PAUSE = 1.0
 SLACK = 0.002
 QUIET_AFTER_5XX = 10.0  # after 5xx turned out not to be about the pace, how long they are left to the rows
+TOLERANCE = 0.02  # a slot taken this late keeps the grid: over any second, at most 2% + 1 more than the rate
+START_WINDOW = 4  # requests in flight before the first answers (TCP's initial window, in requests)
+HORIZON = 4.0  # seconds of sends and accepted answers kept to measure rates over
+RECENT_ACCEPTED = 64  # accepted answers whose numbers in flight tell a cap on requests in flight
+LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """Handed out with each send; given back with the answer to tell which pace it was sent at."""
+    """Handed out with each send; given back with the answer to tell which pace it was sent at, how many were
+    in flight with it, and whether it filled the window (only then does an answer say the window is used)."""
 
     sent_at: float
     epoch: int
+    flight: int = 1
+    filled: bool = False
 
 
 @dataclass(slots=True)
@@ -89,8 +107,8 @@ class _Cut:
     before: int
     after: int
     at: float
-    rate: float
-    cubic: Cubic
+    rate: tuple[float, Cubic, bool]
+    window: tuple[float, Cubic | None]
     let_through: float
     cause: int
     closed: bool = False
@@ -116,7 +134,7 @@ class Cubic:
 
 
 class Slots:
-    """Start times on a grid of ``1 / rate``, and the whole run's pause."""
+    """Start times on a grid of ``1 / rate`` in absolute time (a token bucket as GCRA), and the run's pause."""
 
     def __init__(self) -> None:
         self.next = 0.0
@@ -129,10 +147,10 @@ class Slots:
         return wait if wait > SLACK else 0.0
 
     def take(self, now: float, rate: float) -> None:
-        """A wake-up a little late keeps the grid: the rate is not eroded by timer lateness."""
-        interval = 1 / rate
-        late = now - self.next
-        self.next = (self.next if 0 < late < min(0.1 * interval, 0.005) else max(self.next, now)) + interval
+        """The next slot is one interval after this one, not after now: a wake-up up to :data:`TOLERANCE` late
+        costs nothing (the slot after it comes that much sooner), so timer lateness never erodes the rate. Later
+        than that the grid restarts from now: after an idle spell, no burst."""
+        self.next = (self.next if now - self.next <= TOLERANCE else now) + 1 / rate
 
     def pause(self, until: float) -> None:
         self.paused_until = max(self.paused_until, until)
@@ -142,8 +160,76 @@ class Slots:
         self.next = min(self.next, now + 1 / rate)
 
 
-class Window:
-    """Moments of the last second, counted since any moment in O(log n): the pace asks on every request."""
+class Flight:
+    """The window of requests in flight: TCP's congestion window counted in requests (Netflix's AIMD limit).
+
+    It grows only while it is used (slow start: one more for each accepted answer to a request that filled it,
+    so it doubles per round-trip while every request fills it). A 429 is about the window when its request went
+    with more in flight than any accepted one of late (a cap on requests in flight refuses exactly those); a cut
+    sets it to 0.7 of that, and CUBIC regrows it like the rate, at most one beyond the most in flight since.
+    A request that merely went with more in flight than before, the window not full, was sent by the rate: a
+    429 to it is the rate's.
+    ``ceiling`` (the ``concurrency``) is never exceeded.
+    """
+
+    def __init__(self, ceiling: int | None) -> None:
+        self.ceiling = ceiling
+        self.window = float(min(START_WINDOW, ceiling or START_WINDOW))
+        self.count = 0
+        self.fine: deque[int] = deque(maxlen=RECENT_ACCEPTED)  # in flight with each recently accepted request
+        self.peak = 0  # the most in flight since the last cut: CUBIC grows the window at most one beyond it
+        self.cubic: Cubic | None = None  # None: slow start
+
+    @property
+    def allowed(self) -> int:
+        """Requests that may be in flight now (a window of 4.9, CUBIC's plateau below a cut at 5, allows 4)."""
+        allowed = max(1, int(self.window + 0.05))
+        return min(allowed, self.ceiling) if self.ceiling else allowed
+
+    def room(self) -> bool:
+        return self.count < self.allowed
+
+    def sent(self, now: float) -> tuple[int, bool]:
+        """Count a request; (requests in flight with it, whether it filled the window)."""
+        if self.cubic is not None:
+            target = self.cubic.target(now)
+            self.cubic = None if target is None else self.cubic
+            self.window = self._bounded(min(target, self.peak + 1) if target is not None else self.window)
+        self.count += 1
+        self.peak = max(self.peak, self.count)
+        return self.count, self.count >= self.allowed
+
+    def released(self) -> None:
+        self.count = max(self.count - 1, 0)
+
+    def accepted(self, ticket: Ticket) -> None:
+        self.fine.append(ticket.flight)
+        if self.cubic is None and ticket.filled:
+            self.window = self._bounded(self.window + 1)
+
+    def too_many(self, ticket: Ticket) -> bool:
+        """Whether a 429 to ``ticket`` is about the number in flight: it went with more in flight than any
+        accepted request, and with the window nearly full (were it far from full, the rate sent it)."""
+        return ticket.flight > max(self.fine, default=0) and ticket.flight >= BETA * self.allowed
+
+    def cut(self, now: float, flight: int) -> None:
+        self.cubic, self.peak = Cubic(float(flight), now), 0
+        self.window = self._bounded(BETA * flight)
+
+    def snapshot(self) -> tuple[float, Cubic | None]:
+        return self.window, self.cubic
+
+    def restore(self, snapshot: tuple[float, Cubic | None]) -> None:
+        self.window, self.cubic = snapshot
+
+    def _bounded(self, window: float) -> float:
+        window = max(window, 1.0)
+        return min(window, float(self.ceiling)) if self.ceiling else window
+
+
+class Moments:
+    """Moments of the last :data:`HORIZON` seconds, counted since any moment in O(log n): the pace asks on every
+    request."""
 
     def __init__(self) -> None:
         self._times: list[float] = []
@@ -157,7 +243,7 @@ class Window:
         return len(self._times) - bisect.bisect_left(self._times, moment, self._start)
 
     def _trim(self, now: float) -> None:
-        self._start = bisect.bisect_left(self._times, now - 1.0, self._start)
+        self._start = bisect.bisect_left(self._times, now - HORIZON, self._start)
         if self._start > 1024 and self._start * 2 > len(self._times):
             del self._times[: self._start]
             self._start = 0
@@ -171,8 +257,8 @@ class Meter:
         self.srtt: float | None = None
         self.share = 0.0  # share of 429s over the last few hundred answers
         self.began: float | None = None
-        self.sends = Window()
-        self.accepted = Window()
+        self.sends = Moments()
+        self.accepted = Moments()
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)
 
     def sent(self, now: float) -> None:
@@ -189,11 +275,11 @@ class Meter:
     def round_trip(self) -> float:
         return self.srtt if self.srtt is not None else 0.1
 
-    def per_second(self, moments: Window, now: float, span: float = 1.0) -> float:
+    def per_second(self, moments: Moments, now: float, span: float = 1.0) -> float:
         """Events per second over the last ``span`` (at most a second), or since sending began if shorter."""
         if self.began is None:
             return 0.0
-        span = max(min(now - self.began, span), self.round_trip(), 0.05)
+        span = max(min(now - self.began, span, HORIZON), self.round_trip(), 0.05)
         return moments.count_since(now - span, now) / span
 
     def last_second(self, now: float) -> float:
@@ -213,84 +299,162 @@ class Meter:
         return len(window), window.count(429)
 
 
-class Pace:
-    """Hands out start times. ``wait()`` says how long until a request may go; ``send()`` takes the slot."""
+class Rate:
+    """The send rate: slow start, CUBIC after a cut, ``cap`` (``rate``) on top, and the slots it hands out.
 
-    def __init__(self, cap: float | None = None, *, start: float = 64.0, clock: Callable[[], float] = time.monotonic):
+    Growth must be earned: never above twice what is actually being sent, or a run held back by its window
+    would accumulate a meaningless rate.
+    """
+
+    def __init__(self, start: float, cap: float | None, now: float) -> None:
         self.cap = cap
+        self.value = min(start, cap) if cap else start
+        self.slow_start = True
+        self.cubic = Cubic(self.value, now)
+        self.slots = Slots()
+
+    def grow(self, now: float, sending: float) -> None:
+        """CUBIC after a cut; slow start again once it probed well beyond the last cut without a 429."""
+        if self.slow_start:
+            return
+        target = self.cubic.target(now)
+        if target is None:
+            self.slow_start = True
+            return
+        self.value = self._ceiling(max(target, MIN_RATE), sending)
+
+    def accepted(self, round_trip: float, sending: float) -> None:
+        """In slow start, each accepted answer multiplies the rate by ``2 ** (1 / answers in a round-trip)``."""
+        if self.slow_start:
+            answers_per_round = max(1.0, self.value * round_trip)
+            self.value = self._ceiling(self.value * 2 ** (1 / answers_per_round), sending)
+
+    def cut(self, now: float, base: float) -> None:
+        self.cubic, self.value, self.slow_start = Cubic(base, now), max(MIN_RATE, base * BETA), False
+
+    def snapshot(self) -> tuple[float, Cubic, bool]:
+        return self.value, self.cubic, self.slow_start
+
+    def restore(self, snapshot: tuple[float, Cubic, bool]) -> None:
+        self.value, self.cubic, self.slow_start = snapshot
+
+    def _ceiling(self, rate: float, sending: float) -> float:
+        rate = min(rate, max(2 * sending, self.cubic.w_max, MIN_RATE))
+        return min(rate, self.cap) if self.cap else rate
+
+
+class Pace:
+    """Hands out start times and places in flight: ``room()`` and ``wait()`` say whether and when a request
+    may go, ``send()`` takes its slot and place, ``answered()`` hears what came of it and moves the knobs."""
+
+    def __init__(
+        self,
+        cap: float | None = None,
+        *,
+        start: float = 64.0,
+        ceiling: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.clock = clock
         self.meter = Meter(clock)
-        self.rate = min(start, cap) if cap else start
-        self.slow_start = True
+        self.speed = Rate(start, cap, clock())
+        self.flight = Flight(ceiling)
         self.background = 0.0  # share of 429s learned not to be about the pace
-        self.slots = Slots()
         self.epoch = 0
-        self._cubic = Cubic(self.rate, clock())
         self._tallies: dict[int, _Tally] = {0: _Tally()}
         self._cut: _Cut | None = None
         self._pressed = float("-inf")  # when most answers of a round-trip were last 429s
         self._quiet_5xx = float("-inf")  # 5xx do not slow the run before then
+        self._suspect = False  # the last cut judged was undone: one more like it, and the 429s are background
+
+    @property
+    def rate(self) -> float:
+        return self.speed.value
+
+    @property
+    def slow_start(self) -> bool:
+        return self.speed.slow_start
+
+    def room(self) -> bool:
+        """Whether the window lets one more request be in flight (if not, wait for a :meth:`release`)."""
+        return self.flight.room()
 
     def wait(self) -> float:
-        """Seconds until the next request may start (0: now)."""
-        return self.slots.wait(self.clock())
+        """Seconds until the next request may start (0: now), once there is :meth:`room`."""
+        return self.speed.slots.wait(self.clock())
 
     def send(self) -> Ticket:
-        """Take the next slot; call when :meth:`wait` says 0."""
+        """Take the next slot and a place in the window; call when :meth:`wait` says 0."""
         now = self.clock()
         self.meter.sent(now)
         self._close_probation(now)
-        self._grow(now)
-        self.slots.take(now, self.rate)
-        return Ticket(now, self.epoch)
+        self.speed.grow(now, self._sending(now))
+        self.speed.slots.take(now, self.rate)
+        return Ticket(now, self.epoch, *self.flight.sent(now))
+
+    def release(self) -> None:
+        """A request sent with :meth:`send` is over (answered or not): its place in the window is free."""
+        self.flight.released()
 
     def answered(self, ticket: Ticket, status: int, retry_after: float | None = None) -> None:
         """An HTTP answer (any status) to a request sent with ``ticket``."""
         now = self.clock()
+        if retry_after is not None and retry_after >= LONG_RETRY_AFTER:
+            self.speed.slots.pause(now + retry_after)  # a quota: the run waits; it says nothing about the pace
+            return
         self.meter.answered(now, max(now - ticket.sent_at, 0.0), status)
         self._tallies.setdefault(ticket.epoch, _Tally()).count(status)
         current = ticket.epoch == self.epoch
         if status == 429:
             if self.meter.most_recent(_throttled, now):
-                self.slots.pause(now + (DEFAULT_PAUSE if retry_after is None else retry_after))
+                self.speed.slots.pause(now + (DEFAULT_PAUSE if retry_after is None else retry_after))
                 self._pressed = now
             if current:
-                self._on_429(now)
+                self._on_429(now, ticket)
         elif status >= 500:
             if current and self._cut is None and now >= self._quiet_5xx and self.meter.most_recent(_failed, now):
-                self._cut_now(now, cause=500)
-        elif self.slow_start and current:  # doubles per round-trip: 2 ** (1 / answers in one)
-            answers_per_round = max(1.0, self.rate * self.meter.round_trip())
-            self.rate = self._ceiling(now, self.rate * 2 ** (1 / answers_per_round))
+                self._cut_now(now, ticket, cause=500)
+        else:
+            self.flight.accepted(ticket)
+            if current:
+                self.speed.accepted(self.meter.round_trip(), self._sending(now))
         self._review(now)
+
+    def _sending(self, now: float) -> float:
+        """Requests sent per second over the last round-trip."""
+        return self.meter.per_second(self.meter.sends, now, self.meter.round_trip())
 
     # -- cuts and their judgement ---------------------------------------------------------------------
 
-    def _on_429(self, now: float) -> None:
+    def _on_429(self, now: float, ticket: Ticket) -> None:
         if self._cut is not None:
             let_through = self.meter.last_second(now)
-            if self.meter.most_recent(_throttled, now) and 0 < let_through < self.rate:
-                self._cut_now(now, hard=True)  # still faster than what gets through: no need to wait for judgement
+            if self.meter.most_recent(_throttled, now) and 0 < let_through < self.rate:  # faster than what gets
+                self._cut_now(now, ticket, hard=True)  # through: no need to wait for judgement
             return  # (when nothing gets through, the pause is the answer, not a rate of nothing)
         if self.background:
             answers, throttled = self.meter.throttled_last_second(now)
             if throttled <= 2 * answers * self.background + 2:
                 return  # no more than twice what the background share explains: not about the pace
-        self._cut_now(now)
+        self._cut_now(now, ticket)
 
-    def _cut_now(self, now: float, hard: bool = False, cause: int = 429) -> None:
-        """Cut to 0.7 of what was being sent (or let through, if less); judge the cut in a new epoch.
+    def _cut_now(self, now: float, ticket: Ticket, hard: bool = False, cause: int = 429) -> None:
+        """Cut the knob that went too far and judge the cut in a new epoch: the window if it is what the refused
+        request went too far by (:meth:`Flight.too_many`: a cap on requests in flight), else the rate, to 0.7 of
+        what was being sent (or let through, if less).
 
         ``hard``: most answers are 429s, a limit is hit; what got through in the last second estimates it.
         """
         meter = self.meter
-        span = max(2 * meter.round_trip(), 8 / self.rate)  # long enough to count a handful of sends
-        sending = meter.per_second(meter.sends, now, span) or self.rate
-        accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
-        base = max(min(self.rate, sending, accepted), MIN_RATE)
-        self._cut = _Cut(self.epoch, self.epoch + 1, now, self.rate, self._cubic, meter.last_second(now), cause)
-        self._cubic, self.rate = Cubic(base, now), max(MIN_RATE, base * BETA)
-        self.slow_start = False
+        knobs = (self.speed.snapshot(), self.flight.snapshot())
+        self._cut = _Cut(self.epoch, self.epoch + 1, now, *knobs, meter.last_second(now), cause)
+        if self.flight.too_many(ticket):
+            self.flight.cut(now, ticket.flight)
+        else:
+            span = max(2 * meter.round_trip(), 8 / self.rate)  # long enough to count a handful of sends
+            sending = meter.per_second(meter.sends, now, span) or self.rate
+            accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
+            self.speed.cut(now, max(min(self.rate, sending, accepted), MIN_RATE))
         self._new_epoch(now)
 
     def _close_probation(self, now: float) -> None:
@@ -325,14 +489,20 @@ class Pace:
                 self._undo(cut, now)  # the errors did not come with the pace: they are the rows' business
                 self._quiet_5xx = now + QUIET_AFTER_5XX
         elif not pressed and after.share < SCATTERED and not _rarer(after, before):
-            pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
-            self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            if self._suspect:  # twice: one judgement can be fooled by another run on the key probing its limit
+                pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
+                self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            self._suspect = True
             self._undo(cut, now)
+        else:
+            self._suspect = False
 
     def _undo(self, cut: _Cut, now: float) -> None:
-        """Back to the pace before ``cut``, in slow start: where the limit is, nothing has said yet."""
+        """Back to the pace before ``cut``, growing as it was: a burst of slow start would only find a limit
+        shared with other runs by hitting it."""
         self._cut = None
-        self.rate, self._cubic, self.slow_start = cut.rate, cut.cubic, True
+        self.speed.restore(cut.rate)
+        self.flight.restore(cut.window)
         self._new_epoch(now)
 
     def _new_epoch(self, now: float) -> None:
@@ -340,37 +510,20 @@ class Pace:
         keep = {self.epoch - 1, self.epoch - 2, *((self._cut.before, self._cut.after) if self._cut else ())}
         self._tallies = {e: t for e, t in self._tallies.items() if e in keep}
         self._tallies[self.epoch] = _Tally()
-        self.slots.reset(now, self.rate)
-
-    # -- growth ---------------------------------------------------------------------------------------
-
-    def _grow(self, now: float) -> None:
-        """CUBIC after a cut; slow start again once it probed well beyond the last cut without a 429."""
-        if self.slow_start:
-            return
-        target = self._cubic.target(now)
-        if target is None:
-            self.slow_start = True
-            return
-        self.rate = self._ceiling(now, max(target, MIN_RATE))
-
-    def _ceiling(self, now: float, rate: float) -> float:
-        """Never above ``cap``, nor above twice what is actually being sent (growth must be earned)."""
-        sending = self.meter.per_second(self.meter.sends, now, self.meter.round_trip())
-        rate = min(rate, max(2 * sending, self._cubic.w_max, MIN_RATE))
-        return min(rate, self.cap) if self.cap else rate
+        self.speed.slots.reset(now, self.rate)
 
 
 def _rarer(after: _Tally, before: _Tally) -> bool:
     """Whether 429s became rarer after a cut than before it (the 429 that caused the cut left out).
 
     With enough answers to expect three or more 429s at the earlier share, "rarer" means significantly so
-    (two standard deviations); with fewer, none at all after the cut counts as rarer.
+    (two standard deviations); with fewer, fewer than three after the cut count as rarer: one or two more
+    are no evidence against the cut (another run on the same key probing its limit causes as many).
     """
     share = before.cause_share
     expected = after.answers * share
     if expected < 3:
-        return after.throttled == 0 or after.share < 0.75 * share
+        return after.throttled < 3 or after.share < 0.75 * share
     return after.throttled <= expected - 2 * math.sqrt(expected * (1 - share))
 
 

@@ -6,6 +6,7 @@ stage and no module imports one above it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +31,19 @@ class State(StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     HIDDEN = "hidden"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The provider asked the whole run to wait (a quota, credit exhausted): its message, for how long, until
+    when (local time)."""
+
+    message: str
+    retry_after: float
+    until: dt.datetime
+
+    def __str__(self) -> str:
+        return f"provider: {self.message}; waiting until {self.until:%H:%M} (Retry-After {self.retry_after:.0f} s)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +86,8 @@ class ValidationReport:
 class RunResult:
     """What a run did. ``counts`` maps every :class:`State` to its number of rows (0 where none, so
     ``counts['failed']`` never raises); ``jobs`` and ``failed`` are the output's tables as DataFrames, read
-    from the journal when asked (``tables``, set by the run)."""
+    from the journal when asked (``tables``, set by the run). ``waiting``: the provider asked the whole run to
+    wait (a quota): its message and until when."""
 
     output: Path
     journal: Path
@@ -86,13 +101,13 @@ class RunResult:
     hidden: list[int] = field(default_factory=list)
     passthrough: list[str] = field(default_factory=list)
     duplicates: list[tuple[int | str, int | str]] = field(default_factory=list)
+    waiting: Waiting | None = None
+    tables: Callable[[str], pd.DataFrame] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         """Every row of the input is done."""
-        return all(state == "done" for state, count in self.counts.items() if count)
-
-    tables: Callable[[str], pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+        return all(state == State.DONE for state, count in self.counts.items() if count)
 
     @property
     def jobs(self) -> pd.DataFrame:

@@ -52,6 +52,48 @@ FAULTS = (
 )
 
 
+QUOTA_MESSAGE = "quota exceeded: no credits left"
+QUOTA_RETRY_AFTER = 3600.0
+
+
+@dataclass
+class Limits:
+    """The shapes a provider's limit takes (the contract's "Limits have shapes"), any of them at once.
+
+    ``rate``: requests per second, a sliding one-second window of accepted requests. ``schedule``: the rate
+    changing during the run, as ``(from second, requests per second)`` counted from the first request.
+    ``in_flight``: a 429 (Retry-After 1, at once) whenever more than this many are being processed. ``quota``:
+    after this many accepted, every request is answered 429 "quota exceeded" with Retry-After 3600.
+    """
+
+    rate: float | None = None
+    schedule: list[tuple[float, float]] = field(default_factory=list)
+    in_flight: int | None = None
+    quota: int | None = None
+    first: float | None = None  # when the first request came: the schedule counts from it
+    _window: deque[float] = field(default_factory=deque, init=False, repr=False)
+
+    def rate_at(self, elapsed: float) -> float | None:
+        """The per-second limit ``elapsed`` seconds after the first request."""
+        current = self.rate
+        for start, rate in sorted(self.schedule):
+            if elapsed >= start:
+                current = rate
+        return current
+
+    def over_rate(self, moment: float) -> bool:
+        """A sliding one-second window: requests beyond the limit of the moment per second get a 429."""
+        limit = self.rate_at(moment - (self.first or moment))
+        if not limit:
+            return False
+        while self._window and moment - self._window[0] >= 1.0:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            return True
+        self._window.append(moment)
+        return False
+
+
 @dataclass
 class Faults:
     """What goes wrong, and how often. ``script`` names the fault of each of the first requests, in order."""
@@ -94,18 +136,21 @@ class Simulator:
         faults: Faults | None = None,
         rate_limit: float | None = None,
         log_path: Path | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency = latency_ms / 1000
         self.faults = faults or Faults()
-        self.rate_limit = rate_limit
+        self.limits = limits or Limits()
+        if rate_limit is not None:
+            self.limits.rate = rate_limit
         self.log_path = log_path
         self.accepted: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
         self.peers: set[tuple[str, int]] = set()  # client connections seen (keep-alive reuses them)
         self._script = deque(self.faults.script)
         self._random = random.Random(self.faults.seed)
-        self._window: deque[float] = deque()
+        self.processing = 0  # requests being processed now (the in-flight cap counts them)
         self._log_file = log_path.open("a", encoding="utf-8") if log_path else None
         self.app = web.Application()
         self.rejected_paths = 0  # requests to any other path (a wrong base URL): answered 404
@@ -114,6 +159,14 @@ class Simulator:
         self.app.router.add_route("*", "/{path:.*}", self.elsewhere)
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
+        self.processing += 1
+        self.limits.first = time.monotonic() if self.limits.first is None else self.limits.first
+        try:
+            return await self._generate(request)
+        finally:
+            self.processing -= 1
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
         fault = self._pick_fault()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer:
@@ -124,15 +177,20 @@ class Simulator:
             data = await request.read()
         except ConnectionResetError:  # the client went away before its body arrived: nothing to process
             return web.Response(status=499)
-        if self.latency:
-            await asyncio.sleep(self.latency)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if not token or (self.api_key is not None and token != self.api_key) or fault == "401":
+        authorized = bool(token) and (self.api_key is None or token == self.api_key) and fault != "401"
+        refusal = self._refuse_at_once() if authorized else None
+        if refusal is not None:  # answered at once, as a provider's gateway does
+            entry["fault"] = refusal[0]
+            return refusal[1]
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if not authorized:
             return _error(401, "Invalid API key")
         if fault in ("402", "403"):
             return _error(int(fault), "Payment required" if fault == "402" else "Forbidden")
-        if self._over_rate():
+        if self.limits.over_rate(time.monotonic()):
             fault = entry["fault"] = "429"
         if fault == "429":
             return _error(429, "Too many requests", {"Retry-After": f"{self.faults.retry_after:g}"})
@@ -191,17 +249,14 @@ class Simulator:
             roll -= rate
         return "ok"
 
-    def _over_rate(self) -> bool:
-        """A sliding one-second window: requests beyond ``rate_limit`` per second get a 429."""
-        if not self.rate_limit:
-            return False
-        moment = time.monotonic()
-        while self._window and moment - self._window[0] >= 1.0:
-            self._window.popleft()
-        if len(self._window) >= self.rate_limit:
-            return True
-        self._window.append(moment)
-        return False
+    def _refuse_at_once(self) -> tuple[str, web.Response] | None:
+        """The quota, then the in-flight cap: (fault logged, answer), or None to go on."""
+        limits = self.limits
+        if limits.quota is not None and len(self.accepted) >= limits.quota:
+            return "quota", _error(429, QUOTA_MESSAGE, {"Retry-After": f"{QUOTA_RETRY_AFTER:g}"})
+        if limits.in_flight is not None and self.processing > limits.in_flight:
+            return "429", _error(429, "Too many requests in flight", {"Retry-After": "1"})
+        return None
 
     def _accept(self, key: str | None, payload: dict[str, Any], ids: list[str]) -> None:
         entry = {"idempotency_key": key, "body": payload, "job_ids": ids, "at": time.time()}

@@ -23,7 +23,7 @@ def at_scale(work: Path) -> list[Figure]:
         bare = child([sys.executable, PEERS, "bare", url, str(ROWS), str(CONCURRENCY), "aiohttp"])
     figures = [
         Figure(
-            f"J {ROWS:,} rows, {LATENCY * 1000:.0f} ms, c={CONCURRENCY}",
+            f"O {ROWS:,} rows, {LATENCY * 1000:.0f} ms, c={CONCURRENCY}",
             "bare aiohttp loop",
             f"{bare.wall:.2f} s, {bare.cpu / ROWS * 1000:.2f} ms CPU per row",
             "-",
@@ -38,7 +38,7 @@ def at_scale(work: Path) -> list[Figure]:
         target = TARGET if transport == "aiohttp" else None
         figures.append(
             Figure(
-                f"J {ROWS:,} rows, {LATENCY * 1000:.0f} ms, c={CONCURRENCY}",
+                f"O {ROWS:,} rows, {LATENCY * 1000:.0f} ms, c={CONCURRENCY}",
                 f"batchgen --transport {transport} (journal, ledger, output) / bare aiohttp",
                 f"{run.wall:.2f} s = {ratio:.2f}x, {run.cpu / ROWS * 1000:.2f} ms CPU per row",
                 f"<= {target}x" if target else "reported",
@@ -48,4 +48,4 @@ def at_scale(work: Path) -> list[Figure]:
     return figures
 
 
-SCENARIOS = {"J": at_scale}
+SCENARIOS = {"O": at_scale}

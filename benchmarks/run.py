@@ -1,11 +1,13 @@
 """Benchmarks: is the provider the speed limit of a batch, never batchgen? Each figure prints with its target.
 
-    python benchmarks/run.py                    # every scenario (about ten minutes on 2 cores)
+    python benchmarks/run.py                    # every scenario (about twenty minutes on 2 cores)
     python benchmarks/run.py --only A B C       # some of them
     python benchmarks/run.py --markdown docs/benchmarks.md   # also write the table there
 
 Scenarios: A-D the pace when the provider misbehaves (faults.py); E-I throughput, transports and fixed costs
-(throughput.py); J what the journal and ledger cost at scale (journal.py). The simulator runs in its own process and batchgen runs as a user runs it (harness.py).
+(throughput.py); J-N the pace against each shape of limit: in flight, changing, shared, --rate, quota
+(limits.py); O what the journal and ledger cost at scale (journal.py). The simulator runs in its own process and
+batchgen runs as a user runs it (harness.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pathlib import Path
 
 import faults
 import journal
+import limits
 import throughput
 from harness import Figure, machine, table
 
-SCENARIOS = {**faults.SCENARIOS, **throughput.SCENARIOS, **journal.SCENARIOS}
+SCENARIOS = {**faults.SCENARIOS, **throughput.SCENARIOS, **limits.SCENARIOS, **journal.SCENARIOS}
 
 
 def write_figures(path: Path, report: str) -> None:

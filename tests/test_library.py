@@ -96,7 +96,7 @@ def test_resume_through_the_library(tmp_path: Path, start_simulator) -> None:
     server = start_simulator()
     source = pd.DataFrame({"title": [f"S{i}" for i in range(10)], "tag": "pop", "lyrics": "la"})
     first = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, max_requests=4)
-    assert not first.ok and first.counts == counted(done=4, pending=6) and first.stopped == "--max-requests 4 reached"
+    assert not first.ok and first.counts == counted(done=4, pending=6) and first.stopped == "`max_requests` 4 reached"
     second = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY)
     assert second.ok and second.requests == 6 and len(server.simulator.accepted) == 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.simulator import Faults
+from batchgen.simulator import QUOTA_MESSAGE, Faults, Limits
 
 from .conftest import API_KEY, SAMPLES, read_sheet, spawn
 
@@ -65,6 +66,36 @@ def test_rate_limit_answers_429_beyond_it(start_simulator) -> None:
     with httpx.Client() as client:
         codes = [client.post(f"{server.url}/riffusion/generate", json=BODY, headers=AUTH).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+def test_an_in_flight_cap_answers_429_at_once_beyond_it(start_simulator) -> None:
+    server = start_simulator(latency_ms=300, limits=Limits(in_flight=2))
+
+    async def post_four() -> list[httpx.Response]:
+        async with httpx.AsyncClient() as client:
+            url = f"{server.url}/riffusion/generate"
+            return list(await asyncio.gather(*(client.post(url, json=BODY, headers=AUTH) for _ in range(4))))
+
+    answers = asyncio.run(post_four())
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert sorted(answer.status_code for answer in answers) == [200, 200, 429, 429]
+    assert all(answer.headers["Retry-After"] == "1" for answer in refused)
+    assert all(answer.elapsed.total_seconds() < 0.3 for answer in refused)  # at once, not after the latency
+
+
+def test_a_quota_refuses_every_request_once_spent(start_simulator) -> None:
+    server = start_simulator(limits=Limits(quota=2))
+    with httpx.Client() as client:
+        answers = [client.post(f"{server.url}/riffusion/generate", json=BODY, headers=AUTH) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    assert answers[2].json() == {"error": {"message": QUOTA_MESSAGE}}
+    assert answers[2].headers["Retry-After"] == "3600"
+    assert len(server.simulator.accepted) == 2
+
+
+def test_a_limit_schedule_changes_the_rate_from_each_start_on() -> None:
+    limits = Limits(rate=10, schedule=[(20.0, 5.0), (40.0, 40.0)])
+    assert [limits.rate_at(t) for t in (0, 19.9, 20, 39, 40, 1000)] == [10, 10, 5, 5, 40, 40]
 
 
 def test_unknown_fault_names_are_refused() -> None:

@@ -2,7 +2,8 @@
 
 Each row is worked by one of a pool of row tasks, larger than the concurrency: a row waiting out its
 Retry-After or backoff does not hold a connection, so scattered 429s do not idle the run. Requests in
-flight are bounded by a semaphore; when each may start is the :class:`~batchgen.submit.gate.Gate`'s call.
+flight are bounded by the pace's window (at most the concurrency); when each may start is the
+:class:`~batchgen.submit.gate.Gate`'s call, and a provider's long Retry-After (a quota) its business too.
 A row is claimed in the ledger and committed ``in_flight`` (synced) before its request leaves; its outcome is
 journaled (by the :class:`Settler`) before anything else happens. Both go through one
 :class:`~batchgen.journal.group.GroupCommit`, which writes the rows of many requests with one sync.
@@ -27,7 +28,7 @@ from ..errors import BatchgenError
 from ..journal import Journal, Record
 from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
-from ..pace import Pace
+from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
@@ -53,11 +54,11 @@ class Dispatcher:
     ) -> None:
         self.settings = settings
         self.commit = GroupCommit(journal, ledger, blocking)
-        self.transport = transport or open_transport(settings.provider.transport, settings.limits.concurrency)
-        self.pace = Pace(settings.limits.rate, start=8.0 * settings.limits.concurrency, clock=clock)
+        limits = settings.limits
+        self.transport = transport or open_transport(settings.provider.transport, limits.concurrency)
+        self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock)
         self.report = Report()
-        self.gate = Gate(self.pace, self.report, settings.limits.max_requests)
-        self._slots = asyncio.Semaphore(settings.limits.concurrency)
+        self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
@@ -128,6 +129,7 @@ class Dispatcher:
             wait=self._wait,
             retry=retry_if_exception_type(Retryable),
             sleep=self.gate.sleep,
+            before_sleep=self._before_retry,
             reraise=True,
         )
         try:
@@ -143,8 +145,7 @@ class Dispatcher:
         """One request. Its outcome is decided and queued for the journal in its slot; the slot is freed before
         the write is on disk, so the next request's claim joins the same group commit (the answer first)."""
         settings = self.settings
-        async with self._slots:
-            ticket = await self.gate.enter()
+        async with self.gate.enter() as ticket:
             try:
                 holder = await self.commit.claim(record)
             except ClaimsClosed:
@@ -176,6 +177,16 @@ class Dispatcher:
                 except Outcome as refused:
                     written = settler.settle(record, refused, number, latency)
         await written
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        """A Retry-After far beyond the pace's own waits (a quota) is the whole run's: the gate holds it."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, Retryable) and error.retry_after is not None and error.retry_after >= LONG_RETRY_AFTER:
+            self.gate.hold(error.retry_after, error.message.removeprefix(f"HTTP {error.status}: "))
+
+    def _notice(self, text: str | None) -> None:
+        if self._settler is not None:
+            self._settler.show(text)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""

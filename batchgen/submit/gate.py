@@ -1,16 +1,23 @@
-"""When the next request may leave: never after a stop, never before the pace allows, never past a budget.
+"""When the next request may leave: never after a stop, never beyond the pace's window of requests in flight,
+never before its rate allows, never past a budget; and what the run does when the provider asks it to wait long.
 
-One request at a time waits for the pace (a FIFO lock), so each send costs one sleep, not one per waiting row,
-and rows leave in the order they reached the gate.
+One request at a time waits for the window and the pace (a FIFO lock), so each send costs one sleep, not one per
+waiting row, and rows leave in the order they reached the gate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
 
 from ..pace import Pace, Ticket
+from ..results import Waiting
 from .settle import Report
+
+log = logging.getLogger("batchgen")
 
 
 class Stopped(Exception):
@@ -18,36 +25,86 @@ class Stopped(Exception):
 
 
 class Gate:
-    """The pace, ``max_requests`` and the stop switch in front of every attempt; counts requests in ``report``."""
+    """The window, the pace, ``max_requests``, the stop switch and the time limit in front of every attempt;
+    counts requests in ``report``. ``notice`` shows a state of the run (waiting, or None when it ends)."""
 
-    def __init__(self, pace: Pace, report: Report, max_requests: int | None) -> None:
+    def __init__(
+        self,
+        pace: Pace,
+        report: Report,
+        max_requests: int | None,
+        stop_after: float | None = None,
+        notice: Callable[[str | None], None] | None = None,
+    ) -> None:
         self.pace = pace
         self.report = report
         self.max_requests = max_requests
+        self.deadline = None if stop_after is None else pace.clock() + stop_after
+        self.notice = notice
         self.closed = asyncio.Event()
         self._turn = asyncio.Lock()
+        self._room = asyncio.Event()  # set when a place in the window is freed (or the gate closes)
+        self._held_until = float("-inf")
+        self._showing = False  # the notice shows a wait
 
     def close(self, reason: str) -> None:
         """Let no more requests through; the first reason is the one reported."""
         if not self.closed.is_set():
             self.report.stopped = reason
             self.closed.set()
+            self._room.set()
 
-    async def enter(self) -> Ticket:
-        """Wait for the pace, then count the request and hand back its ticket; :class:`Stopped` once closed."""
+    @contextlib.asynccontextmanager
+    async def enter(self) -> AsyncIterator[Ticket]:
+        """Hold a place in the window for one request: wait for room and the pace, count the request, and
+        hand back its ticket; the place is freed when the block ends. :class:`Stopped` once closed."""
+        ticket = await self._admit()
+        try:
+            yield ticket
+        finally:
+            self.pace.release()
+            self._room.set()
+
+    async def _admit(self) -> Ticket:
         async with self._turn:
             while True:
                 if self.closed.is_set():
                     raise Stopped
+                if not self.pace.room():
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
                 delay = self.pace.wait()
                 if delay <= 0:
                     break
                 await self.sleep(delay)
             if self.max_requests is not None and self.report.requests >= self.max_requests:
-                self.close(f"--max-requests {self.max_requests} reached")
+                self.close(f"`max_requests` {self.max_requests} reached")
                 raise Stopped
             self.report.requests += 1
+            if self._showing and self.notice:
+                self._showing = False
+                self.notice(None)  # the wait is over
             return self.pace.send()
+
+    def hold(self, seconds: float, message: str) -> None:
+        """The provider asked the whole run to wait ``seconds`` (the pace has paused it): say so once, with the
+        time it resumes; if that is past the time limit, stop now instead of idling until it."""
+        now = self.pace.clock()
+        if now + seconds <= self._held_until + 1.0:
+            return  # the same wait, answered to another request in flight
+        self._held_until = now + seconds
+        waiting = Waiting(message, seconds, dt.datetime.now() + dt.timedelta(seconds=seconds))
+        self.report.waiting = waiting
+        if self.deadline is not None and now + seconds > self.deadline:
+            reason = f"{waiting}, past the time limit of this run"
+            log.warning("%s: stopping now; the rows not sent stay pending", reason)
+            self.close(reason)
+            return
+        log.warning("%s", waiting, extra={"waiting": waiting})
+        if self.notice:
+            self._showing = True
+            self.notice(f"waiting until {waiting.until:%H:%M}")
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the gate closes."""

@@ -19,6 +19,7 @@ from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, 
 from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
+from ..results import Waiting
 from ..settings import Settings
 from .attempts import AttemptLog
 from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, redact
@@ -27,7 +28,8 @@ from .tripwire import Trip, Tripwire
 
 @dataclass(slots=True)
 class Report:
-    """What a submission did: requests sent, rows per outcome, and why it stopped early, if it did."""
+    """What a submission did: requests sent, rows per outcome, why it stopped early, if it did, and the last
+    time the provider asked the whole run to wait (a quota), if it did."""
 
     requests: int = 0
     retries: int = 0
@@ -36,6 +38,7 @@ class Report:
     error: BatchgenError | None = None
     unsaved: list[UnsavedIds] = field(default_factory=list)
     interrupted: bool = False
+    waiting: Waiting | None = None
 
 
 class Settler:
@@ -219,6 +222,10 @@ class Settler:
             self._log.write(record, attempt, latency, outcome, status, message)
         except BatchgenError as exc:
             self.fail(exc)
+
+    def show(self, state: str | None) -> None:
+        """A state of the whole run on the progress bar (``waiting until 05:42``), or none."""
+        self._bar.set_description_str(state or "", refresh=True)
 
     def _progress(self, state: str) -> None:
         self.report.outcomes[state] += 1
