@@ -32,7 +32,7 @@ from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
-from .outcome import Outcome, Retryable, classify, classify_error, parse_retry_after
+from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after
 from .settle import Report, Settler
 
 BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
@@ -127,7 +127,7 @@ class Dispatcher:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.limits.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(Retryable),
+            retry=retry_if_exception_type(TryAgain),
             sleep=self.gate.sleep,
             before_sleep=self._before_retry,
             reraise=True,
@@ -138,8 +138,8 @@ class Dispatcher:
                     await self._attempt(record, attempt.retry_state.attempt_number, settler)
         except Stopped:
             return
-        except Retryable as exc:
-            await settler.exhausted(record, exc)
+        except TryAgain as exc:
+            await settler.exhausted(record, exc.outcome)
 
     async def _attempt(self, record: Record, number: int, settler: Settler) -> None:
         """One request. Its outcome is decided and queued for the journal in its slot; the slot is freed before
@@ -164,25 +164,20 @@ class Dispatcher:
                 )
             except TransportError as exc:
                 outcome = classify_error(exc, settings.provider.timeout)
-                written = settler.settle(record, outcome, number, self.pace.clock() - started)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)
                 raise
             else:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                self.pace.answered(ticket, response.status, retry_after)
-                latency = self.pace.clock() - started
-                try:
-                    written = settler.done(record, classify(response), number, latency)
-                except Outcome as refused:
-                    written = settler.settle(record, refused, number, latency)
+                self.pace.answered(ticket, response.status, parse_retry_after(response.headers.get("retry-after")))
+                outcome = classify(response)
+            written = settler.settle(record, outcome, number, self.pace.clock() - started)
         await written
 
     def _before_retry(self, state: RetryCallState) -> None:
         """A Retry-After far beyond the pace's own waits (a quota) is the whole run's: the gate holds it."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, Retryable) and error.retry_after is not None and error.retry_after >= LONG_RETRY_AFTER:
-            self.gate.hold(error.retry_after, error.message.removeprefix(f"HTTP {error.status}: "))
+        outcome = _retried(state)
+        if outcome is not None and outcome.retry_after is not None and outcome.retry_after >= LONG_RETRY_AFTER:
+            self.gate.hold(outcome.retry_after, outcome.message.removeprefix(f"HTTP {outcome.status}: "))
 
     def _notice(self, text: str | None) -> None:
         if self._settler is not None:
@@ -191,8 +186,14 @@ class Dispatcher:
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
         backoff = BACKOFF(state)
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, Outcome):
-            floor = error.retry_after if error.retry_after is not None else 1.0 if error.status == 429 else 0.0
-            return max(backoff, floor)
-        return backoff
+        outcome = _retried(state)
+        if outcome is None:
+            return backoff
+        floor = outcome.retry_after if outcome.retry_after is not None else 1.0 if outcome.status == 429 else 0.0
+        return max(backoff, floor)
+
+
+def _retried(state: RetryCallState) -> Retryable | None:
+    """The outcome of the attempt tenacity is about to retry."""
+    error = state.outcome.exception() if state.outcome else None
+    return error.outcome if isinstance(error, TryAgain) else None

@@ -18,46 +18,56 @@ FATAL_STATUSES = frozenset({401, 402, 403})
 MAX_RETRY_AFTER = 3600.0
 
 
-class Outcome(Exception):
-    """How one attempt ended, when it did not end with job ids. Subclasses name the outcome class."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """How one attempt ended: a plain value. Each subclass is an outcome class of the contract; what follows
+    from it (the row's state, a retry, a stop) is the :class:`~batchgen.submit.settle.Settler`'s call."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
+    message: str = ""
+    status: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted(Outcome):
+    """A 2xx with job ids."""
+
+    job_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Retryable(Outcome):
-    """Refused (408/425/429/5xx) or never sent (connect error): safe to send again."""
+    """Refused (408/425/429/5xx) or never sent (connect error): safe to send again, not before ``retry_after``."""
+
+    retry_after: float | None = None
 
     @property
     def answered(self) -> bool:
         return self.status is not None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected(Outcome):
     """Any other 4xx (and 3xx, never followed): the provider read the request and refused it."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fatal(Outcome):
     """401/402/403: no request of this run can succeed."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ambiguous(Outcome):
     """The provider may have created (and billed) jobs, but no job id came back."""
 
-    def __init__(self, message: str, status: int | None = None, timed_out: bool = False) -> None:
-        super().__init__(message, status)
-        self.timed_out = timed_out
+    timed_out: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A 200 with job ids."""
+class TryAgain(Exception):
+    """Raised in one place, once a retryable outcome is journaled, so that tenacity sends the row again."""
 
-    status: int
-    job_ids: list[str]
+    def __init__(self, outcome: Retryable) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -94,41 +104,41 @@ def server_message(response: Response) -> str:
     return text or response.reason or "no message"
 
 
-def classify(response: Response) -> Accepted:
-    """Job ids for an accepted answer; otherwise raise the outcome class of the status."""
+def classify(response: Response) -> Outcome:
+    """The outcome class of an HTTP answer: its status, and for a 2xx whether the body holds job ids."""
     status = response.status
     if 200 <= status < 300:
-        return Accepted(status, _job_ids(response))
+        return _jobs(response)
     message = f"HTTP {status}: {server_message(response)}"
     if status in RETRY_STATUSES or status >= 500:
-        raise Retryable(message, status, parse_retry_after(response.headers.get("retry-after")))
+        return Retryable(
+            message=message, status=status, retry_after=parse_retry_after(response.headers.get("retry-after"))
+        )
     if status in FATAL_STATUSES:
-        raise Fatal(message, status)
-    raise Rejected(message, status)
+        return Fatal(message=message, status=status)
+    return Rejected(message=message, status=status)
 
 
 def classify_error(error: TransportError, timeout: float) -> Outcome:
     """A request without an HTTP answer: retryable if the body never left, ambiguous once it may have."""
     if isinstance(error, NotSent):
-        return Retryable(f"not sent ({error.reason})")
+        return Retryable(message=f"not sent ({error.reason})")
     timed_out = isinstance(error, NoAnswer) and error.timed_out
     what = f"no answer within {timeout:g} s" if timed_out else f"no answer after the request was sent ({error.reason})"
-    return Ambiguous(f"{what}; the provider may have created jobs", timed_out=timed_out)
+    return Ambiguous(message=f"{what}; the provider may have created jobs", timed_out=timed_out)
 
 
-def _job_ids(response: Response) -> list[str]:
+def _jobs(response: Response) -> Outcome:
     """The ids of a 2xx answer, or :class:`Ambiguous` if the body is not the promised jobs JSON."""
     shown = response.body[:200].decode("utf-8", "replace")
+    status = response.status
     try:
-        jobs = _json(response.body)["jobs"]
-        ids = [job["id"] for job in jobs]
+        ids = [job["id"] for job in _json(response.body)["jobs"]]
     except (KeyError, TypeError):
-        raise Ambiguous(
-            f"HTTP {response.status} with a body that is not jobs JSON: {shown!r}", response.status
-        ) from None
+        return Ambiguous(message=f"HTTP {status} with a body that is not jobs JSON: {shown!r}", status=status)
     if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
-        raise Ambiguous(f"HTTP {response.status} without job ids: {shown!r}", response.status)
-    return [str(i).strip() for i in ids]
+        return Ambiguous(message=f"HTTP {status} without job ids: {shown!r}", status=status)
+    return Accepted(message=f"HTTP {status}", status=status, job_ids=tuple(str(i).strip() for i in ids))
 
 
 def _json(body: bytes) -> Any:

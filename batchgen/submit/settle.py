@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from tqdm import tqdm
@@ -19,10 +19,10 @@ from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, 
 from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
-from ..results import Waiting
+from ..results import State, Waiting
 from ..settings import Settings
 from .attempts import AttemptLog
-from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, redact
+from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, TryAgain, redact
 from .tripwire import Trip, Tripwire
 
 
@@ -69,11 +69,33 @@ class Settler:
             self.report.error = error
         self.stop(str(error))
 
-    def done(self, record: Record, accepted: Accepted, attempt: int, latency: float) -> Awaitable[None]:
-        """Queue an accepted row's ids; the awaitable reports it once they are on disk."""
-        written = self.commit.write(done(record.key, accepted.job_ids, accepted.status))
-        self._answered()
-        return self._after_done(written, record, accepted, attempt, latency)
+    def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> Awaitable[None]:
+        """Queue the row's new state and decide at once what follows: the early-stop checks, a stop (before the
+        request's slot is freed, so no request leaves after it). The awaitable reports the attempt once it is on
+        disk; for a retryable outcome it raises :class:`TryAgain`, the one place tenacity learns to retry."""
+        outcome = replace(outcome, message=redact(outcome.message, self.settings.provider.api_key.get_secret_value()))
+        key, status, message = record.key, outcome.status, outcome.message
+        state, kind = State.PENDING, type(outcome).__name__.lower()
+        if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
+            self._answered()
+        if isinstance(outcome, Accepted):
+            written = self.commit.write(done(key, list(outcome.job_ids), status))
+            return self._after_done(written, record, outcome, attempt, latency)
+        if isinstance(outcome, Retryable):
+            written = self.commit.write(pending(key, status, message))
+            return self._after_retryable(written, record, outcome, attempt, latency)
+        if isinstance(outcome, Fatal):
+            written = self.commit.write(pending(key, status, message))
+            self.fail(FatalAPIError(message, status))
+        elif isinstance(outcome, Rejected):
+            state, written = State.FAILED, self._rejected(record, outcome)
+        else:
+            assert isinstance(outcome, Ambiguous)
+            state, written = State.UNKNOWN, self.commit.write(unknown(key, status, message))
+            self._unknown += 1
+            self.tripwire.ambiguous(outcome.timed_out, status is not None, message)
+        self._check_trip()
+        return self._after(written, record, state, kind, attempt, latency, status, message)
 
     async def _after_done(
         self, written: Awaitable[None], record: Record, accepted: Accepted, attempt: int, latency: float
@@ -81,36 +103,10 @@ class Settler:
         try:
             await written
         except JournalError as exc:  # the ids exist and are billed: the user must see them
-            self.report.unsaved.append(UnsavedIds(record.label, record.title, record.key, tuple(accepted.job_ids)))
+            self.report.unsaved.append(UnsavedIds(record.label, record.title, record.key, accepted.job_ids))
             self.fail(exc)
             return
-        self._finish(record, "done", "accepted", attempt, latency, accepted.status, None)
-
-    def settle(self, record: Record, outcome: Outcome, attempt: int, latency: float) -> Awaitable[None]:
-        """Queue a non-accepted attempt's state and decide at once whether the run stops (before the request's
-        slot is freed, so no request leaves after a stop). The awaitable reports it once it is on disk, and
-        raises a retryable outcome so that tenacity tries again."""
-        outcome.message = redact(outcome.message, self.settings.provider.api_key.get_secret_value())
-        key, status, message = record.key, outcome.status, outcome.message
-        state, kind = "pending", type(outcome).__name__.lower()
-        if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
-            self._answered()
-        if isinstance(outcome, Retryable):
-            return self._after_retryable(
-                self.commit.write(pending(key, status, message)), record, outcome, attempt, latency
-            )
-        if isinstance(outcome, Fatal):
-            written = self.commit.write(pending(key, status, message))
-            self.fail(FatalAPIError(message, status))
-        elif isinstance(outcome, Rejected):
-            state, written = "failed", self._rejected(record, outcome)
-        else:
-            assert isinstance(outcome, Ambiguous)
-            state, written = "unknown", self.commit.write(unknown(key, status, message))
-            self._unknown += 1
-            self.tripwire.ambiguous(outcome.timed_out, status is not None, message)
-        self._check_trip()
-        return self._after(written, record, state, kind, attempt, latency, status, message)
+        self._finish(record, State.DONE, "accepted", attempt, latency, accepted.status, None)
 
     async def _after_retryable(
         self, written: Awaitable[None], record: Record, outcome: Retryable, attempt: int, latency: float
@@ -118,7 +114,7 @@ class Settler:
         await written
         self.report.retries += 1
         self._note(record, "retryable", attempt, latency, outcome.status, outcome.message)
-        raise outcome
+        raise TryAgain(outcome)
 
     async def _after(
         self,
