@@ -12,8 +12,7 @@ journaled (by the :class:`Settler`) before anything else happens. Both go throug
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from tenacity import (
     AsyncRetrying,
@@ -24,6 +23,7 @@ from tenacity import (
     wait_random,
 )
 
+from ..clock import SYSTEM, Clock
 from ..errors import BatchgenError
 from ..journal import Journal, Record
 from ..journal.group import ClaimsClosed, GroupCommit
@@ -50,15 +50,15 @@ class Dispatcher:
         ledger: Ledger | None = None,
         blocking: frozenset[str] = BILLED,
         transport: Transport | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
         self.commit = GroupCommit(journal, ledger, blocking)
         limits = settings.limits
         self.transport = transport or open_transport(settings.provider.transport, limits.concurrency)
-        self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock)
+        self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock.now)
         self.report = Report()
-        self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice)
+        self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice, clock.sleep)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..pace import Pace, Ticket
 from ..results import Waiting
@@ -35,12 +35,14 @@ class Gate:
         max_requests: int | None,
         stop_after: float | None = None,
         notice: Callable[[str | None], None] | None = None,
+        sleeper: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.pace = pace
         self.report = report
         self.max_requests = max_requests
         self.deadline = None if stop_after is None else pace.clock() + stop_after
         self.notice = notice
+        self.sleeper = sleeper
         self.closed = asyncio.Event()
         self._turn = asyncio.Lock()
         self._room = asyncio.Event()  # set when a place in the window is freed (or the gate closes)
@@ -107,6 +109,12 @@ class Gate:
             self.notice(f"waiting until {waiting.until:%H:%M}")
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when the gate closes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), timeout=seconds)
+        """Sleep on the run's clock, but wake at once when the gate closes."""
+        if self.closed.is_set():
+            return
+        waits = [asyncio.ensure_future(self.sleeper(seconds)), asyncio.ensure_future(self.closed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()

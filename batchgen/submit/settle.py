@@ -138,7 +138,7 @@ class Settler:
             return
         message = f"{error.message} (after {self.settings.limits.max_attempts} attempts)"
         await self.commit.settle(failed(record.key, error.status, message, retryable=True))
-        self._progress("failed")
+        self._progress(State.FAILED)
 
     async def cancelled(self, record: Record, body_sent: bool) -> None:
         """A request cut short by a hard interrupt: unknown if its body had left, else still pending."""
@@ -150,7 +150,7 @@ class Settler:
 
     def skipped(self, record: Record) -> None:
         """A row another output holds in the ledger: left out (the group commit recorded why)."""
-        self._progress("skipped")
+        self._progress(State.SKIPPED)
 
     def _rejected(self, record: Record, outcome: Rejected) -> asyncio.Future[None]:
         # may be a wrong base URL on every row: keep it pending until that is known, and after a stop it explains
@@ -230,9 +230,9 @@ class Settler:
         self._bar.update(1)
         counts = self.report.outcomes
         self._bar.set_postfix(
-            done=counts["done"],
-            failed=counts["failed"],
-            unknown=counts["unknown"],
+            done=counts[State.DONE],
+            failed=counts[State.FAILED],
+            unknown=counts[State.UNKNOWN],
             retries=self.report.retries,
             refresh=False,
         )
