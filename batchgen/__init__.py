@@ -29,6 +29,7 @@ from .errors import (
     UnsavedIds,
     UsageError,
 )
+from .progress import Progress
 from .results import CellError, RunResult, State, ValidationReport
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "JournalError",
     "NoAnswerError",
     "OutputError",
+    "Progress",
     "RunResult",
     "State",
     "UnreachableError",

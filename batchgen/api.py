@@ -28,6 +28,7 @@ from .errors import (
 )
 from .loader import Source, Table, in_range, load
 from .paths import real, refuse_same
+from .progress import Bar, Progress
 from .results import RunResult, State, ValidationReport
 from .schema import DEFAULT_MODEL
 from .settings import (
@@ -160,7 +161,7 @@ async def arun(
     retry_unknown: bool = False,
     retry_failed: bool = False,
     max_requests: int | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[Progress], None] = False,
     transport: TransportName = "httpx",
     sheet: str | None = None,
     header_row: int | None = None,
@@ -229,7 +230,7 @@ async def arun(
     from .batch import Batch, plan
 
     planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, dedupe=dedupe)
-    with _provider(settings, simulate) as settings:
+    with _provider(settings, simulate) as settings, _drawn(settings.progress):
         outcome = await Batch(
             planned,
             target,
@@ -296,7 +297,7 @@ def _settings(
     connect_timeout: float,
     limits: Limits,
     log_file: str | os.PathLike[str] | None,
-    progress: bool,
+    progress: bool | Callable[[Progress], None],
 ) -> Settings:
     """Every setting checked before anything is read, journaled or sent (the ranges by :class:`Limits` and
     :class:`Provider` themselves)."""
@@ -315,7 +316,18 @@ def _settings(
         timeout=timeout,
         connect_timeout=connect_timeout,
     )
-    return Settings(provider=provider, limits=limits, log_file=log_path, progress=progress)
+    drawn = Bar() if progress is True else progress or None
+    return Settings(provider=provider, limits=limits, log_file=log_path, progress=drawn)
+
+
+@contextlib.contextmanager
+def _drawn(progress: Callable[[Progress], None] | None) -> Iterator[None]:
+    """A bar this run made (``progress=True``) is closed with it; a caller's own callback is the caller's."""
+    try:
+        yield
+    finally:
+        if isinstance(progress, Bar):
+            progress.close()
 
 
 @contextlib.contextmanager

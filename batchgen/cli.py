@@ -284,12 +284,16 @@ def run(
 ) -> int:
     """Send one request per row of INPUT and write the job ids to OUTPUT. Run it again to resume."""
     from . import api
+    from .progress import Bar
 
     options["stop_after"] = min((t for t in (stop_after, stop_at) if t is not None), default=None)
+    bar = Bar()
     try:
         result = asyncio.run(
             _interruptible(
-                lambda stop: api.arun(input, output, simulate=simulate, progress=not quiet, stop=stop, **options)
+                lambda stop: api.arun(
+                    input, output, simulate=simulate, progress=False if quiet else bar, stop=stop, **options
+                )
             )
         )
     except InvalidInputError as exc:
@@ -301,6 +305,8 @@ def run(
             "run the same command again to resume"
         )
         return EXIT_INTERRUPTED
+    finally:
+        bar.close()
     _summary(result, None)
     if result.interrupted:
         return EXIT_INTERRUPTED

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from .errors import UsageError
+from .progress import Progress
 from .transport import TRANSPORTS, TransportName
 
 KEY_ENV = "BATCHGEN_API_KEY"
@@ -115,12 +117,12 @@ class Limits:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the dispatcher needs: the provider, the limits, and what the run reports (a log file of every
-    attempt, a progress bar)."""
+    attempt, and ``progress``, called with a :class:`~batchgen.progress.Progress` as rows finish)."""
 
     provider: Provider
     limits: Limits = Limits()
     log_file: Path | None = None
-    progress: bool = False
+    progress: Callable[[Progress], None] | None = None
 
 
 def check_base_url(url: str | None, allow_insecure: bool = False) -> str:

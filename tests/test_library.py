@@ -201,3 +201,11 @@ def test_mypy_catches_a_misspelt_option(tmp_path: Path) -> None:
     )
     assert checked.returncode == 1
     assert 'Unexpected keyword argument "concurency"; did you mean "concurrency"?' in checked.stdout
+
+
+def test_progress_is_a_callback_the_caller_draws(tmp_path: Path) -> None:
+    seen: list[batchgen.Progress] = []
+    rows = [{"title": f"Song {i}", "tag": "pop", "lyrics": "la"} for i in range(5)]
+    result = batchgen.run(rows, tmp_path / "out.xlsx", simulate=True, progress=seen.append)
+    assert result.ok and seen
+    assert [p.finished for p in seen] == [1, 2, 3, 4, 5] and seen[-1].done == 5 and seen[-1].total == 5

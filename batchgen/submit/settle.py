@@ -7,18 +7,16 @@ a full disk or a killed process never costs an id the provider returned.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import cast
 
-from tqdm import tqdm
-
 from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, UnreachableError, UnsavedIds
 from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
+from ..progress import Progress
 from ..results import State, Waiting
 from ..settings import Settings
 from .attempts import AttemptLog
@@ -56,10 +54,11 @@ class Settler:
         self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
         self._log = AttemptLog(settings.log_file) if settings.log_file else None
-        self._bar = tqdm(total=total, unit="row", file=sys.stderr, disable=not settings.progress, dynamic_ncols=True)
+        self._total = total
+        self._shown: str | None = None  # a state of the whole run, on the progress
+        self._draw = settings.progress
 
     def close(self) -> None:
-        self._bar.close()
         if self._log:
             self._log.close()
 
@@ -220,21 +219,28 @@ class Settler:
             self.fail(exc)
 
     def show(self, state: str | None) -> None:
-        """A state of the whole run on the progress bar (``waiting until 05:42``), or none."""
-        self._bar.set_description_str(state or "", refresh=True)
+        """A state of the whole run on the progress (``waiting until 05:42``), or none."""
+        self._shown = state
+        self._drawn()
 
     def _progress(self, state: str) -> None:
         self.report.outcomes[state] += 1
-        if self._bar.disable:
+        self._drawn()
+
+    def _drawn(self) -> None:
+        if self._draw is None:
             return
-        self._bar.update(1)
         counts = self.report.outcomes
-        self._bar.set_postfix(
-            done=counts[State.DONE],
-            failed=counts[State.FAILED],
-            unknown=counts[State.UNKNOWN],
-            retries=self.report.retries,
-            refresh=False,
+        self._draw(
+            Progress(
+                self._total,
+                sum(counts.values()),
+                counts[State.DONE],
+                counts[State.FAILED],
+                counts[State.UNKNOWN],
+                self.report.retries,
+                self._shown,
+            )
         )
 
 
