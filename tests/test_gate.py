@@ -10,7 +10,7 @@ import pytest
 
 from batchgen.pace import Pace
 from batchgen.submit.gate import Gate, Stopped
-from batchgen.submit.settle import Report
+from batchgen.submit import Report
 
 from .pace_sim import Clock
 

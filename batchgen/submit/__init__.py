@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .dispatch import Dispatcher
-from .settle import Report
+from .report import Report
 
 __all__ = ["Dispatcher", "Report"]

@@ -33,7 +33,8 @@ from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
 from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after
-from .settle import Report, Settler
+from .report import Report
+from .settle import Settler
 
 BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
 ROW_TASKS_PER_SLOT = 4
@@ -181,7 +182,7 @@ class Dispatcher:
 
     def _notice(self, text: str | None) -> None:
         if self._settler is not None:
-            self._settler.show(text)
+            self._settler.tally.show(text)
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..pace import Pace, Ticket
 from ..results import Waiting
-from .settle import Report
+from .report import Report
 
 log = logging.getLogger("batchgen")
 

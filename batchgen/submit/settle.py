@@ -7,36 +7,20 @@ a full disk or a killed process never costs an id the provider returned.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import cast
 
 from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, UnreachableError, UnsavedIds
 from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
-from ..progress import Progress
-from ..results import State, Waiting
+from ..results import State
 from ..settings import Settings
-from .attempts import AttemptLog
 from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, TryAgain, redact
+from .report import Report
+from .tally import Tally
 from .tripwire import Trip, Tripwire
-
-
-@dataclass(slots=True)
-class Report:
-    """What a submission did: requests sent, rows per outcome, why it stopped early, if it did, and the last
-    time the provider asked the whole run to wait (a quota), if it did."""
-
-    requests: int = 0
-    retries: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    stopped: str | None = None
-    error: BatchgenError | None = None
-    unsaved: list[UnsavedIds] = field(default_factory=list)
-    interrupted: bool = False
-    waiting: Waiting | None = None
 
 
 class Settler:
@@ -53,14 +37,10 @@ class Settler:
         self.answered = False
         self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
-        self._log = AttemptLog(settings.log_file) if settings.log_file else None
-        self._total = total
-        self._shown: str | None = None  # a state of the whole run, on the progress
-        self._draw = settings.progress
+        self.tally = Tally(settings, total, report, self.fail)
 
     def close(self) -> None:
-        if self._log:
-            self._log.close()
+        self.tally.close()
 
     def fail(self, error: BatchgenError) -> None:
         """Stop the run for good with ``error`` (the first one wins; a journal error always shows)."""
@@ -105,14 +85,14 @@ class Settler:
             self.report.unsaved.append(UnsavedIds(record.label, record.title, record.key, accepted.job_ids))
             self.fail(exc)
             return
-        self._finish(record, State.DONE, "accepted", attempt, latency, accepted.status, None)
+        self.tally.finish(record, State.DONE, "accepted", attempt, latency, accepted.status, None)
 
     async def _after_retryable(
         self, written: Awaitable[None], record: Record, outcome: Retryable, attempt: int, latency: float
     ) -> None:
         await written
         self.report.retries += 1
-        self._note(record, "retryable", attempt, latency, outcome.status, outcome.message)
+        self.tally.note(record, "retryable", attempt, latency, outcome.status, outcome.message)
         raise TryAgain(outcome)
 
     async def _after(
@@ -127,7 +107,7 @@ class Settler:
         message: str | None,
     ) -> None:
         await written
-        self._finish(record, state, kind, attempt, latency, status, message)
+        self.tally.finish(record, state, kind, attempt, latency, status, message)
 
     async def exhausted(self, record: Record, error: Retryable) -> None:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
@@ -137,7 +117,7 @@ class Settler:
             return
         message = f"{error.message} (after {self.settings.limits.max_attempts} attempts)"
         await self.commit.settle(failed(record.key, error.status, message, retryable=True))
-        self._progress(State.FAILED)
+        self.tally.count(State.FAILED)
 
     async def cancelled(self, record: Record, body_sent: bool) -> None:
         """A request cut short by a hard interrupt: unknown if its body had left, else still pending."""
@@ -149,7 +129,7 @@ class Settler:
 
     def skipped(self, record: Record) -> None:
         """A row another output holds in the ledger: left out (the group commit recorded why)."""
-        self._progress(State.SKIPPED)
+        self.tally.count(State.SKIPPED)
 
     def _rejected(self, record: Record, outcome: Rejected) -> asyncio.Future[None]:
         # may be a wrong base URL on every row: keep it pending until that is known, and after a stop it explains
@@ -193,55 +173,6 @@ class Settler:
             stale, self.report.error = self.report.error, _trip_error(trip, self.settings, unknown)
             if self.report.stopped == stale.message:  # the stop's reason, unless another stop came first
                 self.report.stopped = self.report.error.message
-
-    def _finish(
-        self,
-        record: Record,
-        state: str,
-        kind: str,
-        attempt: int,
-        latency: float,
-        status: int | None,
-        message: str | None,
-    ) -> None:
-        """A row's last attempt of this run: logged with its outcome class, counted in its state."""
-        self._note(record, kind, attempt, latency, status, message)
-        self._progress(state)
-
-    def _note(
-        self, record: Record, outcome: str, attempt: int, latency: float, status: int | None, message: str | None
-    ) -> None:
-        if self._log is None:
-            return
-        try:
-            self._log.write(record, attempt, latency, outcome, status, message)
-        except BatchgenError as exc:
-            self.fail(exc)
-
-    def show(self, state: str | None) -> None:
-        """A state of the whole run on the progress (``waiting until 05:42``), or none."""
-        self._shown = state
-        self._drawn()
-
-    def _progress(self, state: str) -> None:
-        self.report.outcomes[state] += 1
-        self._drawn()
-
-    def _drawn(self) -> None:
-        if self._draw is None:
-            return
-        counts = self.report.outcomes
-        self._draw(
-            Progress(
-                self._total,
-                sum(counts.values()),
-                counts[State.DONE],
-                counts[State.FAILED],
-                counts[State.UNKNOWN],
-                self.report.retries,
-                self._shown,
-            )
-        )
 
 
 def _trip_error(trip: Trip, settings: Settings, unknown: int) -> BatchgenError:

@@ -1,0 +1,24 @@
+"""What a submission did, as plain counts and reasons: the dispatcher fills it, the front door reads it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..errors import BatchgenError, UnsavedIds
+from ..results import Waiting
+
+
+@dataclass(slots=True)
+class Report:
+    """What a submission did: requests sent, rows per outcome, why it stopped early, if it did, and the last
+    time the provider asked the whole run to wait (a quota), if it did."""
+
+    requests: int = 0
+    retries: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    stopped: str | None = None
+    error: BatchgenError | None = None
+    unsaved: list[UnsavedIds] = field(default_factory=list)
+    interrupted: bool = False
+    waiting: Waiting | None = None
