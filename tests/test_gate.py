@@ -9,8 +9,8 @@ import logging
 import pytest
 
 from batchgen.pace import Pace
-from batchgen.submit.gate import Gate, Stopped
 from batchgen.submit import Report
+from batchgen.submit.gate import Gate, Stopped
 
 from .pace_sim import Clock
 
