@@ -46,6 +46,7 @@ HOLD = 0.98  # the plateau's height: the rate of a cut was at the limit
 PROBE = 2.0  # then probe beyond it this many times as long, before slow start takes over
 MIN_RATE = 0.5
 ROUND_MIN = 4  # answers that make a round-trip's evidence, when a round-trip holds fewer
+ROUND_MIN_5XX = 8  # ...and for a storm of 5xx, which the rows' own backoff handles until it is clear
 PROBATION_SECONDS = 0.5  # a cut is judged by the requests sent this long after it, at least...
 PROBATION_ANSWERS = 16  # ...and by at least this many answers...
 MAX_PROBATION_SECONDS = 3.0  # ...but not longer
@@ -286,12 +287,12 @@ class Meter:
         """Answers other than 429 and 5xx in the last second: what a per-second limit let through."""
         return float(self.accepted.count_since(now - 1.0, now))
 
-    def most_recent(self, test: Callable[[int], bool], now: float) -> bool:
-        """Whether most answers of the last round-trip (at least :data:`ROUND_MIN` of them) pass ``test``."""
+    def most_recent(self, test: Callable[[int], bool], now: float, least: int = ROUND_MIN) -> bool:
+        """Whether most answers of the last round-trip (at least ``least`` of them) pass ``test``."""
         window = [status for at, status in self.recent if now - at <= self.round_trip()]
-        if len(window) < ROUND_MIN:
-            window = [status for _, status in list(self.recent)[-ROUND_MIN:]]
-        return len(window) >= ROUND_MIN and sum(map(test, window)) * 2 > len(window)
+        if len(window) < least:
+            window = [status for _, status in list(self.recent)[-least:]]
+        return len(window) >= least and sum(map(test, window)) * 2 > len(window)
 
     def throttled_last_second(self, now: float) -> tuple[int, int]:
         """(answers, 429s) in the last second."""
@@ -412,13 +413,19 @@ class Pace:
             if current:
                 self._on_429(now, ticket)
         elif status >= 500:
-            if current and self._cut is None and now >= self._quiet_5xx and self.meter.most_recent(_failed, now):
+            if current and self._cut is None and now >= self._quiet_5xx and self._failing(now):
                 self._cut_now(now, ticket, cause=500)
         else:
             self.flight.accepted(ticket)
             if current:
                 self.speed.accepted(self.meter.round_trip(), self._sending(now))
         self._review(now)
+
+    def _failing(self, now: float) -> bool:
+        """Most recent answers are 5xx, out of at least :data:`ROUND_MIN_5XX`: with fewer (the first round-trip
+        of a window that starts small), a few scattered ones would pass for a storm, and the cut they caused
+        would stand, judged against a share that they inflated."""
+        return self.meter.most_recent(_failed, now, ROUND_MIN_5XX)
 
     def _sending(self, now: float) -> float:
         """Requests sent per second over the last round-trip."""
@@ -517,13 +524,14 @@ def _rarer(after: _Tally, before: _Tally) -> bool:
     """Whether 429s became rarer after a cut than before it (the 429 that caused the cut left out).
 
     With enough answers to expect three or more 429s at the earlier share, "rarer" means significantly so
-    (two standard deviations); with fewer, fewer than three after the cut count as rarer: one or two more
-    are no evidence against the cut (another run on the same key probing its limit causes as many).
+    (two standard deviations); with fewer, none at all after the cut counts as rarer (a laxer rule lets cuts
+    stand on little evidence, and under scattered 429s and 5xx each standing cut lowers the next one's base:
+    the rate spirals down).
     """
     share = before.cause_share
     expected = after.answers * share
     if expected < 3:
-        return after.throttled < 3 or after.share < 0.75 * share
+        return after.throttled == 0 or after.share < 0.75 * share
     return after.throttled <= expected - 2 * math.sqrt(expected * (1 - share))
 
 
