@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import cast
 
 from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, UnreachableError, UnsavedIds
@@ -74,7 +75,7 @@ class Settler:
             self._unknown += 1
             self.tripwire.ambiguous(outcome.timed_out, status is not None, message)
         self._check_trip()
-        return self._after(written, record, state, kind, attempt, latency, status, message)
+        return self._after(written, partial(self.tally.finish, record, state, kind, attempt, latency, status, message))
 
     async def _after_done(
         self, written: Awaitable[None], record: Record, accepted: Accepted, attempt: int, latency: float
@@ -95,19 +96,11 @@ class Settler:
         self.tally.note(record, "retryable", attempt, latency, outcome.status, outcome.message)
         raise TryAgain(outcome)
 
-    async def _after(
-        self,
-        written: Awaitable[None],
-        record: Record,
-        state: str,
-        kind: str,
-        attempt: int,
-        latency: float,
-        status: int | None,
-        message: str | None,
-    ) -> None:
+    @staticmethod
+    async def _after(written: Awaitable[None], then: Callable[[], None]) -> None:
+        """Once ``written`` is on disk, ``then`` (the attempt's log line and count)."""
         await written
-        self.tally.finish(record, state, kind, attempt, latency, status, message)
+        then()
 
     async def exhausted(self, record: Record, error: Retryable) -> None:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
