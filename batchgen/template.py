@@ -113,8 +113,8 @@ HOW_TO = [
     "The Examples sheet shows one row per transform. Headers may be spelled in any of the ways listed below;",
     "a header that only resembles one (Weirdnes, riffid) is refused, so that no setting is dropped unseen.",
     "",
-    "Check the file:   batchgen validate catalog.xlsx",
-    "Send it:          batchgen run catalog.xlsx -o results.xlsx",
+    "Check it before anything is sent (batchgen's validate); then run it: each row is sent once, the job ids of",
+    "every row are written to the output you name, and running it again resumes.",
 ]
 
 
