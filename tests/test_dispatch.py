@@ -14,6 +14,8 @@ from pydantic import SecretStr
 from batchgen.clock import Clock
 from batchgen.errors import FatalAPIError, NoAnswerError, UnreachableError
 from batchgen.journal import Journal, NewRow, row_keys
+from batchgen.ledger import Batch, Ledger
+from batchgen.ledger.sqlite import SqliteLedger
 from batchgen.settings import Limits, Provider, Settings
 from batchgen.submit import Dispatcher, Report
 from batchgen.transport import NoAnswer, NotSent, Response
@@ -40,7 +42,11 @@ class FakeClock:
 
 
 def dispatch(
-    tmp_path: Path, handler: Callable[[Request], Response], rows: int = 3, **limits: int
+    tmp_path: Path,
+    handler: Callable[[Request], Response],
+    rows: int = 3,
+    ledger: Ledger | None = None,
+    **limits: int,
 ) -> tuple[Report, dict[str, str], Journal, ScriptedTransport, FakeClock]:
     payloads = [{"model": "FUZZ-1.0", "title": f"Song {i}", "tag": "pop", "lyrics": "la"} for i in range(rows)]
     journal = Journal.open(tmp_path / "out.xlsx.journal")
@@ -52,7 +58,7 @@ def dispatch(
     provider = Provider(base_url="https://api.example.com", api_key=SecretStr(KEY), timeout=5.0)
     settings = Settings(provider=provider, limits=Limits(**{"concurrency": 2, "max_attempts": 3, **limits}))
     transport, clock = ScriptedTransport(handler), FakeClock()
-    dispatcher = Dispatcher(journal, settings, transport=transport, clock=Clock(clock.now, clock.sleep))
+    dispatcher = Dispatcher(journal, settings, ledger=ledger, transport=transport, clock=Clock(clock.now, clock.sleep))
     report = asyncio.run(dispatcher.run(journal.to_send(run)))
     return report, journal.states(), journal, transport, clock
 
@@ -176,3 +182,15 @@ def test_max_requests_is_a_budget(tmp_path: Path) -> None:
     report, states, *_ = dispatch(tmp_path, lambda request: answer(200, JOBS), rows=5, max_requests=2)
     assert report.requests == 2 and sorted(states.values()) == ["done", "done", "pending", "pending", "pending"]
     assert report.stopped == "`max_requests` 2 reached"
+
+
+def test_a_row_another_output_holds_is_skipped_and_not_counted_as_a_request(tmp_path: Path) -> None:
+    first = {"model": "FUZZ-1.0", "title": "Song 0", "tag": "pop", "lyrics": "la"}
+    elsewhere = SqliteLedger(tmp_path / "state", "https://api.example.com", "/elsewhere.xlsx")
+    elsewhere.write(Batch(row_keys([first]), at="2026-11-29T04:12:00"))
+    ledger = SqliteLedger(tmp_path / "state", "https://api.example.com", "/out.xlsx")
+    report, states, journal, transport, _ = dispatch(tmp_path, lambda request: answer(200, JOBS), 2, ledger=ledger)
+    assert report.requests == 1 == len(transport.requests) and report.outcomes["skipped"] == 1
+    (left,) = journal.left_out()
+    assert left.state == "skipped" and "/elsewhere.xlsx" in left.message
+    assert sorted(states.values()) == ["done", "pending"]

@@ -150,8 +150,10 @@ class Dispatcher:
             try:
                 holder = await self.commit.claim(record)
             except ClaimsClosed:
+                self.gate.unsent()
                 raise Stopped from None
             if holder is not None:
+                self.gate.unsent()
                 settler.skipped(record)  # another output holds the row: it is not sent
                 return
             started = self.pace.clock()

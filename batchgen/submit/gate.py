@@ -89,6 +89,11 @@ class Gate:
                 self.notice(None)  # the wait is over
             return self.pace.send()
 
+    def unsent(self) -> None:
+        """A request let through that never left (its row was claimed by another run, or the run stopped while it
+        was being claimed): it is not counted, and does not spend the budget."""
+        self.report.requests -= 1
+
     def hold(self, seconds: float, message: str) -> None:
         """The provider asked the whole run to wait ``seconds`` (the pace has paused it): say so once, with the
         time it resumes; if that is past the time limit, stop now instead of idling until it."""
