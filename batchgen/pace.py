@@ -168,9 +168,9 @@ class Flight:
     so it doubles per round-trip while every request fills it). A 429 is about the window when its request went
     with more in flight than any accepted one of late (a cap on requests in flight refuses exactly those); a cut
     sets it to 0.7 of that, and CUBIC regrows it like the rate, at most one beyond the most in flight since.
-    A request that merely went with more in flight than before, the window not full, was sent by the rate: a
-    429 to it is the rate's.
-    ``ceiling`` (the ``concurrency``) is never exceeded.
+    A request that went with more in flight than before but the window far from full was sent by the rate (a
+    rate in slow start overshooting a rate limit does that): a 429 to it is the rate's. ``ceiling``
+    (the ``concurrency``) is never exceeded.
     """
 
     def __init__(self, ceiling: int | None) -> None:

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from batchgen.pace import Pace, Ticket
-
-QUOTA_RETRY_AFTER = 3600.0
+from batchgen.simulator import QUOTA_RETRY_AFTER
 
 
 class Clock:
