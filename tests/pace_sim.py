@@ -15,6 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchgen.pace import Pace, Ticket
 from batchgen.simulator import QUOTA_RETRY_AFTER
@@ -101,30 +102,9 @@ class Batch:
     wake_at: float = 0.0
 
 
-def simulate(
-    rows: int,
-    provider: Provider,
-    *,
-    concurrency: int = 8,
-    latency: float = 0.02,
-    cap: float | None = None,
-    jitter: float = 0.1,
-    seed: int = 3,
-    start_rate: float | None = None,
-    until: float | None = None,
-) -> tuple[Outcome, Pace]:
-    """Run ``rows`` rows through a :class:`Pace` as the dispatcher would (start rate as it sets it)."""
-    [(outcome, pace)] = simulate_many(
-        [rows],
-        provider,
-        concurrency=concurrency,
-        latency=latency,
-        cap=cap,
-        jitter=jitter,
-        seed=seed,
-        start_rate=start_rate,
-        until=until,
-    )
+def simulate(rows: int, provider: Provider, **options: Any) -> tuple[Outcome, Pace]:
+    """Run ``rows`` rows through a :class:`Pace` as the dispatcher would (the options of :func:`simulate_many`)."""
+    [(outcome, pace)] = simulate_many([rows], provider, **options)
     return outcome, pace
 
 
