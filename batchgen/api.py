@@ -375,7 +375,8 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
         except KeyboardInterrupt:
             started.wait()
             if "loop" in box:
-                box["loop"].call_soon_threadsafe(box["task"].cancel)
+                with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
+                    box["loop"].call_soon_threadsafe(box["task"].cancel)
             finished.wait()
             raise
         if "error" in box:

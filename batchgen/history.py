@@ -126,20 +126,17 @@ class History:
                 identity = values.get("key") or "\0".join(values.get(name, "") for name in LEGACY_IDENTITY)
                 groups.setdefault(identity, _Line(values)).ids.append(values["job_id"])
         by_key = {row.key: row for row in self.rows}
-        by_place = {
-            "\0".join((str(row.label), row.title, *_tag_model(row.payload))): row
-            for row in self.rows
-            if "key" not in column
-        }
+        by_place = {"\0".join((str(row.label), row.title, *_tag_model(row.payload))): row for row in self.rows}
         restored = 0
         earlier: list[EarlierLine] = []
         for identity, found in groups.items():
-            row = by_key.get(identity) or by_place.get(identity)
+            keyed = bool(found.values.get("key"))  # a line written before keys were: by place, title, tag, model
+            row = by_key.get(identity) if keyed else by_place.get(identity)
             if row is not None and states.get(row.key) != State.DONE:
                 self.journal.mark_done(row.key, found.ids, None, "restored from the existing output")
                 states[row.key] = State.DONE
                 restored += 1
-            elif row is None and "key" in column:
+            elif row is None and keyed:
                 earlier.append(found.earlier(identity))
         self.journal.add_earlier(earlier)
         return restored

@@ -43,9 +43,9 @@ SECONDS: dict[str, tuple[float, float]] = {
 }
 
 
-def check_seconds(name: str, value: float | None) -> None:
-    """``value`` seconds (or None) within the range :data:`SECONDS` gives ``name``."""
-    if value is None:
+def check_seconds(name: str, value: float | None, optional: bool = True) -> None:
+    """``value`` seconds (or None, when ``optional``) within the range :data:`SECONDS` gives ``name``."""
+    if value is None and optional:
         return
     low, high = SECONDS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -68,8 +68,8 @@ class Provider:
     connect_timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        check_seconds("timeout", self.timeout)
-        check_seconds("connect_timeout", self.connect_timeout)
+        check_seconds("timeout", self.timeout, optional=False)
+        check_seconds("connect_timeout", self.connect_timeout, optional=False)
 
     @property
     def url(self) -> str:
@@ -108,10 +108,12 @@ class Limits:
         for name, (low, high) in WHOLE.items():
             value = getattr(self, name)
             whole = isinstance(value, int) and not isinstance(value, bool)
-            if value is not None and not (whole and low <= value and (high is None or value <= high)):
+            if (value is not None or name != "max_requests") and not (
+                whole and low <= value and (high is None or value <= high)
+            ):
                 raise UsageError(f"{value!r} is not a whole number {_between(low, high)}", setting=name)
         check_seconds("stop_after", self.stop_after)
-        check_seconds("grace", self.grace)
+        check_seconds("grace", self.grace, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -222,7 +222,7 @@ def _write_csv(handle: IO[bytes], table: Sheet) -> None:
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="", write_through=True)
     header, lines = table
     writer = csv.writer(text)
-    writer.writerow(header)
+    writer.writerow([_csv_cell(name) for name in header])
     writer.writerows([_csv_cell(value) for value in line] for line in lines)
     text.flush()
     text.detach()
@@ -237,8 +237,9 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _csv_text(cell: str) -> str:
-    """A cell of a CSV output as it was before :func:`_csv_cell` quoted it."""
-    return cell[1:] if cell.startswith("'") else cell
+    """A cell of a CSV output as it was before :func:`_csv_cell` quoted it (a quote it did not add, in a file
+    written before it quoted quotes, stays)."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in (*FORMULA_START, "'") else cell
 
 
 def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet]) -> None:

@@ -183,3 +183,28 @@ def test_a_claim_waiting_when_the_run_stops_is_refused(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert journal.states() == {a.key: "pending"}
+
+
+def test_a_row_interrupted_once_claimed_is_given_back_and_released(tmp_path: Path) -> None:
+    journal, run = open_with(tmp_path, A, B)
+    store = ledger(tmp_path / "state", "/out.xlsx")
+    a = records(journal, run)[0]
+    sent: list[str] = []
+
+    async def scenario() -> None:
+        commit = GroupCommit(journal, store, BILLED)
+
+        async def worker() -> None:
+            await commit.claim(a)
+            sent.append(a.key)
+
+        task = asyncio.create_task(worker())
+        await asyncio.sleep(0)  # the claim is queued, its flush scheduled
+        asyncio.get_running_loop().call_soon(task.cancel)  # cancelled in the very turn its claim is written
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        commit.close()
+
+    asyncio.run(scenario())
+    assert sent == [] and journal.states()[a.key] == "pending"
+    assert store.lookup([a.key]) == []  # its claim released: another output may send it

@@ -103,6 +103,8 @@ def test_a_key_is_stripped_and_never_shown() -> None:
         ({"concurrency": 0}, "concurrency: 0 is not a whole number from 1 to 1024"),
         ({"concurrency": 2000}, "concurrency: 2000 is not a whole number from 1 to 1024"),
         ({"concurrency": 2.5}, "concurrency: 2.5 is not a whole number from 1 to 1024"),
+        ({"concurrency": None}, "concurrency: None is not a whole number from 1 to 1024"),
+        ({"grace": None}, "grace: None is not a number of seconds from 0 to 3600"),
         ({"max_attempts": 0}, "max_attempts: 0 is not a whole number from 1 to 100"),
         ({"max_requests": 0}, "max_requests: 0 is not a whole number of at least 1"),
         ({"stop_after": -1}, "stop_after: -1 is not a number of seconds from 0 to 604800"),

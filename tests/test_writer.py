@@ -16,7 +16,7 @@ from batchgen.errors import UsageError
 from batchgen.files import atomic_write
 from batchgen.journal import Journal, LeftOut, NewRow, row_keys
 from batchgen.paths import output_lock, real, refuse_same, same_file
-from batchgen.writer import build_failed, build_jobs, check_output, read_jobs, write_output
+from batchgen.writer import _csv_cell, _csv_text, build_failed, build_jobs, check_output, read_jobs, write_output
 
 A = {"model": "FUZZ-1.0", "title": "A", "tag": "pop", "lyrics": "la", "instrumental": False}
 
@@ -200,3 +200,9 @@ def test_the_lock_is_held_by_one_run_per_output_whatever_its_name(tmp_path: Path
                 pass
     with output_lock(real(tmp_path / "link.xlsx"), locks):  # free again once the first run ended
         assert (tmp_path / "out.xlsx.journal.lock").exists()
+
+
+def test_csv_quotes_read_back_exactly_and_an_older_unquoted_quote_stays() -> None:
+    for title in ("-Intro-", "@home", "+1 Remix", "=Equals", "'Quoted'", "Plain", "'"):
+        assert _csv_text(_csv_cell(title)) == title
+    assert _csv_text("'Round Midnight") == "'Round Midnight"  # written as is before quotes were quoted

@@ -75,11 +75,25 @@ class GroupCommit:
         future: asyncio.Future[Sent | None] = asyncio.get_running_loop().create_future()
         self._queue.claims.append((record, future))
         self._kick(soon=True)
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # interrupted once claimed, before its request could leave: give it back
+            if future.done() and not future.cancelled() and future.exception() is None and future.result() is None:
+                self.give_back(record)
+            raise
+
+    def give_back(self, record: Record) -> None:
+        """A claimed row whose request will never leave (the run stopped, or it was interrupted): pending again."""
+        unsent = self.write(pending(record.key, None, "interrupted before the request was sent"))
+        unsent.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     def close_claims(self) -> None:
         """The run stops dispatching: claims not yet written are refused (:class:`ClaimsClosed`)."""
         self._closed = True
+
+    @property
+    def claims_closed(self) -> bool:
+        return self._closed
 
     def write(self, change: Change) -> asyncio.Future[None]:
         """Queue ``change`` (an answer's outcome) now; the future is done when it is on disk.
@@ -174,9 +188,7 @@ class GroupCommit:
             if holder is not None and claim_error is None:
                 self.skipped_to[holder.output] = self.skipped_to.get(holder.output, 0) + 1
             if claimed.cancelled() and holder is None and claim_error is None:
-                # Claimed for a request that will never leave (its row was interrupted meanwhile): give it back.
-                unsent = pending(record.key, None, "interrupted before the request was sent")
-                self._queue.changes.append((unsent, asyncio.get_running_loop().create_future()))
+                self.give_back(record)  # claimed for a request that will never leave (interrupted meanwhile)
                 continue
             _settle_future(claimed, claim_error, holder)
 

@@ -149,7 +149,7 @@ class Journal(JournalView):
                 """INSERT INTO rows (key, row, label, title, payload, extras, state, seen_run, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
                    ON CONFLICT (key) DO UPDATE SET row=excluded.row, label=excluded.label, extras=excluded.extras,
-                       seen_run=excluded.seen_run""",
+                       seen_run=excluded.seen_run, replaced_by=NULL""",
                 (
                     (r.key, r.row, _label(r.row, r.label), r.title, r.payload, dumps(r.extras), run, stamp, stamp)
                     for r in rows

@@ -152,10 +152,17 @@ class Dispatcher:
             except ClaimsClosed:
                 self.gate.unsent()
                 raise Stopped from None
+            except BaseException:
+                self.gate.unsent()
+                raise
             if holder is not None:
                 self.gate.unsent()
                 settler.skipped(record)  # another output holds the row: it is not sent
                 return
+            if self.commit.claims_closed:  # the run stopped in the turn its claim was written: it never leaves
+                self.gate.unsent()
+                self.commit.give_back(record)
+                raise Stopped
             started = self.pace.clock()
             try:
                 response = await self.transport.send(
