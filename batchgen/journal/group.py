@@ -15,7 +15,6 @@ answers that arrive during a sync wait in the sockets and make the next batch.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,17 +204,12 @@ def _settle_future(future: asyncio.Future[Any], error: BaseException | None, val
 def _entry(change: Change) -> Entry | None:
     """What a journal change means for this output's ledger entry (``None``: nothing)."""
     if change.state == State.DONE:
-        ids = tuple(_ids(change.values.get("job_ids")))
-        return Entry(change.key, "done", now(), ids)
+        return Entry(change.key, "done", now(), change.job_ids)
     if change.state == State.UNKNOWN:
         return Entry(change.key, "unknown", now())
     if change.state in (State.PENDING, State.FAILED):
         return Entry(change.key, RELEASED, now())
     return None
-
-
-def _ids(encoded: object) -> list[str]:
-    return [str(job_id) for job_id in json.loads(str(encoded))] if encoded else []
 
 
 def _skipped(record: Record, holder: Sent) -> LeftOut:

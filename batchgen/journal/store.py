@@ -64,12 +64,14 @@ class EarlierLine:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One guarded state change of a row: ``values`` are other columns to set; ``bump`` counts an attempt."""
+    """One guarded state change of a row: ``values`` are other columns to set; ``bump`` counts an attempt;
+    ``job_ids`` the ids a done row got (also in ``values``, as the journal stores them)."""
 
     key: str
     state: str
     values: dict[str, Any] = field(default_factory=dict)
     bump: bool = False
+    job_ids: tuple[str, ...] = ()
 
 
 class Journal(JournalView):
@@ -258,7 +260,7 @@ def in_flight(key: str) -> Change:
 
 def done(key: str, job_ids: list[str], status: int | None, message: str | None = None) -> Change:
     values = {"job_ids": json.dumps(job_ids), "http_status": status, "message": message, "submitted_at": now()}
-    return Change(key, State.DONE, values)
+    return Change(key, State.DONE, values, job_ids=tuple(job_ids))
 
 
 def failed(key: str, status: int | None, message: str, retryable: bool) -> Change:
