@@ -13,10 +13,13 @@ congestion window for the window:
   300 requests/s as at 3.)
 * scattered 429s are told apart by evidence. A cut is judged by the answers to requests sent in the half
   second after it: if 429s did not become rarer, or if more got through per second than when the 429 came,
-  they were not about the pace. The cut is undone, and when two judgements in a row say so (one can be
-  fooled by another run on the same key probing the limit at that moment), their share is learned as
-  background, so that later 429s at that share cost nothing;
-* the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s;
+  they were not about the pace. The cut is undone (growth resumes where it stood, but a probe beyond the last
+  cut first holds a plateau), and when two judgements in a row say so (one can be fooled by another run on
+  the same key probing the limit at that moment), their share is learned as background, so that later 429s
+  at that share cost nothing; unless the 429s around those cuts were over twice as frequent as over the last
+  few hundred answers: scattered 429s come at any moment, a limit's (shared with another run) around the cuts;
+* the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s, and
+  then the rate comes down to 0.7 of what got through, if the last cut left it above that;
 * 5xx answers slow the run like a 429 only when most recent answers are 5xx;
 * ``cap`` (``rate``) is a hard ceiling on top: a token bucket on absolute times (GCRA), so timer lateness
   never accumulates;
@@ -113,6 +116,7 @@ class _Cut:
     let_through: float
     cause: int
     closed: bool = False
+    hard: bool = False  # the rate was cut again to what got through (:meth:`Pace._press`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,14 @@ class Cubic:
 
     w_max: float
     last_cut: float
+
+    def later(self, seconds: float) -> Cubic:
+        """The same growth, ``seconds`` later: time stands still while an undone cut was judged."""
+        return Cubic(self.w_max, self.last_cut + seconds)
+
+    def probing(self, now: float) -> bool:
+        """Whether growth is past the plateau: probing beyond ``w_max``, or over (slow start)."""
+        return now - self.last_cut >= RECOVERY * (1 + PLATEAU)
 
     def target(self, now: float) -> float | None:
         """The rate CUBIC allows at ``now``; None once the probe found no 429 (slow start takes over)."""
@@ -220,8 +232,10 @@ class Flight:
     def snapshot(self) -> tuple[float, Cubic | None]:
         return self.window, self.cubic
 
-    def restore(self, snapshot: tuple[float, Cubic | None]) -> None:
-        self.window, self.cubic = snapshot
+    def restore(self, snapshot: tuple[float, Cubic | None], paused: float) -> None:
+        """Back to a window from before a cut, growing as it was ``paused`` seconds ago."""
+        self.window, cubic = snapshot
+        self.cubic = None if cubic is None else cubic.later(paused)
 
     def _bounded(self, window: float) -> float:
         window = max(window, 1.0)
@@ -256,7 +270,8 @@ class Meter:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.srtt: float | None = None
-        self.share = 0.0  # share of 429s over the last few hundred answers
+        self.share = 0.0  # share of 429s over the last few hundred answers (an average that starts at 0...)
+        self.weight = 0.0  # (...so it is read divided by its weight so far: Adam's bias correction)
         self.began: float | None = None
         self.sends = Moments()
         self.accepted = Moments()
@@ -269,9 +284,17 @@ class Meter:
     def answered(self, now: float, latency: float, status: int) -> None:
         self.srtt = latency if self.srtt is None else 0.875 * self.srtt + 0.125 * latency
         self.recent.append((now, status))
-        self.share += ((status == 429) - self.share) / SHARE_HORIZON
         if status != 429 and status < 500:
             self.accepted.add(now)
+
+    def sample(self, throttled: bool) -> None:
+        """Count an answer in the long share of 429s (:meth:`long_share`)."""
+        self.share += (throttled - self.share) / SHARE_HORIZON
+        self.weight += (1 - self.weight) / SHARE_HORIZON
+
+    def long_share(self) -> float:
+        """The share of 429s over the last few hundred answers."""
+        return self.share / self.weight if self.weight else 0.0
 
     def round_trip(self) -> float:
         return self.srtt if self.srtt is not None else 0.1
@@ -336,8 +359,14 @@ class Rate:
     def snapshot(self) -> tuple[float, Cubic, bool]:
         return self.value, self.cubic, self.slow_start
 
-    def restore(self, snapshot: tuple[float, Cubic, bool]) -> None:
-        self.value, self.cubic, self.slow_start = snapshot
+    def restore(self, snapshot: tuple[float, Cubic, bool], now: float, paused: float) -> None:
+        """Back to a rate from before a cut, growing as it was ``paused`` seconds ago, except that a probe
+        beyond the last cut does not go on at once: it first holds a plateau at the rate it had reached. (Two
+        runs on one key undo each other's cuts, the other's probe making the 429s "not rarer"; resumed probes
+        then climbed together, run after run, into a train of 429s.)"""
+        self.value, cubic, self.slow_start = snapshot
+        cubic = cubic.later(paused)
+        self.cubic = cubic if self.slow_start or not cubic.probing(now) else Cubic(self.value / HOLD, now - RECOVERY)
 
     def _ceiling(self, rate: float, sending: float) -> float:
         rate = min(rate, max(2 * sending, self.cubic.w_max, MIN_RATE))
@@ -406,10 +435,15 @@ class Pace:
         self.meter.answered(now, max(now - ticket.sent_at, 0.0), status)
         self._tallies.setdefault(ticket.epoch, _Tally()).count(status)
         current = ticket.epoch == self.epoch
+        pressed = status == 429 and self.meter.most_recent(_throttled, now)
+        # the long share leaves out 429s plainly about the pace: slow start's overshoot, rounds of mostly 429s
+        self.meter.sample(status == 429 and not pressed and ticket.epoch > 0)
         if status == 429:
-            if self.meter.most_recent(_throttled, now):
+            if pressed:
                 self.speed.slots.pause(now + (DEFAULT_PAUSE if retry_after is None else retry_after))
                 self._pressed = now
+                if not current:
+                    self._press(now)
             if current:
                 self._on_429(now, ticket)
         elif status >= 500:
@@ -441,9 +475,19 @@ class Pace:
             return  # (when nothing gets through, the pause is the answer, not a rate of nothing)
         if self.background:
             answers, throttled = self.meter.throttled_last_second(now)
-            if throttled <= 2 * answers * self.background + 2:
+            if throttled <= 2 * answers * self.background + 1:
                 return  # no more than twice what the background share explains: not about the pace
         self._cut_now(now, ticket)
+
+    def _press(self, now: float) -> None:
+        """Most answers are 429s, to requests sent before the last cut: that cut did not go far enough (or cut
+        the window, which is not what a rate limit refuses). Once per cut, the rate comes down to 0.7 of what got
+        through in the last second, so that the run does not resume at the rate that was refused when its
+        pause is over (two runs starting together on one key refused half as much)."""
+        cut, let_through = self._cut, self.meter.last_second(now)
+        if cut is not None and not cut.hard and 0 < let_through < self.rate:
+            self.speed.cut(now, let_through)
+            self._cut = replace(cut, hard=True)
 
     def _cut_now(self, now: float, ticket: Ticket, hard: bool = False, cause: int = 429) -> None:
         """Cut the knob that went too far and judge the cut in a new epoch: the window if it is what the refused
@@ -496,9 +540,13 @@ class Pace:
                 self._undo(cut, now)  # the errors did not come with the pace: they are the rows' business
                 self._quiet_5xx = now + QUIET_AFTER_5XX
         elif not pressed and after.share < SCATTERED and not _rarer(after, before):
-            if self._suspect:  # twice: one judgement can be fooled by another run on the key probing its limit
-                pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
-                self.background = min(max(self.background, pooled, self.meter.share), SCATTERED)
+            share = self.meter.long_share()
+            pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
+            if self._suspect and pooled <= 2 * share:  # twice: one judgement can be fooled by another run on the
+                # key probing its limit. And scattered 429s are as frequent around a cut as anywhere: a limit's
+                # (two runs on one key undo each other's cuts) cluster around the cuts, as often as 3 in 19
+                # answers where the last few hundred had 2%.
+                self.background = min(max(self.background, min(pooled, share)), SCATTERED)
             self._suspect = True
             self._undo(cut, now)
         else:
@@ -508,8 +556,8 @@ class Pace:
         """Back to the pace before ``cut``, growing as it was: a burst of slow start would only find a limit
         shared with other runs by hitting it."""
         self._cut = None
-        self.speed.restore(cut.rate)
-        self.flight.restore(cut.window)
+        self.speed.restore(cut.rate, now, now - cut.at)
+        self.flight.restore(cut.window, now - cut.at)
         self._new_epoch(now)
 
     def _new_epoch(self, now: float) -> None:
@@ -532,7 +580,7 @@ def _rarer(after: _Tally, before: _Tally) -> bool:
     expected = after.answers * share
     if expected < 3:
         return after.throttled == 0 or after.share < 0.75 * share
-    return after.throttled <= expected - 2 * math.sqrt(expected * (1 - share))
+    return after.throttled == 0 or after.throttled <= expected - 2 * math.sqrt(expected * (1 - share))
 
 
 def _throttled(status: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.pace import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Pace, Slots
+from batchgen.pace import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Pace, Rate, Slots
 
 from .pace_sim import Clock, Outcome, Provider, simulate, simulate_many
 
@@ -44,8 +44,8 @@ def test_a_429_cuts_to_seventy_percent_once_per_round_trip() -> None:
     assert pace.flight.window == window
     assert pace.rate <= BETA * before and not pace.slow_start  # 0.7 of the rate, or of what got through if less
     cut = pace.rate
-    for ticket in tickets[1:3]:
-        pace.answered(ticket, 429, 1.0)  # sent before the cut: no second cut
+    for index, ticket in enumerate(tickets[1:7]):
+        pace.answered(ticket, 429 if index % 3 == 2 else 200, 1.0)  # sent before the cut: no second cut
     assert pace.rate == cut
 
 
@@ -208,18 +208,73 @@ def test_a_limit_that_drops_and_rises_is_followed_within_seconds(seed: int) -> N
     assert outcome.refused <= 0.05 * outcome.requests
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_two_runs_sharing_one_limit_both_get_a_share(seed: int) -> None:
-    (first, _), (second, _) = simulate_many(
-        [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
-    )
-    both = min(first.finished, second.finished)  # while both were sending
-    accepted = [sum(1 for at, status in run.sends if at < 1000 + both and status == 200) for run in (first, second)]
-    # The contract asks >= 90% together, >= 35% each, <= 5% refused. The model gives 87-92% together, 34-49%
-    # each and 6-20% refused (docs/pace.md, "Known limits"): these bounds keep it from getting worse.
-    assert min(accepted) >= 0.3 * sum(accepted)
-    assert sum(accepted) / both >= 0.85 * 20
-    assert first.refused + second.refused <= 0.15 * (first.requests + second.requests)
+def test_two_runs_sharing_one_limit_both_get_a_share() -> None:
+    refused = []
+    for seed in range(1, 7):
+        (first, _), (second, _) = simulate_many(
+            [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
+        )
+        both = min(first.finished, second.finished)  # while both were sending
+        accepted = [sum(1 for at, status in run.sends if at < 1000 + both and status == 200) for run in (first, second)]
+        assert min(accepted) >= 0.35 * sum(accepted), seed
+        assert sum(accepted) / both >= 0.9 * 20, seed
+        refused.append((first.refused + second.refused) / (first.requests + second.requests))
+    # the contract's 5% on average; one seed's figure swings with where the runs' probes happen to meet
+    assert sum(refused) / len(refused) <= 0.05 and max(refused) <= 0.06
+
+
+def drive(pace: Pace, clock: Clock, statuses: str, gap: float = 0.05) -> None:
+    """One request at a time, each sent as soon as the pace allows and answered ``gap`` later: ``.`` accepted,
+    ``x`` refused (429, Retry-After 1)."""
+    for status in statuses:
+        clock.now += pace.wait()
+        ticket = pace.send()
+        clock.now += gap
+        pace.answered(ticket, 429 if status == "x" else 200, 1.0)
+        pace.release()
+
+
+def test_429s_that_cluster_around_cuts_are_not_learned_as_background() -> None:
+    clock = Clock()
+    pace = Pace(start=20.0, clock=clock)
+    drive(pace, clock, ("." * 99 + "x") * 3)  # 1% of 429s, each cut standing (none follows it)
+    drive(pace, clock, ("x" + "." * 7 + "x" + "." * 11) * 4)  # then each cut met by another 429 within 8
+    assert pace.background == 0.0  # undone (not rarer), but 2 in 20 around the cuts where the run sees 2-3%
+    uniform = Pace(start=20.0, clock=clock)
+    drive(uniform, clock, ("." * 9 + "x") * 60)  # as frequent around the cuts as anywhere: background
+    assert 0.02 <= uniform.background <= 0.2
+
+
+def test_an_undone_cut_resumes_growth_where_it_stood_but_holds_before_probing_again() -> None:
+    rate = Rate(10.0, None, 0.0)
+    rate.cut(0.0, 10.0)  # CUBIC from 7 back to 9.8 within RECOVERY
+    rising = rate.snapshot()
+    rate.restore(rising, now=0.5 + 2.0, paused=2.0)  # judged for 2 s while it was 0.5 s into its recovery
+    assert rate.cubic.target(2.5) == pytest.approx(Cubic(10.0, 0.0).target(0.5))
+    probing = (12.0, Cubic(10.0, 0.0), False)  # 12/s, 8 s after the cut: probing beyond it
+    rate.restore(probing, now=8.0 + 1.0, paused=1.0)
+    assert rate.cubic.target(9.0) == pytest.approx(12.0)  # a plateau at the rate it had reached...
+    assert rate.cubic.target(9.0 + RECOVERY * PLATEAU - 0.01) == pytest.approx(12.0)
+    assert rate.cubic.target(9.0 + RECOVERY * (PLATEAU + 1)) > 12.0  # ...before it probes beyond it
+
+
+def test_a_pause_brings_the_rate_down_to_what_got_through() -> None:
+    clock = Clock()
+    pace = Pace(start=400.0, ceiling=16, clock=clock)
+    for _ in range(2):  # two round-trips accepted: the window grows from 4 to 6
+        tickets = [pace.send() for _ in range(pace.flight.allowed)]
+        clock.now += 0.05
+        for ticket in tickets:
+            pace.answered(ticket, 200)
+            pace.release()
+    tickets = [pace.send() for _ in range(pace.flight.allowed)]
+    clock.now += 0.05
+    pace.answered(tickets[-1], 429, 1.0)  # more in flight than any accepted: the window is cut, not the rate
+    assert pace.rate > 100
+    for ticket in tickets[:-1]:  # then most answers are 429s, to requests sent before that cut
+        pace.answered(ticket, 429, 1.0)
+    assert pace.wait() >= 0.9  # the run pauses for the Retry-After...
+    assert pace.rate == pytest.approx(BETA * 9)  # ...and resumes at 0.7 of the 9 that got through, not at 400/s
 
 
 def test_a_quota_pauses_the_run_for_its_retry_after_and_cuts_nothing() -> None:
