@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.pace import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Pace, Rate, Slots
+from batchgen.pace import Pace
+from batchgen.pace.knobs import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Rate, Slots
 
 from .pace_sim import Clock, Outcome, Provider, simulate, simulate_many
 
