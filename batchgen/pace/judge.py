@@ -14,6 +14,7 @@ PROBATION_SECONDS = 0.5  # a cut is judged by the requests sent this long after 
 PROBATION_ANSWERS = 16  # ...and by at least this many answers...
 MAX_PROBATION_SECONDS = 3.0  # ...but not longer
 SCATTERED = 0.2  # a larger share of 429s is about the pace, whatever a cut did to it
+LEARN_ANSWERS = 50  # a background share is learned from at least this many answers
 QUIET_AFTER_5XX = 10.0  # after 5xx turned out not to be about the pace, how long they are left to the rows
 
 
@@ -135,13 +136,14 @@ class Judge:
             self._suspect = False
 
     def _learn(self, after: Tally, before: Tally) -> None:
-        """A second cut in a row undone: the share of 429s around them is background, if it is no more than
-        twice the long share. Twice: one judgement can be fooled by another run on the key probing its limit.
-        And scattered 429s are as frequent around a cut as anywhere, while a limit's cluster around the cuts
-        (two runs on one key undo each other's cuts): 3 in 19 answers there, where the last few hundred had 2%."""
+        """A second cut in a row undone: the share of 429s around the two is background, if it rests on at least
+        :data:`LEARN_ANSWERS` answers. Twice in a row: one judgement can be fooled by another run on the key
+        probing its limit. Enough answers: two runs on one key undo each other's cuts, and 3 429s in 19 answers
+        around them passed for a background of 16% (the run then ignored its 429s and took the other's share).
+        Learned is the smaller of that share and the long one, the 429s of the last few hundred answers."""
         share = self.meter.long_share()
         pooled = (after.throttled + before.throttled) / (after.answers + before.answers)
-        if self._suspect and pooled <= 2 * share:
+        if self._suspect and after.answers + before.answers >= LEARN_ANSWERS:
             self.background = min(max(self.background, min(pooled, share)), SCATTERED)
         self._suspect = True
 
