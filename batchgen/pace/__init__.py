@@ -15,10 +15,10 @@ congestion window for the window:
 * scattered 429s are told apart by evidence. A cut is judged by the answers to requests sent in the half
   second after it: if 429s did not become rarer, or if more got through per second than when the 429 came,
   they were not about the pace. The cut is undone (growth resumes where it stood, but a probe beyond the last
-  cut first holds a plateau), and when two judgements in a row say so (one can be fooled by another run on
-  the same key probing the limit at that moment), their share is learned as background, so that later 429s
-  at that share cost nothing; unless the 429s around those cuts were over twice as frequent as over the last
-  few hundred answers: scattered 429s come at any moment, a limit's (shared with another run) around the cuts;
+  cut first holds a plateau), and when two judgements in a row say so over 50 answers or more (one can be
+  fooled by another run on the same key probing the limit at that moment; fewer answers are no share),
+  their share (at most the share of the last few hundred answers) is learned as background, so that later
+  429s at that share cost nothing;
 * the whole run pauses (for the Retry-After) only when most answers of the last round-trip were 429s, and
   then the rate comes down to 0.7 of what got through, if the last cut left it above that;
 * 5xx answers slow the run like a 429 only when most recent answers are 5xx;
