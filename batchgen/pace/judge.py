@@ -173,7 +173,7 @@ def rarer(after: Tally, before: Tally) -> bool:
     With enough answers to expect three or more 429s at the earlier share, "rarer" means significantly so
     (two standard deviations); with fewer, none at all after the cut counts as rarer (a laxer rule lets cuts
     stand on little evidence, and under scattered 429s and 5xx each standing cut lowers the next one's base:
-    the rate spirals down).
+    the rate spirals down). None at all is rarer also when three or more were expected.
     """
     share = before.cause_share
     expected = after.answers * share
