@@ -28,7 +28,7 @@ class Pace:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.clock = clock
-        self.meter = Meter(clock)
+        self.meter = Meter()
         self.speed = Rate(start, cap, clock())
         self.flight = Flight(ceiling)
         self.judge = Judge(self.meter, self.speed, self.flight)
@@ -86,7 +86,7 @@ class Pace:
                 if not current:
                     judge.press(now)
             if current:
-                self._on_429(now, ticket)
+                self._on_429(now, ticket, pressed)
         elif status >= 500:
             if current and judge.cut is None and now >= judge.quiet_5xx and self._failing(now):
                 self._cut_now(now, ticket, cause=500)
@@ -106,10 +106,10 @@ class Pace:
         """Requests sent per second over the last round-trip."""
         return self.meter.per_second(self.meter.sends, now, self.meter.round_trip())
 
-    def _on_429(self, now: float, ticket: Ticket) -> None:
+    def _on_429(self, now: float, ticket: Ticket, pressed: bool) -> None:
         if self.judge.cut is not None:
             let_through = self.meter.last_second(now)
-            if self.meter.most_recent(_throttled, now) and 0 < let_through < self.rate:  # faster than what gets
+            if pressed and 0 < let_through < self.rate:  # faster than what gets
                 self._cut_now(now, ticket, hard=True)  # through: no need to wait for judgement
             return  # (when nothing gets through, the pause is the answer, not a rate of nothing)
         if not self.judge.explains(now):

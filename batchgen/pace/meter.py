@@ -37,8 +37,7 @@ class Moments:
 class Meter:
     """What the pace sees: round-trip time, sends and answers per second, the last round-trip's answers."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self.srtt: float | None = None
         self.share = 0.0  # share of 429s over the last few hundred answers (an average that starts at 0...)
         self.weight = 0.0  # (...so it is read divided by its weight so far: Adam's bias correction)
