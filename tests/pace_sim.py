@@ -119,8 +119,10 @@ def simulate_many(
     seed: int = 3,
     start_rate: float | None = None,
     until: float | None = None,
+    delays: list[float] | None = None,
 ) -> list[tuple[Outcome, Pace]]:
-    """Batches of ``rows[i]`` rows started together against one provider; ``until`` ends the model early."""
+    """Batches of ``rows[i]`` rows started together against one provider, or ``delays[i]`` seconds after the
+    first (two runs on one key seldom start in the same millisecond); ``until`` ends the model early."""
     clock = Clock()
     start = clock.now
     dice = random.Random(seed)
@@ -137,6 +139,7 @@ def simulate_many(
     ]
     events: list[tuple[float, int, int, int, int, object]] = []
     seq = 0
+    begins = [start + delay for delay in delays or [0.0] * len(batches)]
 
     def push(at: float, kind: int, which: int, row: int, data: object = None) -> None:
         nonlocal seq
@@ -146,6 +149,11 @@ def simulate_many(
     while any(batch.outcome.done < batch.rows for batch in batches):
         for which, batch in enumerate(batches):
             pace, outcome = batch.pace, batch.outcome
+            if clock.now < begins[which]:
+                if batch.wake_at != begins[which]:
+                    batch.wake_at = begins[which]
+                    push(batch.wake_at, 0, which, -1)
+                continue
             while batch.ready and pace.room():
                 delay = pace.wait()
                 if delay > 0:

@@ -209,16 +209,17 @@ def test_a_limit_that_drops_and_rises_is_followed_within_seconds(seed: int) -> N
     assert outcome.refused <= 0.05 * outcome.requests
 
 
-def test_two_runs_sharing_one_limit_both_get_a_share() -> None:
+@pytest.mark.parametrize("later", [0.0, 0.2])
+def test_two_runs_sharing_one_limit_both_get_a_share(later: float) -> None:
     refused = []
-    for seed in range(1, 7):
+    for seed in range(1, 7):  # the second run starts together with the first, or `later` s after it
         (first, _), (second, _) = simulate_many(
-            [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
+            [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed, delays=[0.0, later]
         )
-        both = min(first.finished, second.finished)  # while both were sending
-        accepted = [sum(1 for at, status in run.sends if at < 1000 + both and status == 200) for run in (first, second)]
+        end = 1000 + min(first.finished, second.finished)  # from the first request until one run is done
+        accepted = [sum(at < end and status == 200 for at, status in run.sends) for run in (first, second)]
         assert min(accepted) >= 0.35 * sum(accepted), seed
-        assert sum(accepted) / both >= 0.9 * 20, seed
+        assert sum(accepted) / (end - 1000) >= 0.9 * 20, seed
         refused.append((first.refused + second.refused) / (first.requests + second.requests))
     # the contract's 5% on average; one seed's figure swings with where the runs' probes happen to meet
     assert sum(refused) / len(refused) <= 0.05 and max(refused) <= 0.06
@@ -284,3 +285,21 @@ def test_a_quota_pauses_the_run_for_its_retry_after_and_cuts_nothing() -> None:
     assert outcome.refused <= 8  # those in flight when the first quota answer came; then nothing is sent
     assert pace.wait() >= 3600 - 120
     assert pace.slow_start and pace.rate >= 8.0 * 8  # no cut: a quota says nothing about the pace
+
+
+def test_a_cut_that_went_by_before_its_judgement_is_cut_again_once_and_undone_as_one() -> None:
+    clock = Clock()
+    pace = Pace(start=20.0, clock=clock)
+    drive(pace, clock, "." * 40, gap=0.1)
+    before = pace.rate  # in slow start, which the first cut ends
+    drive(pace, clock, "x", gap=0.1)
+    first = pace.rate
+    drive(pace, clock, "." * 10, gap=0.1)  # back where it was cut, the judgement still short of answers
+    assert pace.judge.cut is not None and not pace.judge.cut.deep and pace.rate > 0.95 * first / BETA
+    drive(pace, clock, "x", gap=0.1)  # 429s go on there: the cut went by, it is cut again
+    assert pace.judge.cut is not None and pace.judge.cut.deep and pace.rate < first
+    deeper = pace.speed.cubic
+    drive(pace, clock, "x", gap=0.1)  # once only: the next 429 waits for the judgement
+    assert pace.speed.cubic == deeper
+    drive(pace, clock, "." * 40, gap=0.1)  # 429s were no rarer after the deeper cut: both are undone
+    assert pace.judge.cut is None and pace.slow_start and pace.rate >= before

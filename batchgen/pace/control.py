@@ -12,6 +12,7 @@ from .meter import Meter
 
 ROUND_MIN_5XX = 8  # answers that make a storm of 5xx, which the rows' own backoff handles until it is clear
 DEFAULT_PAUSE = 1.0
+REGROWN = 0.95  # a cut under judgement has gone by when the rate is back this close to where it was cut
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 
 
@@ -111,25 +112,49 @@ class Pace:
             let_through = self.meter.last_second(now)
             if pressed and 0 < let_through < self.rate:  # faster than what gets
                 self._cut_now(now, ticket, hard=True)  # through: no need to wait for judgement
+            elif not pressed and self._regrown(ticket):
+                self._cut_now(now, ticket, deepen=True)
             return  # (when nothing gets through, the pause is the answer, not a rate of nothing)
         if not self.judge.explains(now):
             self._cut_now(now, ticket)
 
-    def _cut_now(self, now: float, ticket: Ticket, hard: bool = False, cause: int = 429) -> None:
+    def _regrown(self, ticket: Ticket) -> bool:
+        """Whether a 429 under judgement deepens the cut (once): the rate grew back to where it was cut before
+        the cut could be judged (CUBIC regrows in :data:`RECOVERY` seconds, a judgement takes up to
+        :data:`MAX_PROBATION_SECONDS`), and 429s go on there. Two runs on one key: the run over its share
+        came back to it after each cut, its 429s then made every cut look "not rarer", and the two
+        sent 5-10% over the limit between them for tens of seconds (6-7% of all requests refused)."""
+        cut = self.judge.cut
+        return (
+            cut is not None
+            and not cut.deep
+            and not self.flight.too_many(ticket)
+            and self.rate >= REGROWN * self.speed.cubic.w_max
+        )
+
+    def _cut_now(self, now: float, ticket: Ticket, hard: bool = False, cause: int = 429, deepen: bool = False) -> None:
         """Cut the knob that went too far and judge the cut in a new epoch: the window if it is what the refused
         request went too far by (:meth:`Flight.too_many`: a cap on requests in flight), else the rate, to 0.7 of
         what was being sent (or let through, if less).
 
         ``hard``: most answers are 429s, a limit is hit; what got through in the last second estimates it.
+        Otherwise what gets through is counted since the last pause, if shorter than a second: the run that
+        started second on a shared key, its first answers refused, was cut to what got through in a second
+        it had mostly paused in, and kept a fifth of the limit while the other run had the rest.
+        ``deepen``: the cut under judgement went by (:meth:`_regrown`); it is cut again, to be judged as one.
         """
         meter = self.meter
-        self.judge.opened(now, cause)
+        if deepen:
+            self.judge.deepen(now)
+        else:
+            self.judge.opened(now, cause)
         if self.flight.too_many(ticket):
             self.flight.cut(now, ticket.flight)
         else:
             span = max(2 * meter.round_trip(), 8 / self.rate)  # long enough to count a handful of sends
             sending = meter.per_second(meter.sends, now, span) or self.rate
-            accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now)) or self.rate
+            resumed = min(max(now - self.speed.slots.paused_until, 0.0), 1.0)  # a pause measures no pace
+            accepted = (meter.last_second(now) if hard else meter.per_second(meter.accepted, now, resumed)) or self.rate
             self.speed.cut(now, max(min(self.rate, sending, accepted), MIN_RATE))
         self.judge.new_epoch(now)
 

@@ -62,6 +62,7 @@ class Cut:
     cause: int
     closed: bool = False
     hard: bool = False  # the rate was cut again to what got through (:meth:`Judge.press`)
+    deep: bool = False  # cut again once, before it was judged (:meth:`Judge.deepen`)
 
 
 class Judge:
@@ -87,6 +88,14 @@ class Judge:
         """A knob is about to be cut (then :meth:`new_epoch`): remember both as they are, to undo it."""
         knobs = (self.speed.snapshot(), self.flight.snapshot())
         self.cut = Cut(self.epoch, self.epoch + 1, now, *knobs, self.meter.last_second(now), cause)
+
+    def deepen(self, now: float) -> None:
+        """The cut under judgement is about to be cut again (then :meth:`new_epoch`), keeping what it changed,
+        to undo both, and the epoch before it: its judgement starts again from the deeper cut."""
+        assert self.cut is not None
+        self.cut = replace(
+            self.cut, after=self.epoch + 1, at=now, let_through=self.meter.last_second(now), closed=False, deep=True
+        )
 
     def explains(self, now: float) -> bool:
         """Whether the 429s of the last second are no more than twice what the background share explains."""
