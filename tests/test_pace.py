@@ -303,3 +303,13 @@ def test_a_cut_that_went_by_before_its_judgement_is_cut_again_once_and_undone_as
     assert pace.speed.cubic == deeper
     drive(pace, clock, "." * 40, gap=0.1)  # 429s were no rarer after the deeper cut: both are undone
     assert pace.judge.cut is None and pace.slow_start and pace.rate >= before
+
+
+def test_what_gets_through_is_counted_since_the_last_pause() -> None:
+    clock = Clock()
+    pace = Pace(start=20.0, clock=clock)
+    drive(pace, clock, "." * 40, gap=0.1)  # about 10 accepted per second
+    pace.speed.slots.pause(clock.now + 2.0)  # a pause (a round of 429s, Retry-After 2): nothing gets through
+    drive(pace, clock, "..." + "x", gap=0.1)  # then 10 per second again, and a 429
+    assert pace.judge.cut is not None
+    assert pace.speed.cubic.w_max == pytest.approx(3 / 0.4)  # 3 answers in the 0.4 s since it, not 3 in a second
