@@ -158,8 +158,11 @@ def test_the_pace_finds_a_hidden_limit(tmp_path: Path, start_simulator, cli, tra
     received = server.simulator.received
     throttled = sum(entry["fault"] == "429" for entry in received)
     accepted = [entry["at"] for entry in server.simulator.accepted]
-    # Once found (the first second is the slow start looking for it), the limit is used: measured over the rest.
+    # Once found (the first second is the slow start looking for it), the limit is used: measured over the rest,
+    # but for the last 5% of rows: a row refused near the end waits its Retry-After (1 s) with nothing else left
+    # to send, and that second, an eighth of the run, says nothing about the pace.
     found = [at for at in accepted if at >= received[0]["at"] + 1.0]
+    found = found[: len(found) * 19 // 20]
     rate = (len(found) - 1) / (found[-1] - found[0])
     assert rate >= 0.85 * 40, rate
     assert throttled <= 0.06 * len(received), throttled
