@@ -1,16 +1,21 @@
 """A discrete-event model of batches against a provider, on a fake clock, to test the pace's control law.
 
 Each batch's rows wait for its pace (rate and window of requests in flight, ``concurrency`` its ceiling); each
-answer comes back after ``latency``. The provider has the simulator's limit shapes: 429 beyond ``limit``
-accepted requests in any one-second window (``limit_at`` makes it change over time), 429 at once when more than
-``in_flight`` are being processed, a ``quota`` after which every request gets 429 with a Retry-After of an
-hour, and random 429s (``p429``) or 5xx (``p5xx``). A refused row waits its Retry-After without holding a place
-in flight, as the dispatcher does. Several batches may share one provider: one key used by several runs.
+answer comes back after ``latency``. The provider has the shapes of limit that providers deploy: the simulator's
+``limit`` (429 beyond that many accepted requests in any one-second window; ``limit_at`` makes it change over
+time), nginx's ``limit_req`` (``bucket``: rate and burst, in nginx's own arithmetic; no burst is a strict leaky
+bucket), HAProxy's stick table (``counting``: more than that many requests, refused ones too, in its one-second
+rate counter), a ``fixed`` window of N requests per T seconds that says when it opens, a cap on requests
+``in_flight``, a cap on generations ``running`` (a slot held ``hold`` seconds after the answer), a ``quota``
+after which every request gets 429 with a Retry-After of an hour, an outage (``down``: 503 from T1 to T2
+seconds), and random 429s (``p429``) or 5xx (``p5xx``). A refused row waits its Retry-After without holding a
+place in flight, as the dispatcher does. Several batches may share one provider: one key used by several runs.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -20,13 +25,24 @@ from typing import Any
 from batchgen.pace import Pace, Ticket
 from batchgen.simulator import QUOTA_RETRY_AFTER
 
+START = 1000.0
+
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = START
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    retry_after: float | None = None
+    at_once: bool = False
+    remaining: int | None = None
+    reset: float | None = None
 
 
 @dataclass
@@ -34,43 +50,103 @@ class Provider:
     limit: float | None = None
     p429: float = 0.0
     p5xx: float = 0.0
-    retry_after: float = 1.0
+    retry_after: float | None = 1.0
     limit_at: Callable[[float], float | None] | None = None
     in_flight: int | None = None
     quota: int | None = None
+    bucket: tuple[float, float] | None = None  # nginx limit_req: (rate, burst)
+    counting: float | None = None  # HAProxy: more than this in its one-second counter, refused ones too
+    fixed: tuple[int, float] | None = None  # N per T seconds, with X-RateLimit-* headers
+    announce: bool = True  # the fixed window says Remaining/Reset on every answer, not only on its 429s
+    running: int | None = None
+    hold: float = 0.0
+    down: tuple[float, float] | None = None
     seed: int = 1
     accepted: deque[float] = field(default_factory=deque)
     processing: int = 0
     total: int = 0
+    held: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.dice = random.Random(self.seed)
+        self._excess, self._last = 0.0, -math.inf  # nginx's state, in milli-requests and milliseconds
+        self._period, self._counts = -1, [0, 0]  # HAProxy's freq_ctr: the current period and (previous, current)
+        self._window, self._used = -1, 0
 
-    def answer(self, now: float) -> tuple[int, float | None, bool]:
-        """The status of a request arriving at ``now``, its Retry-After, and whether it is answered at once
-        (the quota and the in-flight cap, as the simulator's gateway does) or after the latency."""
+    def answer(self, now: float) -> Reply:
+        """The answer to a request arriving at ``now``; ``at_once``: answered at the gateway, not after the latency."""
+        if self.down is not None and self.down[0] <= now - START < self.down[1]:
+            return Reply(503)
         if self.quota is not None and self.total >= self.quota:
-            return 429, QUOTA_RETRY_AFTER, True
+            return Reply(429, QUOTA_RETRY_AFTER, True)
         if self.in_flight is not None and self.processing >= self.in_flight:
-            return 429, 1.0, True
-        status, retry_after = self._process(now)
-        return status, retry_after, False
+            return Reply(429, 1.0, True)
+        if self.running is not None:
+            self.held = [until for until in self.held if until > now]
+            if self.processing + len(self.held) >= self.running:
+                return Reply(429, None, True)
+        if self.counting is not None and self._rate_counter(now) > self.counting:
+            return Reply(429, None, True)
+        if self.bucket is not None and not self._leaky(now):
+            return Reply(429, None, True)
+        if self.fixed is not None:
+            return self._fixed(now)
+        return self._process(now)
 
-    def _process(self, now: float) -> tuple[int, float | None]:
+    def finished(self, now: float, status: int) -> None:
+        """A request processed after the latency ends now; a generation holds its slot ``hold`` longer."""
+        self.processing -= 1
+        if self.running is not None and status == 200:
+            self.held.append(now + self.hold)
+
+    def _leaky(self, now: float) -> bool:
+        rate, burst = self.bucket  # type: ignore[misc]
+        ms = int(now * 1000) - self._last
+        excess = max(self._excess - rate * 1000 * ms / 1000 + 1000, 0.0)
+        if excess > burst * 1000:
+            return False
+        self._excess, self._last = excess, int(now * 1000)
+        return True
+
+    def _rate_counter(self, now: float) -> float:
+        period = int(now)
+        if period != self._period:
+            self._counts = [self._counts[1] if period == self._period + 1 else 0, 0]
+            self._period = period
+        self._counts[1] += 1
+        return self._counts[1] + self._counts[0] * (1 - (now - period))
+
+    def _fixed(self, now: float) -> Reply:
+        count, seconds = self.fixed  # type: ignore[misc]
+        window = int((now - START) // seconds)
+        if window != self._window:
+            self._window, self._used = window, 0
+        reset = START + (window + 1) * seconds - now
+        if self._used >= count:
+            return Reply(429, math.ceil(reset), True, 0, reset)
+        reply = self._process(now)
+        self._used += reply.status == 200
+        return replace_reply(reply, count - self._used, reset) if self.announce else reply
+
+    def _process(self, now: float) -> Reply:
         roll = self.dice.random()
         if roll < self.p429:
-            return 429, self.retry_after
+            return Reply(429, self.retry_after)
         if roll < self.p429 + self.p5xx:
-            return 503, None
+            return Reply(503)
         limit = self.limit_at(now) if self.limit_at else self.limit
         if limit is not None:
             while self.accepted and now - self.accepted[0] >= 1.0:
                 self.accepted.popleft()
             if len(self.accepted) >= limit:
-                return 429, self.retry_after
+                return Reply(429, self.retry_after)
             self.accepted.append(now)
         self.total += 1
-        return 200, None
+        return Reply(200)
+
+
+def replace_reply(reply: Reply, remaining: int, reset: float) -> Reply:
+    return Reply(reply.status, reply.retry_after, reply.at_once, remaining, reset)
 
 
 @dataclass
@@ -166,12 +242,12 @@ def simulate_many(
                     outcome.resent_early += 1
                 ticket = pace.send()
                 outcome.most_in_flight = max(outcome.most_in_flight, pace.flight.count)
-                status, retry_after, at_once = provider.answer(clock.now)
-                provider.processing += not at_once
+                reply = provider.answer(clock.now)
+                provider.processing += not reply.at_once
                 outcome.requests += 1
-                outcome.sends.append((clock.now, status))
-                back = clock.now + (0.0 if at_once else latency * (1 + jitter * (dice.random() - 0.5)))
-                push(back, 1, which, row, (ticket, status, retry_after, at_once))
+                outcome.sends.append((clock.now, reply.status))
+                back = clock.now + (0.0 if reply.at_once else latency * (1 + jitter * (dice.random() - 0.5)))
+                push(back, 1, which, row, (ticket, reply))
         if not events or (until is not None and events[0][0] > start + until):
             break
         at, _, kind, which, row, data = heapq.heappop(events)
@@ -195,10 +271,12 @@ def simulate_many(
 
 def answer(batch: Batch, provider: Provider, now: float, row: int, data: object) -> float | None:
     """An answer reaches its batch: the pace hears it; the row is done, or waits this long to go again."""
-    ticket, status, retry_after, at_once = data  # type: ignore[misc]
-    assert isinstance(ticket, Ticket)
-    provider.processing -= not at_once
-    batch.pace.answered(ticket, status, retry_after)
+    ticket, reply = data  # type: ignore[misc]
+    assert isinstance(ticket, Ticket) and isinstance(reply, Reply)
+    status, retry_after = reply.status, reply.retry_after
+    if not reply.at_once:
+        provider.finished(now, status)
+    batch.pace.answered(ticket, status, retry_after, reply.remaining, reply.reset)
     batch.pace.release()
     if status == 200:
         batch.outcome.done += 1
