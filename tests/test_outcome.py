@@ -16,6 +16,7 @@ from batchgen.submit.outcome import (
     classify,
     classify_error,
     parse_retry_after,
+    parse_window,
     redact,
     server_message,
 )
@@ -151,3 +152,14 @@ def test_tripwire_timeouts_and_ambiguous_streaks() -> None:
     assert late.trip is None
     late.ambiguous(timed_out=False, answered=False, message="dropped")
     assert late.trip is not None and late.trip.kind == "ambiguous" and late.trip.count == 8
+
+
+def test_rate_limit_headers_give_what_is_left_and_when_the_window_opens() -> None:
+    assert parse_window({"x-ratelimit-remaining": "7", "x-ratelimit-reset": "2.5"}) == (7, 2.5)
+    assert parse_window({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000060"}, now=1700000000.0) == (
+        0,
+        60.0,
+    )  # an epoch time, as GitHub sends it
+    assert parse_window({"x-ratelimit-remaining": "-3"}) == (0, None)
+    assert parse_window({"x-ratelimit-remaining": "many", "x-ratelimit-reset": "nan"}) == (None, None)
+    assert parse_window({}) == (None, None)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +88,27 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def parse_window(headers: Mapping[str, str], now: float | None = None) -> tuple[int | None, float | None]:
+    """``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds from now; an epoch time is read as one),
+    or None for each that is missing or not a number."""
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    reset = _number(headers.get("x-ratelimit-reset"))
+    if reset is not None and reset > 1e9:  # seconds since the epoch, as GitHub and others send it
+        reset -= time.time() if now is None else now
+    return (
+        None if remaining is None else max(int(remaining), 0),
+        None if reset is None else min(max(reset, 0.0), MAX_RETRY_AFTER),
+    )
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value.strip()) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def server_message(response: Response) -> str:
