@@ -6,6 +6,7 @@ import pytest
 
 from batchgen.pace import Pace
 from batchgen.pace.knobs import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Rate, Slots
+from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 
 from .pace_sim import Clock, Outcome, Provider, simulate, simulate_many
 
@@ -313,3 +314,68 @@ def test_what_gets_through_is_counted_since_the_last_pause() -> None:
     drive(pace, clock, "..." + "x", gap=0.1)  # then 10 per second again, and a 429
     assert pace.judge.cut is not None
     assert pace.speed.cubic.w_max == pytest.approx(3 / 0.4)  # 3 answers in the 0.4 s since it, not 3 in a second
+
+
+def test_a_window_the_provider_announces_is_waited_for_with_about_no_refusal() -> None:
+    outcome, _ = simulate(400, Provider(fixed=(50, 5.0)), concurrency=16, latency=0.05)
+    assert outcome.refused <= 3
+    assert outcome.finished <= 7 * 5.0 + 1.0  # eight windows of 50: the perfect client's 35 s, about
+
+
+def test_a_window_said_only_in_its_429s_costs_about_one_refusal_per_window() -> None:
+    outcome, _ = simulate(400, Provider(fixed=(50, 5.0), announce=False), concurrency=16, latency=0.05)
+    assert outcome.refused <= 2 * 8 + 8
+    assert outcome.finished <= 7 * 5.0 + 2.0
+
+
+def test_remaining_taken_by_the_requests_in_flight_pauses_the_run_until_the_reset() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    tickets = [pace.send() for _ in range(3)]
+    clock.now += 0.05
+    pace.answered(tickets[0], 200, None, remaining=5, reset=4.0)
+    assert pace.wait() < 1.0  # five left, two in flight: go on
+    pace.release()
+    pace.answered(tickets[1], 200, None, remaining=1, reset=3.9)
+    assert pace.wait() == pytest.approx(3.9)  # one left, and one still in flight takes it
+
+
+def test_a_provider_down_is_probed_by_one_request_at_a_growing_interval() -> None:
+    clock = Clock()
+    pace = Pace(clock=clock)
+    pace.answered(pace.send(), 200)
+    pace.release()
+    for _ in range(DOWN_AFTER):
+        clock.now += 0.3
+        pace.answered(pace.send(), 503)
+        pace.release()
+    assert pace.down and pace.room() and pace.wait() == pytest.approx(FIRST_TRY)
+    clock.now += pace.wait()
+    ticket = pace.send()
+    assert not pace.room() and pace.wait() == float("inf")  # one probe at a time
+    pace.answered(ticket, 503)
+    pace.release()
+    assert pace.wait() == pytest.approx(2 * FIRST_TRY)  # it failed: twice as long
+    clock.now += pace.wait()
+    pace.answered(pace.send(), 200)
+    pace.release()
+    assert not pace.down and pace.wait() <= 1.0  # answered: the run resumes at its pace
+
+
+def test_refused_connections_before_any_answer_are_not_an_outage() -> None:
+    clock = Clock()
+    pace = Pace(clock=clock)
+    for _ in range(3 * DOWN_AFTER):
+        clock.now += 0.5
+        pace.send()
+        pace.not_connected()
+        pace.release()
+    assert not pace.down  # never answered: unreachable, which stops the run instead
+
+
+def test_an_outage_in_the_model_costs_about_one_request_per_probe() -> None:
+    clean, _ = simulate(300, Provider(), concurrency=8, latency=0.2)
+    outage, _ = simulate(300, Provider(down=(2.0, 32.0)), concurrency=8, latency=0.2)
+    assert outage.done == 300
+    assert outage.requests <= 300 + 60  # those in flight and retried in the second it took to tell, one per probe
+    assert outage.finished <= clean.finished + 30 + 2 * FIRST_TRY + 16

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from .judge import Judge
 from .knobs import MIN_RATE, Flight, Rate, Ticket
 from .meter import Meter
+from .outage import Outage
 
 ROUND_MIN_5XX = 8  # answers that make a storm of 5xx, which the rows' own backoff handles until it is clear
 DEFAULT_PAUSE = 1.0
@@ -33,6 +34,7 @@ class Pace:
         self.speed = Rate(start, cap, clock())
         self.flight = Flight(ceiling)
         self.judge = Judge(self.meter, self.speed, self.flight)
+        self.outage = Outage()
 
     @property
     def rate(self) -> float:
@@ -48,32 +50,60 @@ class Pace:
         return self.judge.background
 
     def room(self) -> bool:
-        """Whether the window lets one more request be in flight (if not, wait for a :meth:`release`)."""
-        return self.flight.room()
+        """Whether the window lets one more request be in flight (if not, wait for a :meth:`release`); while
+        the provider is down, one request at a time."""
+        return self.flight.count < 1 if self.outage.down else self.flight.room()
 
     def wait(self) -> float:
         """Seconds until the next request may start (0: now), once there is :meth:`room`."""
-        return self.speed.slots.wait(self.clock())
+        now = self.clock()
+        return max(self.speed.slots.wait(now), self.outage.next_try - now, 0.0)
 
     def send(self) -> Ticket:
         """Take the next slot and a place in the window; call when :meth:`wait` says 0."""
         now = self.clock()
+        self.outage.sent()
         self.meter.sent(now)
         self.judge.close_probation(now)
         self.speed.grow(now, self._sending(now))
         self.speed.slots.take(now, self.rate)
         return Ticket(now, self.judge.epoch, *self.flight.sent(now))
 
+    @property
+    def down(self) -> bool:
+        """The provider is down (:class:`~.outage.Outage`): one request at a time probes it."""
+        return self.outage.down
+
+    def not_connected(self) -> None:
+        """A request that could not reach the provider (connection refused, connect timeout)."""
+        self.outage.answered(self.clock(), None)
+
     def release(self) -> None:
         """A request sent with :meth:`send` is over (answered or not): its place in the window is free."""
         self.flight.released()
 
-    def answered(self, ticket: Ticket, status: int, retry_after: float | None = None) -> None:
-        """An HTTP answer (any status) to a request sent with ``ticket``."""
+    def answered(
+        self,
+        ticket: Ticket,
+        status: int,
+        retry_after: float | None = None,
+        remaining: int | None = None,
+        reset: float | None = None,
+    ) -> None:
+        """An HTTP answer (any status) to a request sent with ``ticket``, with what the provider said of its
+        limit: ``Retry-After``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds from now)."""
         now, judge = self.clock(), self.judge
+        self.outage.answered(now, status)
         if retry_after is not None and retry_after >= LONG_RETRY_AFTER:
             self.speed.slots.pause(now + retry_after)  # a quota: the run waits; it says nothing about the pace
             return
+        opens = reset if reset is not None else retry_after
+        if opens is not None and remaining is not None and remaining <= self.flight.count - 1:
+            # the provider said how many are left until its window opens, and those in flight take them all:
+            # the whole run waits for it, and a 429 of a window that is used up says nothing about the pace
+            self.speed.slots.pause(now + opens)
+            if status == 429:
+                return
         self.meter.answered(now, max(now - ticket.sent_at, 0.0), status)
         judge.count(ticket.epoch, status)
         current = ticket.epoch == judge.epoch

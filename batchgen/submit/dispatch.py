@@ -18,7 +18,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential,
     wait_random,
 )
@@ -30,9 +29,9 @@ from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
 from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
-from ..transport import SendCancelled, Transport, TransportError, open_transport
+from ..transport import NotSent, SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
-from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after
+from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after, parse_window
 from .report import Report
 from .settle import Settler
 
@@ -125,8 +124,15 @@ class Dispatcher:
 
     async def _row(self, record: Record, settler: Settler) -> None:
         """One row through its attempts: tenacity retries what is retryable, waiting outside the slot."""
+        forgiven = 0  # attempts that failed while the provider was down: they cost the row nothing
+
+        def stop(state: RetryCallState) -> bool:
+            nonlocal forgiven
+            forgiven += self.pace.down
+            return state.attempt_number - forgiven >= self.settings.limits.max_attempts
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.limits.max_attempts),
+            stop=stop,
             wait=self._wait,
             retry=retry_if_exception_type(TryAgain),
             sleep=self.gate.sleep,
@@ -173,12 +179,15 @@ class Dispatcher:
                     connect_timeout=settings.provider.connect_timeout,
                 )
             except TransportError as exc:
+                if isinstance(exc, NotSent):
+                    self.pace.not_connected()
                 outcome = classify_error(exc, settings.provider.timeout)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)
                 raise
             else:
-                self.pace.answered(ticket, response.status, parse_retry_after(response.headers.get("retry-after")))
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                self.pace.answered(ticket, response.status, retry_after, *parse_window(response.headers))
                 outcome = classify(response)
             written = settler.settle(record, outcome, number, self.pace.clock() - started)
         await written
@@ -194,9 +203,12 @@ class Dispatcher:
             self._settler.tally.show(text)
 
     def _wait(self, state: RetryCallState) -> float:
-        """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without)."""
+        """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without);
+        none while the provider is down (the gate holds every row until it answers again)."""
         backoff = BACKOFF(state)
         outcome = _retried(state)
+        if self.pace.down:
+            return 0.0  # the row waits at the gate, behind the one request that probes the provider
         if outcome is None:
             return backoff
         floor = outcome.retry_after if outcome.retry_after is not None else 1.0 if outcome.status == 429 else 0.0

@@ -48,6 +48,7 @@ class Gate:
         self._room = asyncio.Event()  # set when a place in the window is freed (or the gate closes)
         self._held_until = float("-inf")
         self._showing = False  # the notice shows a wait
+        self._down_shown = float("nan")  # the probe time last said
 
     def close(self, reason: str) -> None:
         """Let no more requests through; the first reason is the one reported."""
@@ -79,6 +80,8 @@ class Gate:
                 delay = self.pace.wait()
                 if delay <= 0:
                     break
+                if self.pace.down:
+                    self._say_down()
                 await self.sleep(delay)
             if self.max_requests is not None and self.report.requests >= self.max_requests:
                 self.close(f"`max_requests` {self.max_requests} reached")
@@ -112,6 +115,23 @@ class Gate:
         if self.notice:
             self._showing = True
             self.notice(f"waiting until {waiting.until:%H:%M}")
+
+    def _say_down(self) -> None:
+        """Say once per probe that the provider is down, since when, and when the next request tries it."""
+        outage, now = self.pace.outage, self.pace.clock()
+        if outage.since is None or outage.next_try == self._down_shown:
+            return
+        self._down_shown = outage.next_try
+        wall = dt.datetime.now()
+        since = wall - dt.timedelta(seconds=now - outage.since)
+        retry = wall + dt.timedelta(seconds=max(outage.next_try - now, 0.0))
+        why = "could not connect" if outage.status is None else str(outage.status)
+        text = f"provider down since {since:%H:%M} ({why}); next try {retry:%H:%M:%S}"
+        self.report.down = text
+        log.warning("%s; rows keep their attempts", text)
+        if self.notice:
+            self._showing = True
+            self.notice(text)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep on the run's clock, but wake at once when the gate closes."""

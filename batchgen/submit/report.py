@@ -12,7 +12,7 @@ from ..results import Waiting
 @dataclass(slots=True)
 class Report:
     """What a submission did: requests sent, rows per outcome, why it stopped early, if it did, and the last
-    time the provider asked the whole run to wait (a quota), if it did."""
+    time the provider asked the whole run to wait (a quota), or was down, if it did."""
 
     requests: int = 0
     retries: int = 0
@@ -22,3 +22,4 @@ class Report:
     unsaved: list[UnsavedIds] = field(default_factory=list)
     interrupted: bool = False
     waiting: Waiting | None = None
+    down: str | None = None  # the last word on a provider that was down, if it was
