@@ -8,7 +8,8 @@ Python imports ``sitecustomize`` before anything else, so batchgen is imported i
   ``SIGBREAK`` (Ctrl-Break; ``SIGUSR1`` underneath, so a test can send it); no ``fcntl``; and no event loop
   has signal handlers (``NotImplementedError``, as on Windows' loops).
 - ``macos``: batchgen's ``fcntl`` offers ``F_FULLFSYNC`` and logs each use (path of the file) to
-  ``BATCHGEN_TEST_SYSTEM_LOG``; its SQLite connections log the ``fullfsync`` pragmas they run there.
+  ``BATCHGEN_TEST_SYSTEM_LOG``; its SQLite connections log the ``fullfsync`` pragmas they run there; its
+  ``os`` has no ``O_TMPFILE``.
 
 Only batchgen's own imports are changed: the libraries under it keep the real modules (on a real Windows
 they take their own Windows paths). ``BATCHGEN_TEST_SIGNAL_AT`` raises SIGINT at one moment of a run:
@@ -99,7 +100,8 @@ def _seen_modules() -> dict[str, types.ModuleType | None]:
         import fcntl
 
         seen_fcntl = _Seen(fcntl, set(), {"F_FULLFSYNC": F_FULLFSYNC, "fcntl": _full_fcntl})
-        return {"fcntl": seen_fcntl, "sqlite3": _Seen(sqlite3, set(), {"connect": _traced_connect})}
+        seen_sqlite3 = _Seen(sqlite3, set(), {"connect": _traced_connect})
+        return {"os": _Seen(os, {"O_TMPFILE"}, {}), "fcntl": seen_fcntl, "sqlite3": seen_sqlite3}
     return {}
 
 
