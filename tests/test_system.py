@@ -6,15 +6,17 @@ import os
 import signal
 import sqlite3
 import types
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pytest
 
 from batchgen import files, system
-from batchgen.journal import Journal
+from batchgen.journal import Journal, journal_path
 from batchgen.ledger.sqlite import SqliteLedger
+from batchgen.loader import load
 
 F_FULLFSYNC = 51
+posix = pytest.mark.skipif(os.name == "nt", reason="stands in for Windows' signals with POSIX ones")
 
 
 @pytest.fixture
@@ -27,6 +29,7 @@ def full_fsync(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return calls
 
 
+@posix
 def test_stop_signals_are_those_the_system_has(monkeypatch: pytest.MonkeyPatch) -> None:
     assert system.stop_signals()[:2] == (signal.SIGINT, signal.SIGTERM)
     monkeypatch.delattr(signal, "SIGHUP", raising=False)
@@ -35,10 +38,12 @@ def test_stop_signals_are_those_the_system_has(monkeypatch: pytest.MonkeyPatch) 
     assert not system.is_hangup(signal.SIGUSR1)
 
 
+@posix
 def test_a_hangup_is_only_sighup() -> None:
     assert system.is_hangup(signal.SIGHUP) and not system.is_hangup(signal.SIGINT)
 
 
+@posix
 def test_on_signals_calls_the_handler_then_puts_the_earlier_ones_back() -> None:
     before = signal.getsignal(signal.SIGUSR2)
     seen: list[int] = []
@@ -120,3 +125,30 @@ def test_a_folder_that_can_be_opened_is_synced(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(system, "sync_file", synced.append)
     system.sync_folder(tmp_path)
     assert len(synced) == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "journal"),
+    [
+        (r"C:\Users\Zoë\Music\results.xlsx", r"C:\Users\Zoë\Music\results.xlsx.journal"),
+        (r"\\studio\share\東京\results.xlsx", r"\\studio\share\東京\results.xlsx.journal"),
+    ],
+)
+def test_the_journal_sits_beside_an_output_as_windows_spells_it(typed: str, journal: str) -> None:
+    assert str(journal_path(PureWindowsPath(typed))) == journal  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("saved", "encoding"),
+    [
+        ('\ufefftitle,tag,lyrics\r\nCafé,pop,"one\r\ntwo"\r\nB,rock,x\r\n'.encode(), None),  # Excel for Windows
+        ('title,tag,lyrics\rCafé,pop,"one\rtwo"\rB,rock,x\r'.encode("mac_roman"), "mac_roman"),  # Excel for Mac
+    ],
+    ids=["crlf-utf8-bom", "cr-mac-roman"],
+)
+def test_csvs_saved_by_excel_keep_their_rows_and_cells(tmp_path: Path, saved: bytes, encoding: str | None) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(saved)
+    table = load(path, encoding=encoding)
+    assert [(row.number, row.fields["title"]) for row in table.rows] == [(2, "Café"), (3, "B")]
+    assert table.rows[0].fields["lyrics"].splitlines() == ["one", "two"]
