@@ -12,10 +12,9 @@ import datetime as dt
 import logging
 import os
 import re
-import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .results import State
+from .system import is_hangup, on_signals, stop_signals
 
 if TYPE_CHECKING:
     from .results import CellError, RunResult
@@ -55,6 +55,7 @@ CONSOLE_LIMIT = 50
 KEY_ENV, URL_ENV, LEDGER_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL", "BATCHGEN_LEDGER"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def flag(setting: str) -> str:
@@ -283,62 +284,77 @@ def run(
     **options: Any,
 ) -> int:
     """Send one request per row of INPUT and write the job ids to OUTPUT. Run it again to resume."""
-    from . import api
-    from .progress import Bar
+    stopper = _Stopper()
+    with on_signals(stop_signals(), stopper):  # from the start: a signal while the sheet is read sends nothing
+        from . import api
+        from .progress import Bar
 
-    options["stop_after"] = min((t for t in (stop_after, stop_at) if t is not None), default=None)
-    bar = Bar()
-    try:
-        result = asyncio.run(
-            _interruptible(
-                lambda stop: api.arun(
-                    input, output, simulate=simulate, progress=False if quiet else bar, stop=stop, **options
+        options["stop_after"] = min((t for t in (stop_after, stop_at) if t is not None), default=None)
+        bar = Bar()
+        try:
+            result = asyncio.run(
+                stopper.guard(
+                    api.arun(
+                        input, output, simulate=simulate, progress=False if quiet else bar, stop=stopper.stop, **options
+                    )
                 )
             )
-        )
-    except InvalidInputError as exc:
-        echo_errors(exc.errors, err=True)
-        raise BatchgenError(f"{exc.message} (fix them, or pass --skip-invalid)") from None
-    except asyncio.CancelledError:
-        echo_error(
-            "interrupted at once: requests in flight were cut short (their rows are unknown or pending); "
-            "run the same command again to resume"
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        bar.close()
+        except InvalidInputError as exc:
+            echo_errors(exc.errors, err=True)
+            raise BatchgenError(f"{exc.message} (fix them, or pass --skip-invalid)") from None
+        except asyncio.CancelledError:
+            echo_error(
+                "interrupted at once: requests in flight were cut short (their rows are unknown or pending); "
+                "run the same command again to resume"
+            )
+            return EXIT_INTERRUPTED
+        finally:
+            bar.close()
     _summary(result, None)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+class _Stopper:
+    """Ctrl-C, SIGTERM, SIGHUP (a closed terminal) or Ctrl-Break: the first stops the batch gracefully, a second
+    at once. The stop is set in the signal handler itself, so the check before dispatch sees it; what touches
+    the terminal or the task waits for the loop (a handler may run in the middle of a write to stderr)."""
 
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
 
-async def _interruptible(start: Callable[[asyncio.Event], Any]) -> Any:
-    """Run the batch with Ctrl-C, SIGTERM or SIGHUP (a closed terminal) as a graceful stop, and a second one as
-    an immediate one. A signal that comes while the sheet is still read and checked sends nothing."""
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(start(stop))
-    loop = asyncio.get_running_loop()
+    async def guard(self, batch: Coroutine[Any, Any, T]) -> T:
+        """Run ``batch`` as the task a second signal cancels."""
+        self._loop = asyncio.get_running_loop()
+        task: asyncio.Task[T] = asyncio.ensure_future(batch)
+        self._task = task
+        try:
+            return await task
+        finally:
+            self._loop = self._task = None
 
-    def on_signal(signum: signal.Signals) -> None:
-        if signum == signal.SIGHUP:
+    def __call__(self, signum: int) -> None:
+        if is_hangup(signum):
             _leave_terminal()
-        if stop.is_set():
-            task.cancel()
+        loop, first = self._loop, not self.stop.is_set()
+        self.stop.set()
+        if loop is None and not first:
+            raise KeyboardInterrupt  # a second signal before the batch started: nothing to let finish
+        action = self._stopping if first else self._cancel
+        if loop is None:
+            action()
         else:
-            say("stopping: waiting for the requests in flight (Ctrl-C again to stop at once)")
-            stop.set()
+            loop.call_soon_threadsafe(action)
 
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        return await task
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
+    def _stopping(self) -> None:
+        say("stopping: waiting for the requests in flight (Ctrl-C again to stop at once)")
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _leave_terminal() -> None:
@@ -499,14 +515,13 @@ def simulate(
 
     async def main() -> None:
         runner, bound = await serve(simulator, host, port)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        say(f"simulator listening on http://{host}:{bound}/riffusion/generate (Ctrl-C to stop)")
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        stop, loop = asyncio.Event(), asyncio.get_running_loop()
+        with on_signals(stop_signals(), lambda _signum: loop.call_soon_threadsafe(stop.set)):
+            say(f"simulator listening on http://{host}:{bound}/riffusion/generate (Ctrl-C to stop)")
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
 
     try:
         asyncio.run(main())

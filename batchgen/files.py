@@ -1,4 +1,5 @@
-"""Writing a file all at once: a hidden temporary beside it, flushed, renamed over the old one, the folder flushed.
+"""Writing a file all at once: a hidden temporary beside it, flushed, renamed over the old one, the folder flushed
+(where the system can: :mod:`batchgen.system`).
 
 A crash never leaves a half-written file or a stray temporary (an unnamed one where Linux allows); a new file
 gets the user's umask, a replaced one keeps its mode. The output, the annotated copy, the report and the
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from .system import set_mode, sync_file, sync_folder
+
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` all at once: temporary file beside it, flush, rename, flush the folder.
@@ -30,14 +33,10 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     with _temporary(path) as (handle, commit):
         handle.write(content.getbuffer())
         handle.flush()
-        os.fchmod(handle.fileno(), mode)
-        os.fsync(handle.fileno())
+        set_mode(handle.fileno(), mode)
+        sync_file(handle.fileno())
         commit()
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    sync_folder(path.parent)
 
 
 @contextlib.contextmanager

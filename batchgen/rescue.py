@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from .errors import UnsavedIds
 from .journal import now
 from .paths import state_dir
+from .system import sync_file
 
 
 def rescue_file(output: Path) -> Path:
@@ -47,7 +47,7 @@ def save_rescued(output: Path, unsaved: Sequence[UnsavedIds]) -> Path:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(lines)
         handle.flush()
-        os.fsync(handle.fileno())
+        sync_file(handle.fileno())
     return path
 
 

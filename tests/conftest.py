@@ -18,6 +18,7 @@ from batchgen.cli import main
 from batchgen.simulator import BackgroundSimulator, Faults, Simulator
 
 from .pgserver import PostgresServer, binaries
+from .systems import layer_env
 
 API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,8 +109,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def spawn(*args: str | Path, key: str = API_KEY, **options: Any) -> subprocess.Popen[str]:
-    """``python -m batchgen ARGS`` as a real child process (for kill -9 and Ctrl-C tests)."""
-    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1", **options.pop("env", {})}
+    """``python -m batchgen ARGS`` as a real child process (for kill -9 and Ctrl-C tests), in the layer of the system
+    ``.ci/run`` names, if any (tests/systems.py)."""
+    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1", **layer_env(), **options.pop("env", {})}
     return subprocess.Popen(
         [sys.executable, "-m", "batchgen", *map(str, args)],
         env=env,

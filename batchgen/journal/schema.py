@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import JournalError, UsageError
+from ..system import sqlite_durable
 
 VERSION = 3
 
@@ -65,6 +66,7 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        sqlite_durable(db)
         migrate(db, str(path))
     except sqlite3.Error as exc:
         raise JournalError(f"cannot open the journal {path} ({exc})") from None

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..system import sqlite_durable
 from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent
 
 LEDGER_FILE = "ledger.sqlite"
@@ -43,6 +44,7 @@ class SqliteLedger:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            sqlite_durable(self.db)
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
