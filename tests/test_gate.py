@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
 
 from batchgen.pace import Pace
+from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 from batchgen.submit import Report
 from batchgen.submit.gate import Gate, Stopped
 
@@ -77,3 +79,34 @@ def test_a_wait_within_the_time_limit_does_not_stop_the_run() -> None:
     gate = Gate(Pace(clock=Clock()), Report(), None, stop_after=7200.0)
     gate.hold(3600.0, MESSAGE)
     assert not gate.closed.is_set()
+
+
+def test_a_provider_down_is_said_with_since_when_and_the_next_try(caplog: pytest.LogCaptureFixture) -> None:
+    clock, shown, report = Clock(), list[str | None](), Report()
+    pace = Pace(clock=clock)
+    slept: list[float] = []
+
+    async def sleeper(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    gate = Gate(pace, report, None, notice=shown.append, sleeper=sleeper)
+    pace.answered(pace.send(), 200)
+    pace.release()
+    for _ in range(DOWN_AFTER):
+        clock.now += 0.3
+        pace.answered(pace.send(), 503)
+        pace.release()
+
+    async def one() -> None:
+        async with gate.enter():
+            pass
+
+    with caplog.at_level(logging.WARNING, logger="batchgen"):
+        asyncio.run(one())
+    assert slept and slept[0] == pytest.approx(FIRST_TRY)  # the probe waited for its time
+    assert report.down is not None and re.fullmatch(
+        r"provider down since \d\d:\d\d \(503\); next try \d\d:\d\d:\d\d", report.down
+    )
+    assert shown == [report.down, None]  # said while waiting, cleared when the probe leaves
+    assert report.down in caplog.records[0].getMessage()

@@ -368,7 +368,7 @@ def test_refused_connections_before_any_answer_are_not_an_outage() -> None:
     for _ in range(3 * DOWN_AFTER):
         clock.now += 0.5
         pace.send()
-        pace.not_connected()
+        pace.unanswered()
         pace.release()
     assert not pace.down  # never answered: unreachable, which stops the run instead
 

@@ -74,8 +74,8 @@ class Pace:
         """The provider is down (:class:`~.outage.Outage`): one request at a time probes it."""
         return self.outage.down
 
-    def not_connected(self) -> None:
-        """A request that could not reach the provider (connection refused, connect timeout)."""
+    def unanswered(self) -> None:
+        """A request that got no HTTP answer (a refused connection, a timeout): to an outage, a failure."""
         self.outage.answered(self.clock(), None)
 
     def release(self) -> None:

@@ -22,7 +22,7 @@ class Outage:
         self.next_try = -math.inf
         self.probing = False
         self.reached = False  # the provider has answered once: before that, failures mean unreachable
-        self.status: int | None = None  # the last failure's status (None: a refused connection)
+        self.status: int | None = None  # the last failure's status (None: no answer)
 
     @property
     def down(self) -> bool:
@@ -33,7 +33,7 @@ class Outage:
             self.probing, self.next_try = True, math.inf  # one probe at a time
 
     def answered(self, now: float, status: int | None) -> None:
-        """An outcome: an HTTP answer's status, or None for a refused connection."""
+        """An outcome: an HTTP answer's status, or None for none (a refused connection, a timeout)."""
         failed = status is None or status >= 500
         self.reached = self.reached or status is not None
         if not self.reached:

@@ -29,7 +29,7 @@ from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
 from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
-from ..transport import NotSent, SendCancelled, Transport, TransportError, open_transport
+from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
 from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after, parse_window
 from .report import Report
@@ -179,8 +179,7 @@ class Dispatcher:
                     connect_timeout=settings.provider.connect_timeout,
                 )
             except TransportError as exc:
-                if isinstance(exc, NotSent):
-                    self.pace.not_connected()
+                self.pace.unanswered()
                 outcome = classify_error(exc, settings.provider.timeout)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)

@@ -125,7 +125,7 @@ class Gate:
         wall = dt.datetime.now()
         since = wall - dt.timedelta(seconds=now - outage.since)
         retry = wall + dt.timedelta(seconds=max(outage.next_try - now, 0.0))
-        why = "could not connect" if outage.status is None else str(outage.status)
+        why = "no answer" if outage.status is None else str(outage.status)
         text = f"provider down since {since:%H:%M} ({why}); next try {retry:%H:%M:%S}"
         self.report.down = text
         log.warning("%s; rows keep their attempts", text)
