@@ -118,7 +118,7 @@ def _report(table: Table, validation: Validation) -> ValidationReport:
     )
 
 
-def _warn(report: ValidationReport, skip_hidden: bool) -> None:
+def _warn(report: ValidationReport, skip_hidden: bool, send_duplicates: bool = False) -> None:
     """What a person should know before anything is sent, through the ``batchgen`` logger."""
     if report.passthrough:
         log.warning("passed through, not sent: %s", ", ".join(report.passthrough))
@@ -131,7 +131,8 @@ def _warn(report: ValidationReport, skip_hidden: bool) -> None:
             "they are" if len(report.hidden) > 1 else "it is",
         )
     for first, later in report.duplicates:
-        log.warning("rows %s and %s are identical requests", first, later)
+        what = "each is sent (`send_duplicates`)" if send_duplicates else f"only row {first} is sent"
+        log.warning("rows %s and %s are identical requests: %s", first, later, what)
 
 
 def ranges(numbers: Sequence[int]) -> str:
@@ -170,7 +171,7 @@ async def arun(
     skip_hidden: bool = False,
     allow_resend: bool = False,
     resend_changed: bool = False,
-    dedupe: bool = False,
+    send_duplicates: bool = False,
     force: bool = False,
     stop_after: float | None = None,
     log_file: str | os.PathLike[str] | None = None,
@@ -224,12 +225,12 @@ async def arun(
 
         check_target(copy, "annotate", table, target)
     report = _report(table, validation)
-    _warn(report, skip_hidden)
+    _warn(report, skip_hidden, send_duplicates)
     if validation.errors and not skip_invalid:
         raise InvalidInputError(validation.errors, table.name)
     from .batch import Batch, plan
 
-    planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, dedupe=dedupe)
+    planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, send_duplicates=send_duplicates)
     with _provider(settings, simulate) as settings, _drawn(settings.progress):
         outcome = await Batch(
             planned,

@@ -49,12 +49,16 @@ def plan(
     *,
     rows: tuple[int, int | None] | None = None,
     skip_hidden: bool = False,
-    dedupe: bool = False,
+    send_duplicates: bool = False,
 ) -> Plan:
-    """Key every valid row (over the whole file, so shards of it agree), then apply ``rows`` and the skips."""
+    """Key every valid row (over the whole file, so shards of it agree), then apply ``rows`` and the skips.
+
+    A row identical to an earlier one (usually a copy-paste slip) is left out as ``duplicate`` unless
+    ``send_duplicates``: nothing is billed twice unless the user asks for several takes.
+    """
     keys = row_keys(item.payload for item in validation.valid)
     result = Plan(table, validation)
-    first_of = {later: first for first, later in validation.duplicates} if dedupe else {}
+    first_of = {} if send_duplicates else {later: first for first, later in validation.duplicates}
     messages: dict[int | str, list[str]] = defaultdict(list)
     for error in validation.errors:
         messages[error.row].append(f"{error.field}: {error.message}")
@@ -87,7 +91,7 @@ def plan(
                     source.number,
                     source.label,
                     title,
-                    f"same request as row {first_of[source.label]}; not sent (`dedupe`)",
+                    f"same request as row {first_of[source.label]}; not sent (`send_duplicates` sends each once)",
                     source.extras,
                     State.DUPLICATE,
                     key,

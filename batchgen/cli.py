@@ -266,7 +266,9 @@ def validate(
 @click.option("--log-file", type=click.Path(path_type=Path), help="Append one JSON line per attempt to this file.")
 @click.option("--allow-insecure", is_flag=True, help="Allow a plain-http base URL that is not this machine.")
 @click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
-@click.option("--dedupe", is_flag=True, help="Send only the first of identical rows; list the others as duplicates.")
+@click.option(
+    "--send-duplicates", is_flag=True, help="Send identical rows each once (default: the first; the others listed)."
+)
 @click.option(
     "--annotate",
     type=click.Path(path_type=Path),

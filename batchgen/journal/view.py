@@ -69,8 +69,8 @@ class EarlierRow:
 
 @dataclass(frozen=True, slots=True)
 class LeftOut:
-    """A row a run does not send, with the reason: ``invalid``, ``duplicate`` (dedupe), ``hidden``, ``skipped``
-    (another output has it) or ``changed`` (edited since it was sent)."""
+    """A row a run does not send, with the reason: ``invalid``, ``duplicate`` (identical to an earlier row),
+    ``hidden``, ``skipped`` (another output has it) or ``changed`` (edited since it was sent)."""
 
     row: int
     label: int | str
