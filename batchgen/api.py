@@ -211,15 +211,15 @@ async def arun(
 
     team_ledger = None if simulate else ledger_url(ledger)
     target = real(output)
+    from .targets import check_targets
     from .writer import check_output
 
     source_path = Path(source) if isinstance(source, (str, os.PathLike)) else None
     refuse_same(target, "output", input=source_path)
-    check_output(target)
-    if settings.log_file is not None:
-        refuse_same(settings.log_file, "log_file", input=source_path, output=target)
-    table, validation = await asyncio.to_thread(_check, source, sheet, header_row, encoding, model, skip_hidden, rows)
     copy = Path(annotate) if annotate is not None else None
+    check_targets(target, source=source_path, log_file=settings.log_file, annotate=copy)
+    check_output(target)
+    table, validation = await asyncio.to_thread(_check, source, sheet, header_row, encoding, model, skip_hidden, rows)
     if copy is not None:
         from .annotate import check_target
 
