@@ -34,7 +34,7 @@ class Settler:
         self.settings = settings
         self.stop = stop
         self.report = report
-        self.tripwire = Tripwire(settings.limits.concurrency)
+        self.tripwire = Tripwire(settings.limits.concurrency, total)
         self.answered = False
         self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
