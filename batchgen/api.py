@@ -184,8 +184,10 @@ async def arun(
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``; see :func:`run`.
 
-    ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); cancelling
-    the task stops at once. Either way the output is written and every stored job id kept. ``ledger`` is a
+    ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); so does
+    cancelling the task (``asyncio.run``'s answer to Ctrl-C), which then goes on as a cancellation; a cancellation
+    after ``stop`` was set, or a second one, stops at once. Either way the output is written and every stored job
+    id kept. ``ledger`` is a
     team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that several machines share.
     """
     settings = _settings(
@@ -374,11 +376,7 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
             while not finished.wait(0.1):
                 pass
         except KeyboardInterrupt:
-            started.wait()
-            if "loop" in box:
-                with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
-                    box["loop"].call_soon_threadsafe(box["task"].cancel)
-            finished.wait()
+            _cancel_until_finished(box, started, finished)
             raise
         if "error" in box:
             raise box["error"]
@@ -388,10 +386,26 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
     blocking.__doc__ = """Send every row of ``source`` (a path, a DataFrame or a list of dicts) not yet done.
 
     Writes ``output``; the same keywords as :func:`arun`. Works from a plain script and from inside a running event loop
-    (Jupyter): the batch runs on a thread of its own, so no signal handler is ever installed, and Ctrl-C
-    (KeyboardInterrupt) cancels it cleanly: requests in flight are journaled, the output written.
+    (Jupyter): the batch runs on a thread of its own, so no signal handler is ever installed. Ctrl-C
+    (KeyboardInterrupt, a notebook's stop button) stops it gracefully: requests in flight get ``grace`` seconds and
+    their job ids are stored, the output written, then the KeyboardInterrupt is raised; a second one cuts them short.
     """
     return blocking
+
+
+def _cancel_until_finished(box: dict[str, Any], started: threading.Event, finished: threading.Event) -> None:
+    """Cancel the run's task (a graceful stop, see :meth:`Batch.run`) and wait for it to end; each further
+    KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
+    started.wait()
+    while True:
+        if "loop" in box:
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+        try:
+            finished.wait()
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 run = _blocking(arun)

@@ -7,6 +7,7 @@ is rebuilt from the journal, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -147,6 +148,21 @@ class Batch:
         self.dispatcher: Dispatcher | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> Outcome:
+        """Run the batch; ``stop``, when set, stops it gracefully.
+
+        A cancellation (``asyncio.run``'s answer to Ctrl-C, a notebook's stop button) is a graceful stop first:
+        requests in flight get the grace and their ids are stored, then the cancellation goes on. A
+        cancellation once ``stop`` was set (a second Ctrl-C) cuts the requests in flight short.
+        """
+        stop = stop or asyncio.Event()
+        task = asyncio.ensure_future(self._locked(stop))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await _wind_down(task, stop)
+            raise
+
+    async def _locked(self, stop: asyncio.Event) -> Outcome:
         folder = state_dir()
         journal_file = journal_path(self.output)
         with output_lock(self.output, None if self.simulate else folder / "locks"):
@@ -164,7 +180,7 @@ class Batch:
                 if ledger is not None:
                     ledger.close()
 
-    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event | None) -> Outcome:
+    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
         table = self.plan.table
         journal.recover()
         run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
@@ -177,9 +193,9 @@ class Batch:
         blocking = blocking_states(self.allow_resend, self.retry_unknown)
         self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
         watcher = None
-        if stop is not None and stop.is_set():  # a signal while the sheet was read: nothing is sent
+        if stop.is_set():  # a signal while the sheet was read: nothing is sent
             self.dispatcher.interrupt()
-        elif stop is not None:
+        else:
             watcher = asyncio.create_task(_watch(stop, self.dispatcher))
         try:
             outcome.report = await self.dispatcher.run(records)
@@ -227,6 +243,20 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
+
+
+async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:
+    """The batch ``task`` after its caller was cancelled: stopped gracefully unless ``stop`` was set already,
+    else (or on a further cancellation) cut short; either way it has ended, its output written."""
+    if not stop.is_set() and not task.done():
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task])
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller learns of the cancellation, the journal holds the rest
 
 
 async def _watch(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
