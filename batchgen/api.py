@@ -107,12 +107,14 @@ def _check(
 
 
 def _report(table: Table, validation: Validation) -> ValidationReport:
+    """What a person is told of ``table``; a column reported as an error is not also listed as passed through."""
+    wrong = {problem.header for problem in table.header_problems}
     return ValidationReport(
         table.name,
         len(table.rows),
         validation.errors,
         table.hidden,
-        table.extra_columns,
+        [column for column in table.extra_columns if column not in wrong],
         validation.duplicates,
         len(validation.invalid_rows),
     )
