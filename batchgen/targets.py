@@ -34,12 +34,14 @@ def check_targets(
         for other, where, _ in [("input", source, ""), *written[:index]]:
             if where is not None and same_file(path, where):
                 raise UsageError(f"the {name} {path} would be written over the {other} {where}", setting=setting)
-    if failures is not None and failures.exists():
-        _refuse_foreign(failures)
     sidecars = [journal.with_name(journal.name + suffix) for suffix in JOURNAL_SIDECARS]
     for path in [*(path for _, path, _ in written), *sidecars]:
+        if path.is_dir():
+            raise OutputError(f"cannot write {path} (a folder is in its place); nothing was sent", path)
         if path.exists() and not os.access(path, os.W_OK):
             raise OutputError(f"cannot write {path} (it is read-only or immutable); nothing was sent", path)
+    if failures is not None and failures.exists():
+        _refuse_foreign(failures)
 
 
 def _refuse_foreign(failures: Path) -> None:
