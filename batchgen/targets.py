@@ -27,13 +27,15 @@ def check_targets(
     or into a file that cannot be written; ``output`` is the output's real path."""
     failures = failed_csv_path(output) if output.suffix.lower() == ".csv" else None
     journal = journal_path(output)
+    # (what it is, the file, its setting); a file its setting does not name itself says what it is
     files = [("output", output, "output"), ("failures file", failures, "output"), ("journal", journal, "output")]
     files += [("log file", log_file, "log_file"), ("annotated copy", annotate, "annotate")]
     written = [(name, path, setting) for name, path, setting in files if path is not None]
     for index, (name, path, setting) in enumerate(written):
         for other, where, _ in [("input", source, ""), *written[:index]]:
             if where is not None and same_file(path, where):
-                raise UsageError(f"the {name} {path} would be written over the {other} {where}", setting=setting)
+                subject = f"the {name} {path}" if name in ("failures file", "journal") else str(path)
+                raise UsageError(f"{subject} is the {other} ({where}); choose another file", setting=setting)
     sidecars = [journal.with_name(journal.name + suffix) for suffix in JOURNAL_SIDECARS]
     for path in [*(path for _, path, _ in written), *sidecars]:
         if path.is_dir():

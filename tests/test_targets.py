@@ -66,7 +66,7 @@ def test_its_own_failures_file_as_input_is_never_written_over(tmp_path, start_si
     before = failures.read_bytes()
     code, err = finish(*run_args(failures, output, server.url, "--skip-invalid"))
     assert code == 2, err
-    assert _errors(err) == [f"error: -o: the failures file {failures} would be written over the input {failures}"]
+    assert _errors(err) == [f"error: -o: the failures file {failures} is the input ({failures}); choose another file"]
     assert failures.read_bytes() == before and len(server.simulator.accepted) == 2
 
 
@@ -77,7 +77,7 @@ def test_a_log_file_named_like_the_journal_is_refused(tmp_path, start_simulator)
     journal = tmp_path / "res.csv.journal"
     code, err = finish(*run_args(write_csv(tmp_path, SONGS), output, server.url, "--log-file", journal))
     assert code == 2, err
-    assert _errors(err) == [f"error: --log-file: the log file {journal} would be written over the journal {journal}"]
+    assert _errors(err) == [f"error: --log-file: {journal} is the journal ({journal}); choose another file"]
     assert server.simulator.accepted == []
 
 
@@ -103,9 +103,9 @@ def test_every_target_is_compared_with_the_input_and_with_each_other(tmp_path) -
     link = tmp_path / "link.csv"
     source = write_csv(tmp_path, SONGS)
     link.hardlink_to(source)
-    with pytest.raises(UsageError, match=r"the log file .* would be written over the input"):
+    with pytest.raises(UsageError, match=r"link\.csv is the input"):
         check_targets(output, source=source, log_file=link)
-    with pytest.raises(UsageError, match=r"the annotated copy .* would be written over the output"):
+    with pytest.raises(UsageError, match=r"out\.csv is the output"):
         check_targets(output, source=source, annotate=tmp_path / "sub" / ".." / "out.csv")
     check_targets(tmp_path / "out.xlsx", source=source, log_file=tmp_path / "out.log")  # nothing to refuse
 
