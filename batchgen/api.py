@@ -107,18 +107,20 @@ def _check(
 
 
 def _report(table: Table, validation: Validation) -> ValidationReport:
+    """What a person is told of ``table``; a column reported as an error is not also listed as passed through."""
+    wrong = {problem.header for problem in table.header_problems}
     return ValidationReport(
         table.name,
         len(table.rows),
         validation.errors,
         table.hidden,
-        table.extra_columns,
+        [column for column in table.extra_columns if column not in wrong],
         validation.duplicates,
         len(validation.invalid_rows),
     )
 
 
-def _warn(report: ValidationReport, skip_hidden: bool) -> None:
+def _warn(report: ValidationReport, skip_hidden: bool, send_duplicates: bool = False) -> None:
     """What a person should know before anything is sent, through the ``batchgen`` logger."""
     if report.passthrough:
         log.warning("passed through, not sent: %s", ", ".join(report.passthrough))
@@ -131,7 +133,8 @@ def _warn(report: ValidationReport, skip_hidden: bool) -> None:
             "they are" if len(report.hidden) > 1 else "it is",
         )
     for first, later in report.duplicates:
-        log.warning("rows %s and %s are identical requests", first, later)
+        what = "each is sent (`send_duplicates`)" if send_duplicates else f"only row {first} is sent"
+        log.warning("rows %s and %s are identical requests: %s", first, later, what)
 
 
 def ranges(numbers: Sequence[int]) -> str:
@@ -170,7 +173,7 @@ async def arun(
     skip_hidden: bool = False,
     allow_resend: bool = False,
     resend_changed: bool = False,
-    dedupe: bool = False,
+    send_duplicates: bool = False,
     force: bool = False,
     stop_after: float | None = None,
     log_file: str | os.PathLike[str] | None = None,
@@ -183,8 +186,10 @@ async def arun(
 ) -> RunResult:
     """Send every row of ``source`` not yet done and write ``output``; see :func:`run`.
 
-    ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); cancelling
-    the task stops at once. Either way the output is written and every stored job id kept. ``ledger`` is a
+    ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); so does
+    cancelling the task (``asyncio.run``'s answer to Ctrl-C), which then goes on as a cancellation; a cancellation
+    after ``stop`` was set, or a second one, stops at once. Either way the output is written and every stored job
+    id kept. ``ledger`` is a
     team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that several machines share.
     """
     settings = _settings(
@@ -210,26 +215,26 @@ async def arun(
 
     team_ledger = None if simulate else ledger_url(ledger)
     target = real(output)
+    from .targets import check_targets
     from .writer import check_output
 
     source_path = Path(source) if isinstance(source, (str, os.PathLike)) else None
     refuse_same(target, "output", input=source_path)
-    check_output(target)
-    if settings.log_file is not None:
-        refuse_same(settings.log_file, "log_file", input=source_path, output=target)
-    table, validation = await asyncio.to_thread(_check, source, sheet, header_row, encoding, model, skip_hidden, rows)
     copy = Path(annotate) if annotate is not None else None
+    check_targets(target, source=source_path, log_file=settings.log_file, annotate=copy)
+    check_output(target)
+    table, validation = await asyncio.to_thread(_check, source, sheet, header_row, encoding, model, skip_hidden, rows)
     if copy is not None:
         from .annotate import check_target
 
         check_target(copy, "annotate", table, target)
     report = _report(table, validation)
-    _warn(report, skip_hidden)
+    _warn(report, skip_hidden, send_duplicates)
     if validation.errors and not skip_invalid:
         raise InvalidInputError(validation.errors, table.name)
     from .batch import Batch, plan
 
-    planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, dedupe=dedupe)
+    planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, send_duplicates=send_duplicates)
     with _provider(settings, simulate) as settings, _drawn(settings.progress):
         outcome = await Batch(
             planned,
@@ -249,8 +254,9 @@ async def arun(
         output=target,
         journal=outcome.journal,
         counts={**dict.fromkeys(State, 0), **outcome.counts},
-        requests=outcome.report.requests,
-        retries=outcome.report.retries,
+        requests=outcome.report.requests - outcome.report.unconnected,
+        retries=outcome.report.retries - outcome.report.unconnected,
+        unconnected=outcome.report.unconnected,
         interrupted=outcome.report.interrupted,
         stopped=outcome.report.stopped,
         restored=outcome.restored,
@@ -373,11 +379,7 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
             while not finished.wait(0.1):
                 pass
         except KeyboardInterrupt:
-            started.wait()
-            if "loop" in box:
-                with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
-                    box["loop"].call_soon_threadsafe(box["task"].cancel)
-            finished.wait()
+            _cancel_until_finished(box, started, finished)
             raise
         if "error" in box:
             raise box["error"]
@@ -387,10 +389,26 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
     blocking.__doc__ = """Send every row of ``source`` (a path, a DataFrame or a list of dicts) not yet done.
 
     Writes ``output``; the same keywords as :func:`arun`. Works from a plain script and from inside a running event loop
-    (Jupyter): the batch runs on a thread of its own, so no signal handler is ever installed, and Ctrl-C
-    (KeyboardInterrupt) cancels it cleanly: requests in flight are journaled, the output written.
+    (Jupyter): the batch runs on a thread of its own, so no signal handler is ever installed. Ctrl-C
+    (KeyboardInterrupt, a notebook's stop button) stops it gracefully: requests in flight get ``grace`` seconds and
+    their job ids are stored, the output written, then the KeyboardInterrupt is raised; a second one cuts them short.
     """
     return blocking
+
+
+def _cancel_until_finished(box: dict[str, Any], started: threading.Event, finished: threading.Event) -> None:
+    """Cancel the run's task (a graceful stop, see :meth:`Batch.run`) and wait for it to end; each further
+    KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
+    started.wait()
+    while True:
+        if "loop" in box:
+            with contextlib.suppress(RuntimeError):  # the run ended meanwhile: its loop is closed
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+        try:
+            finished.wait()
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 run = _blocking(arun)

@@ -7,6 +7,7 @@ is rebuilt from the journal, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -49,12 +50,16 @@ def plan(
     *,
     rows: tuple[int, int | None] | None = None,
     skip_hidden: bool = False,
-    dedupe: bool = False,
+    send_duplicates: bool = False,
 ) -> Plan:
-    """Key every valid row (over the whole file, so shards of it agree), then apply ``rows`` and the skips."""
+    """Key every valid row (over the whole file, so shards of it agree), then apply ``rows`` and the skips.
+
+    A row identical to an earlier one (usually a copy-paste slip) is left out as ``duplicate`` unless
+    ``send_duplicates``: nothing is billed twice unless the user asks for several takes.
+    """
     keys = row_keys(item.payload for item in validation.valid)
     result = Plan(table, validation)
-    first_of = {later: first for first, later in validation.duplicates} if dedupe else {}
+    first_of = {} if send_duplicates else {later: first for first, later in validation.duplicates}
     messages: dict[int | str, list[str]] = defaultdict(list)
     for error in validation.errors:
         messages[error.row].append(f"{error.field}: {error.message}")
@@ -87,7 +92,7 @@ def plan(
                     source.number,
                     source.label,
                     title,
-                    f"same request as row {first_of[source.label]}; not sent (`dedupe`)",
+                    f"same request as row {first_of[source.label]}; not sent (`send_duplicates` sends each once)",
                     source.extras,
                     State.DUPLICATE,
                     key,
@@ -143,6 +148,21 @@ class Batch:
         self.dispatcher: Dispatcher | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> Outcome:
+        """Run the batch; ``stop``, when set, stops it gracefully.
+
+        A cancellation (``asyncio.run``'s answer to Ctrl-C, a notebook's stop button) is a graceful stop first:
+        requests in flight get the grace and their ids are stored, then the cancellation goes on. A
+        cancellation once ``stop`` was set (a second Ctrl-C) cuts the requests in flight short.
+        """
+        stop = stop or asyncio.Event()
+        task = asyncio.ensure_future(self._locked(stop))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await _wind_down(task, stop)
+            raise
+
+    async def _locked(self, stop: asyncio.Event) -> Outcome:
         folder = state_dir()
         journal_file = journal_path(self.output)
         with output_lock(self.output, None if self.simulate else folder / "locks"):
@@ -160,7 +180,7 @@ class Batch:
                 if ledger is not None:
                     ledger.close()
 
-    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event | None) -> Outcome:
+    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
         table = self.plan.table
         journal.recover()
         run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
@@ -173,9 +193,9 @@ class Batch:
         blocking = blocking_states(self.allow_resend, self.retry_unknown)
         self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
         watcher = None
-        if stop is not None and stop.is_set():  # a signal while the sheet was read: nothing is sent
+        if stop.is_set():  # a signal while the sheet was read: nothing is sent
             self.dispatcher.interrupt()
-        elif stop is not None:
+        else:
             watcher = asyncio.create_task(_watch(stop, self.dispatcher))
         try:
             outcome.report = await self.dispatcher.run(records)
@@ -223,6 +243,20 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
+
+
+async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:
+    """The batch ``task`` after its caller was cancelled: stopped gracefully unless ``stop`` was set already,
+    else (or on a further cancellation) cut short; either way it has ended, its output written."""
+    if not stop.is_set() and not task.done():
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([task])
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller learns of the cancellation, the journal holds the rest
 
 
 async def _watch(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

@@ -267,7 +267,9 @@ def validate(
 @click.option("--log-file", type=click.Path(path_type=Path), help="Append one JSON line per attempt to this file.")
 @click.option("--allow-insecure", is_flag=True, help="Allow a plain-http base URL that is not this machine.")
 @click.option("--force", is_flag=True, help="Use the output's journal even if it was made from another input.")
-@click.option("--dedupe", is_flag=True, help="Send only the first of identical rows; list the others as duplicates.")
+@click.option(
+    "--send-duplicates", is_flag=True, help="Send identical rows each once (default: the first; the others listed)."
+)
 @click.option(
     "--annotate",
     type=click.Path(path_type=Path),
@@ -374,9 +376,10 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
     counts = result.counts
     rows = sum(counts.values())
     parts = [f"{counts[state]} {state}" for state in State if counts.get(state)]
+    unconnected = f"; {result.unconnected} attempts could not connect" if result.unconnected else ""
     say(
         f"{rows} rows: {', '.join(parts) or 'nothing to do'}; {result.requests} requests sent "
-        f"({result.retries} retried)"
+        f"({result.retries} retried){unconnected}"
     )
     say(f"output: {result.output} (journal: {result.journal})")
     if counts.get(State.SKIPPED):
@@ -421,20 +424,9 @@ def status(output: Path) -> int:
     with _naming(output="OUTPUT"):
         found = read_status(output)
     click.echo(f"{output}: last run of {found.source} started {found.started}")
-    click.echo(
-        "  ".join(
-            f"{state} {found.counts.get(state, 0)}"
-            for state in (
-                State.DONE,
-                State.FAILED,
-                State.UNKNOWN,
-                State.PENDING,
-                State.IN_FLIGHT,
-                State.SKIPPED,
-                State.INVALID,
-            )
-        )
-    )
+    always = (State.DONE, State.FAILED, State.UNKNOWN, State.PENDING, State.IN_FLIGHT, State.SKIPPED, State.INVALID)
+    shown = [state for state in State if state in always or found.counts.get(state)]
+    click.echo("  ".join(f"{state} {found.counts.get(state, 0)}" for state in shown))
     if found.throughput:
         click.echo(f"throughput: {found.throughput}")
     for label, state, message in found.lines:

@@ -1,8 +1,10 @@
 """Rows edited after they were sent: a paid row is never paid again without the user's word.
 
-A row of the input whose request is new to this output (its key is not in the journal), at the same place and
-with the same title as a row already sent for this output that is no longer in the input, is the same song
-edited: a lyrics typo fixed, a strength changed, another default model. It is ``changed``: not sent, listed with
+A row of the input whose request is new to this output (its key is not in the journal), with the same title as a
+row already sent for this output that is no longer in the input, is the same song edited: a lyrics typo fixed, a
+strength changed, another default model. Its place does not matter (rows inserted, deleted or reordered around
+it change nothing); where titles repeat, the rows of one title are paired by how many fields they share, then by
+their order among themselves. It is ``changed``: not sent, listed with
 what changed and when the earlier request was sent. When the user asks to send such rows again, each is sent as
 a new request, and the earlier row is marked as replaced: its ids stay in the jobs sheet, marked superseded.
 """
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from .journal import Journal, LeftOut, NewRow
+from .journal.view import EarlierRow
 from .results import State
 
 log = logging.getLogger("batchgen")
@@ -24,15 +28,13 @@ SHOWN = 20  # changed rows listed one by one in the log; the failed sheet lists 
 def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: bool) -> int:
     """Leave out (or, with ``resend``, link to the row they replace) the rows of ``run`` edited since they were
     sent; the number of such rows."""
-    earlier = {(row.row, row.title): row for row in journal.sent_before(run)}
+    earlier = journal.sent_before(run)
     if not earlier:
         return 0
     states = journal.states()
+    unsent = [row for row in rows if states.get(row.key) in (State.PENDING, State.FAILED)]
     changed: list[LeftOut] = []
-    for row in rows:
-        old = earlier.get((row.row, row.title))
-        if old is None or states.get(row.key) not in (State.PENDING, State.FAILED):
-            continue
+    for row, old in pair_edits(earlier, unsent):
         what = describe(json.loads(old.payload), json.loads(row.payload))
         when = old.sent_at[:10]
         if resend:
@@ -50,18 +52,54 @@ def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: boo
     return len(changed)
 
 
+def pair_edits(earlier: Sequence[EarlierRow], rows: Sequence[NewRow]) -> list[tuple[NewRow, EarlierRow]]:
+    """Each row of ``rows`` that is an edit of a row of ``earlier``, with it, in input order.
+
+    Rows pair by title alone. Where a title repeats, the pairs that differ in the fewest fields go first, then
+    those whose places among the rows of that title are closest, so two takes of one title keep their own.
+    """
+    sent: dict[str, list[EarlierRow]] = defaultdict(list)
+    for before in earlier:
+        sent[before.title].append(before)
+    fresh: dict[str, list[NewRow]] = defaultdict(list)
+    for row in rows:
+        if row.title in sent:
+            fresh[row.title].append(row)
+    pairs: list[tuple[NewRow, EarlierRow]] = []
+    for title, new in fresh.items():
+        old = sent[title]
+        ranked = sorted(
+            (len(_differences(json.loads(b.payload), json.loads(a.payload))), abs(i - j), i, j)
+            for i, a in enumerate(new)
+            for j, b in enumerate(old)
+        )
+        taken_new: set[int] = set()
+        taken_old: set[int] = set()
+        for *_, i, j in ranked:
+            if i not in taken_new and j not in taken_old:
+                taken_new.add(i)
+                taken_old.add(j)
+                pairs.append((new[i], old[j]))
+    return sorted(pairs, key=lambda pair: pair[0].row)
+
+
 def describe(old: dict[str, Any], new: dict[str, Any]) -> str:
     """``lyrics changed``, ``model and normalized_weirdness changed``: the fields whose value differs.
 
     An earlier request known only from an output line has only the fields the output shows (title, tag, model);
     when those agree, the rest of the request is what changed.
     """
-    before, after = _flat(old), _flat(new)
-    names = list(dict.fromkeys([*after, *before])) if "lyrics" in before else list(before)
-    fields = [name for name in names if before.get(name) != after.get(name)]
+    fields = _differences(old, new)
     if not fields:
         return "the request changed"
     return f"{', '.join(fields[:-1])} and {fields[-1]} changed" if len(fields) > 1 else f"{fields[0]} changed"
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The names of the fields whose value differs (only those an output line shows, when it is all we know)."""
+    before, after = _flat(old), _flat(new)
+    names = list(dict.fromkeys([*after, *before])) if "lyrics" in before else list(before)
+    return [name for name in names if before.get(name) != after.get(name)]
 
 
 def _flat(payload: dict[str, Any]) -> dict[str, Any]:

@@ -117,7 +117,8 @@ class Table:
         return found or next((self.columns[key] for key, heading in self.headers.items() if heading == name), None)
 
     def cell_ref(self, row: int | str, name: str) -> str:
-        """Where a person finds a cell: ``Sheet1!F12``, ``row 12`` (CSV) or ``index 3, column 'W'`` (frames)."""
+        """Where a person finds a cell: ``Sheet1!F12`` (``Sheet1, row 12`` for a whole row), ``row 12`` (CSV) or
+        ``index 3, column 'W'`` (frames)."""
         column = self.letter(name)
         if self.kind == "frame":
             index = row if row in self.positioned else repr(row)  # a repeated label already says its position
@@ -125,7 +126,7 @@ class Table:
         if self.sheet is None:
             return f"row {row}"
         sheet = self.sheet if re.fullmatch(r"\w+", self.sheet) else "'" + self.sheet.replace("'", "''") + "'"
-        return f"{sheet}!{column}{row}" if column else f"{sheet}!row {row}"
+        return f"{sheet}!{column}{row}" if column else f"{sheet}, row {row}"  # no column: no cell address
 
     @property
     def hidden(self) -> list[int]:
@@ -138,7 +139,16 @@ def load(
     """Read ``source`` into a :class:`Table`; raise :class:`InputError` with a clear message."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        table = build_table(read_grid(path, sheet=sheet, encoding=encoding), header_row)
+        grid = read_grid(path, sheet=sheet, encoding=encoding)
+        try:
+            table = build_table(grid, header_row)
+        except NoHeaderError as exc:
+            others = _headed_sheets(path, grid.sheet) if sheet is None and grid.sheet is not None else []
+            if not others:
+                raise
+            which = f"sheet {others[0]!r} has" if len(others) == 1 else f"sheets {', '.join(map(repr, others))} have"
+            found = exc.message.removesuffix(USE_HEADER_ROW)
+            raise InputError(f"{found}; {which} one: choose it with `sheet` (or use `header_row`)") from None
         table.path = path
         return table
     if sheet is not None or encoding is not None:
@@ -280,7 +290,19 @@ def _check_package(path: Path) -> None:
             _check_sizes(path, members)
             _check_entities(path, package, members)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
-        raise InputError(f"{path}: is not a readable Excel workbook ({_short(exc)})") from None
+        hint = f"; it looks like a CSV file: rename it to {path.stem}.csv" if _looks_like_csv(path) else ""
+        raise InputError(f"{path}: is not a readable Excel workbook ({_short(exc)}){hint}") from None
+
+
+def _looks_like_csv(path: Path) -> bool:
+    """Text whose first line separates cells with ``,`` ``;`` or a tab: a CSV file renamed .xlsx."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+        first = head.split(b"\n")[0].rstrip(b"\r").decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.replace("\t", " ").isprintable() and any(mark in first for mark in ",;\t")
 
 
 def _check_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
@@ -468,9 +490,15 @@ def _cell(grid: Grid, record: list[Any], row: int, pos: int, is_field: bool) -> 
             'encoding cannot hold (Japanese, emoji...); save the sheet as "CSV UTF-8" and use that file'
         )
     facts = grid.facts
+    where = (row, pos)
+    if is_field and is_blank(value) and where in facts.merged:
+        span = facts.merged[where]
+        return BadCell(
+            f"is part of the merged cells {span}, whose value only its first cell holds; unmerge them and fill "
+            "each row's own cell"
+        )
     if not (facts.formulas or facts.errors):
         return value
-    where = (row, pos)
     if where in facts.errors:
         error = facts.errors[where]
         return BadCell(f"{error} is an Excel error value; fix the formula or the cell") if is_field else error
@@ -495,10 +523,43 @@ def _find_header(records: list[list[Any]], header_row: int | None, where: str) -
         if not 1 <= header_row <= len(records):
             raise InputError(f"`header_row`: {where} has no row {header_row} (it has {len(records)} rows)")
         return header_row - 1
+    found = _header_index(records)
+    if found is None:
+        raise NoHeaderError(
+            f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
+            f"(it needs at least two known columns, such as title and tag){USE_HEADER_ROW}"
+        )
+    return found
+
+
+USE_HEADER_ROW = "; use `header_row`"
+
+
+class NoHeaderError(InputError):
+    """No row among the first ones names two known fields."""
+
+
+def _header_index(records: list[list[Any]]) -> int | None:
+    """The first of the first 20 records that names two known fields, if one does."""
     for index, record in enumerate(records[:HEADER_SEARCH_ROWS]):
         if len({field_for(c) for c in record if not is_blank(c)} - {None}) >= 2:
             return index
-    raise InputError(
-        f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
-        "(it needs at least two known columns, such as title and tag); use `header_row`"
-    )
+    return None
+
+
+def _headed_sheets(path: Path, read: str) -> list[str]:
+    """The visible sheets of the workbook at ``path``, other than ``read``, whose first rows hold a header: a
+    workbook that opens on a notes sheet has its catalog on another."""
+    import python_calamine
+
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    try:
+        visible = [m.name for m in book.sheets_metadata if m.visible == python_calamine.SheetVisibleEnum.Visible]
+        return [
+            name
+            for name in visible
+            if name != read
+            and _header_index(book.get_sheet_by_name(name).to_python(nrows=HEADER_SEARCH_ROWS)) is not None
+        ]
+    finally:
+        book.close()

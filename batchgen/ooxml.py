@@ -3,7 +3,8 @@
 calamine (used for the values, it is fast) reads an error cell such as ``#N/A`` and a formula without a saved
 value both as an empty cell; openpyxl can tell them apart but is slow on large sheets. So the sheet's XML is
 scanned once with byte patterns for the few constructs that matter: ``t="e"`` cells, ``<f>`` elements and
-their ``<v>``, ``hidden`` rows, and the workbook's ``fullCalcOnLoad`` flag.
+their ``<v>``, ``hidden`` rows, merged ranges (only their first cell holds a value), and the workbook's
+``fullCalcOnLoad`` flag.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _REF = re.compile(rb'\sr="([A-Z]+)(\d+)"')
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _TYPE = re.compile(rb'\st="(\w+)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_MERGED = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\sref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 _CALC_ON_LOAD = re.compile(r"\bfullCalcOnLoad=\"(?:1|true)\"")
 
 Cell = tuple[int, int]  # (Excel row number, 0-based column index)
@@ -41,6 +43,7 @@ class SheetFacts:
     errors: dict[Cell, str] = field(default_factory=dict)
     formulas: set[Cell] = field(default_factory=set)
     uncached: set[Cell] = field(default_factory=set)
+    merged: dict[Cell, str] = field(default_factory=dict)  # each cell of a merged range but its first: the range
     recalculated_on_load: bool = False
 
 
@@ -82,6 +85,13 @@ def scan(path: Path, sheet: str) -> SheetFacts:
         typed = _TYPE.search(body[: body.find(b">")])
         if not (value and (value[1] or typed)):
             facts.uncached.add(cell)
+    for match in _MERGED.finditer(data):
+        first, last = (int(match[2]), column_index(match[1].decode())), (int(match[4]), column_index(match[3].decode()))
+        ref = b"%s%s:%s%s" % match.groups()
+        for row in range(first[0], last[0] + 1):
+            for column in range(first[1], last[1] + 1):
+                if (row, column) != first:
+                    facts.merged[(row, column)] = ref.decode()
     return facts
 
 

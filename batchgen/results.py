@@ -92,8 +92,9 @@ class RunResult:
     output: Path
     journal: Path
     counts: dict[str, int]
-    requests: int = 0
-    retries: int = 0
+    requests: int = 0  # requests that reached the provider
+    retries: int = 0  # of those, the ones refused (429, 5xx) and sent again
+    unconnected: int = 0  # attempts that could not connect: nothing was sent
     interrupted: bool = False
     stopped: str | None = None
     restored: int = 0

@@ -43,7 +43,7 @@ def status(output: str | Path) -> Status:
             seconds = (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds()
             rate = f"{done / seconds:.1f} rows/s" if seconds > 0 else "all within one second"
             found.throughput = f"{done} rows done between {first} and {last} ({rate})"
-        found.lines += [(r.label, r.state, r.message or "not sent yet") for r in journal.unfinished(run)]
+        found.lines += [(r.label, r.state, r.reason) for r in journal.unfinished(run)]
         found.lines += [(o.label, o.state, o.message) for o in journal.left_out()]
         found.lines += [
             (r.label, State.DONE, r.message) for r in journal.records() if r.state == State.DONE and r.message

@@ -167,8 +167,7 @@ def build_failed(journals: Sequence[JournalView]) -> Sheet:
     for journal in journals:
         found = [(o.key, o.row, [o.label, o.title, o.state, o.message]) for o in journal.left_out()]
         found += [
-            (r.key, r.row, [r.label, r.title, r.state, r.message or "not sent yet"])
-            for r in journal.unfinished(journal.latest_run())
+            (r.key, r.row, [r.label, r.title, r.state, r.reason]) for r in journal.unfinished(journal.latest_run())
         ]
         for key, row, line in found:
             if key in done:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from batchgen.edits import describe
+import json
+
+from batchgen.edits import describe, pair_edits
+from batchgen.journal import NewRow
+from batchgen.journal.view import EarlierRow
 
 SENT = {
     "model": "FUZZ-1.0",
@@ -27,3 +31,29 @@ def test_an_earlier_request_known_only_from_an_output_line() -> None:
     line = {"title": "Paper Moon", "tag": "jazz", "model": "FUZZ-1.0"}
     assert describe(line, {**SENT, "tag": "swing"}) == "tag changed"
     assert describe(line, {**SENT, "lyrics": "other"}) == "the request changed"
+
+
+def _new(row: int, title: str, **fields: str) -> NewRow:
+    return NewRow(f"k{row}", row, row, title, json.dumps({"title": title, **fields}), {})
+
+
+def _old(row: int, title: str, **fields: str) -> EarlierRow:
+    return EarlierRow(f"old{row}", row, title, json.dumps({"title": title, **fields}), "done", "2026-12-01")
+
+
+def test_rows_pair_by_title_wherever_they_stand() -> None:
+    earlier = [_old(3, "Ed 003", lyrics="a"), _old(5, "Ed 005", lyrics="b")]
+    rows = [_new(2, "Inserted", lyrics="n"), _new(4, "Ed 003", lyrics="a2"), _new(9, "Ed 005", lyrics="b2")]
+    assert [(new.row, old.row) for new, old in pair_edits(earlier, rows)] == [(4, 3), (9, 5)]
+
+
+def test_repeated_titles_pair_by_fields_before_order() -> None:
+    earlier = [_old(2, "Take", tag="pop", lyrics="a"), _old(4, "Take", tag="rock", lyrics="b")]
+    rows = [_new(3, "Take", tag="rock", lyrics="b2"), _new(6, "Take", tag="pop", lyrics="a2")]
+    assert [(new.row, old.row) for new, old in pair_edits(earlier, rows)] == [(3, 4), (6, 2)]
+
+
+def test_repeated_titles_alike_pair_in_order_and_extra_rows_stay_unpaired() -> None:
+    earlier = [_old(2, "Take", lyrics="a"), _old(3, "Take", lyrics="b")]
+    rows = [_new(5, "Take", lyrics="x"), _new(7, "Take", lyrics="y"), _new(8, "Take", lyrics="z")]
+    assert [(new.row, old.row) for new, old in pair_edits(earlier, rows)] == [(5, 2), (7, 3)]

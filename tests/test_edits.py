@@ -130,3 +130,76 @@ def test_a_lost_journal_and_a_fixed_typo_never_give_the_old_ids_to_the_edited_ro
     paper = [line for line in jobs if line["title"] == "Paper Moon"]
     assert {line["job_id"] for line in paper if line["row"] == 4}.isdisjoint({old["Paper Moon"]})
     assert all(line["superseded"] for line in paper if line["job_id"] == old["Paper Moon"])
+
+
+def _ed_sheet(folder: Path, rows: list[tuple[str, str]]) -> Path:
+    return write_csv(folder, "title,tag,lyrics\n" + "".join(f"{title},pop,{words}\n" for title, words in rows))
+
+
+ED = [(f"Ed {i:03d}", f"words {i}") for i in range(1, 11)]
+
+
+def _edit(rows: list[tuple[str, str]], title: str) -> list[tuple[str, str]]:
+    return [(name, f"{words} fixed" if name == title else words) for name, words in rows]
+
+
+def _moves() -> dict[str, list[tuple[str, str]]]:
+    """The sheet after ``Ed 003`` was edited, each with ``Ed 005`` edited too and the rows moved around them."""
+    edited = _edit(_edit(ED, "Ed 003"), "Ed 005")
+    return {
+        "insert above": [("Inserted", "new words"), *edited],
+        "delete above": edited[2:],
+        "reorder": list(reversed(edited)),
+    }
+
+
+@pytest.mark.parametrize("move", list(_moves()))
+def test_edits_stay_changed_whatever_rows_moved_around_them(tmp_path, start_simulator, move) -> None:
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), output, server.url))[0] == 0
+    code, err = finish(*run_args(_ed_sheet(tmp_path, _edit(ED, "Ed 003")), output, server.url))
+    assert code == 1 and len(server.simulator.accepted) == 10, err
+    sheet = _moves()[move]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url))
+    assert code == 1, err
+    sent = [entry["body"]["title"] for entry in server.simulator.accepted[10:]]
+    assert sent == (["Inserted"] if move == "insert above" else [])
+    place = {title: number for number, (title, _) in enumerate(sheet, start=2)}
+    for title in ("Ed 003", "Ed 005"):
+        assert f"row {place[title]}: lyrics changed since it was sent on {TODAY}" in err
+    changed = {line["title"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"}
+    assert changed == {"Ed 003", "Ed 005"}
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url, "--resend-changed"))
+    assert code == 0, err
+    resent = sorted((entry["body"]["title"], entry["body"]["lyrics"]) for entry in server.simulator.accepted[10:])
+    expected = [("Ed 003", "words 3 fixed"), ("Ed 005", "words 5 fixed")]
+    assert resent == sorted([*expected, *([("Inserted", "new words")] if move == "insert above" else [])])
+
+
+def test_repeated_titles_pair_by_their_fields_then_their_order(tmp_path, start_simulator) -> None:
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+
+    def sheet(rows: list[tuple[str, str, str]]) -> Path:
+        return write_csv(tmp_path, "title,tag,lyrics\n" + "".join(f"{t},{g},{w}\n" for t, g, w in rows))
+
+    takes = [("Take", "pop", "a"), ("Other", "pop", "x"), ("Take", "rock", "b"), ("Take", "jazz", "c")]
+    assert finish(*run_args(sheet(takes), output, server.url))[0] == 0
+    # both edited takes moved, in the other order: each still pairs with its own earlier take (its tag)
+    moved = [("Take", "jazz", "c"), ("Take", "rock", "b2"), ("New", "pop", "y"), ("Other", "pop", "x")]
+    moved.append(("Take", "pop", "a2"))
+    code, err = finish(*run_args(sheet(moved), output, server.url))
+    assert code == 1, err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[4:]] == ["New"]
+    assert f"row 3: lyrics changed since it was sent on {TODAY}" in err
+    assert f"row 6: lyrics changed since it was sent on {TODAY}" in err
+    changed = [line["row"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"]
+    assert changed == ["3", "6"]
+    code, err = finish(*run_args(sheet(moved), output, server.url, "--resend-changed"))
+    assert code == 0, err
+    assert sorted(entry["body"]["lyrics"] for entry in server.simulator.accepted[5:]) == ["a2", "b2"]
+    superseded = {line["job_id"]: line["superseded"] for line in read_csv(output) if line["superseded"]}
+    assert sorted(superseded.values()) == sorted(
+        ["row 2 before an edit; row 6 was sent again"] * 2 + ["row 4 before an edit; row 3 was sent again"] * 2
+    )

@@ -173,7 +173,7 @@ def test_near_miss_headers_are_errors_with_their_header_cell(tmp_path: Path) -> 
         "(normalized_weirdness, Normalized Weirdness, normalised weirdness, Weirdness); rename the column (to one of "
         "those, or to a name unlike any field to keep it unsent)",
         "Sheet1!D2 transform: cover needs a riff_id or an audio_upload_id",
-        "Sheet1!row 2 lyrics: is required unless instrumental is TRUE",
+        "Sheet1, row 2, lyrics: is required unless instrumental is TRUE",
     ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from batchgen.errors import JournalError, UnsavedIds, UsageError
-from batchgen.journal import Journal, LeftOut, NewRow, row_keys
+from batchgen.journal import Journal, LeftOut, NewRow, Record, row_keys
 from batchgen.journal.schema import VERSION
 from batchgen.rescue import clear_rescued, load_rescued, save_rescued
 
@@ -129,3 +129,12 @@ def test_rescue_files_keep_unsaved_ids_until_imported(tmp_path: Path, state_dir:
     assert load_rescued(tmp_path / "other.xlsx") == []
     clear_rescued(output)
     assert load_rescued(output) == []
+
+
+def test_a_row_without_a_message_says_what_its_state_knows() -> None:
+    def record(state: str, message: str | None = None) -> Record:
+        return Record("k", 2, 2, "T", b"{}", {}, state, False, 0, [], None, message, 1, None)
+
+    assert record("pending").reason == "not sent yet"
+    assert record("in_flight").reason.startswith("sent, answer not received")
+    assert record("pending", "HTTP 503: busy").reason == "HTTP 503: busy"

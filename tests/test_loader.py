@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 
 from batchgen.errors import InputError
 from batchgen.headers import field_for
 from batchgen.loader import column_letter, load
+from batchgen.ooxml import scan
 
 from .conftest import FIXTURES
 from .helpers import write_csv, write_xlsx
@@ -141,3 +143,22 @@ def test_non_utf8_csv_names_encoding_and_reads_with_it(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load(tmp_path / "nope.csv")
+
+
+def test_merged_ranges_mark_every_cell_but_their_first(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["title", "tag", "lyrics"])
+    sheet.merge_cells("A2:B3")
+    book.save(tmp_path / "m.xlsx")
+    assert scan(tmp_path / "m.xlsx", sheet.title).merged == {(2, 1): "A2:B3", (3, 0): "A2:B3", (3, 1): "A2:B3"}
+
+
+def test_text_renamed_xlsx_is_recognised_and_a_broken_zip_is_not(tmp_path: Path) -> None:
+    (tmp_path / "a.xlsx").write_text("title;tag\nA;pop\n")
+    (tmp_path / "b.xlsx").write_bytes(b"PK\x03\x04\x00\xff\xfe")
+    with pytest.raises(InputError, match=r"looks like a CSV file: rename it to a\.csv"):
+        load(tmp_path / "a.xlsx")
+    with pytest.raises(InputError) as broken:
+        load(tmp_path / "b.xlsx")
+    assert "CSV" not in str(broken.value)

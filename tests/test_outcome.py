@@ -121,7 +121,7 @@ def test_the_key_is_masked_as_a_whole_token() -> None:
 
 
 def test_tripwire_same_rejection_on_the_first_answers() -> None:
-    wire = Tripwire(concurrency=2)  # max(2, 4) = 4 answers
+    wire = Tripwire(concurrency=2, rows=100)  # max(2, 4) = 4 answers
     for _ in range(3):
         wire.rejected(404, "Not found")
         assert wire.holding and wire.trip is None
@@ -129,23 +129,38 @@ def test_tripwire_same_rejection_on_the_first_answers() -> None:
     assert wire.trip is not None and (wire.trip.kind, wire.trip.status, wire.trip.count) == ("rejection", 404, 4)
 
 
+def test_tripwire_a_sheet_smaller_than_the_window_counts_all_its_rows() -> None:
+    wire = Tripwire(concurrency=8, rows=3)
+    wire.rejected(400, "HTTP 400: lyrics too long")
+    wire.rejected(400, "HTTP 400: lyrics too long")
+    assert wire.holding and wire.trip is None
+    wire.rejected(400, "HTTP 400: lyrics too long")
+    assert wire.trip is not None and (wire.trip.status, wire.trip.count) == (400, 3)
+    mixed = Tripwire(concurrency=8, rows=3)
+    mixed.rejected(400, "bad")
+    mixed.answered()
+    mixed.rejected(400, "bad")
+    mixed.rejected(400, "bad")
+    assert mixed.trip is None
+
+
 def test_tripwire_mixed_answers_release_the_held_rows() -> None:
-    wire = Tripwire(concurrency=8)
+    wire = Tripwire(concurrency=8, rows=100)
     wire.rejected(400, "bad")
     wire.answered()
     assert not wire.holding and wire.trip is None
-    other = Tripwire(concurrency=8)
+    other = Tripwire(concurrency=8, rows=100)
     other.rejected(400, "bad")
     other.rejected(422, "worse")
     assert not other.holding and other.trip is None
 
 
 def test_tripwire_timeouts_and_ambiguous_streaks() -> None:
-    wire = Tripwire(concurrency=4)
+    wire = Tripwire(concurrency=4, rows=100)
     for _ in range(4):
         wire.ambiguous(timed_out=True, answered=False, message="timeout")
     assert wire.trip is not None and wire.trip.kind == "timeouts"
-    late = Tripwire(concurrency=4)
+    late = Tripwire(concurrency=4, rows=100)
     late.answered()
     for _ in range(7):
         late.ambiguous(timed_out=True, answered=False, message="timeout")

@@ -290,22 +290,30 @@ def test_validate_command(cli) -> None:
     assert bad.err.strip().splitlines()[-1] == f"error: {SAMPLES / 'invalid.xlsx'}: 9 problem(s) in 7 of 8 rows"
 
 
-def test_identical_rows_are_warned_about_and_dedupe_sends_one(tmp_path, start_simulator, cli) -> None:
+def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicates(
+    tmp_path, start_simulator, cli, transport
+) -> None:
     server = start_simulator()
     source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\nB,pop,la\n A ,pop,la\nA,pop,la\n")
     warned = cli("validate", source)
     assert warned.code == 0
     assert warned.err.splitlines() == [
-        "warning: rows 2 and 4 are identical requests",
-        "warning: rows 2 and 5 are identical requests",
+        "warning: rows 2 and 4 are identical requests: only row 2 is sent",
+        "warning: rows 2 and 5 are identical requests: only row 2 is sent",
     ]
     output = tmp_path / "out.xlsx"
-    result = cli(*run_args(source, output, server.url, "httpx", "--dedupe"))
+    result = cli(*run_args(source, output, server.url, transport))
     assert result.code == 1, result.err
     assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == ["A", "B"]
+    repeat = "same request as row 2; not sent (`send_duplicates` sends each once)"
     assert read_sheet(output, "failed") == [
-        {"row": 4, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (`dedupe`)"},
-        {"row": 5, "title": "A", "state": "duplicate", "error": "same request as row 2; not sent (`dedupe`)"},
+        {"row": 4, "title": "A", "state": "duplicate", "error": repeat},
+        {"row": 5, "title": "A", "state": "duplicate", "error": repeat},
     ]
-    plain = cli(*run_args(source, tmp_path / "all.xlsx", server.url, "httpx", "--allow-resend"))
-    assert plain.code == 0 and len(server.simulator.accepted) == 6  # without --dedupe each row is its own request
+    assert "4 rows: 2 done, 2 duplicate; 2 requests sent" in result.err
+    takes = cli(*run_args(source, tmp_path / "all.xlsx", server.url, transport, "--allow-resend", "--send-duplicates"))
+    assert takes.code == 0, takes.err
+    assert "warning: rows 2 and 4 are identical requests: each is sent (--send-duplicates)" in takes.err
+    assert len(server.simulator.accepted) == 6  # each row its own request, once
+    again = cli(*run_args(source, tmp_path / "all.xlsx", server.url, transport, "--send-duplicates"))
+    assert again.code == 0 and len(server.simulator.accepted) == 6

@@ -37,6 +37,16 @@ class Record:
     seen_run: int
     submitted_at: str | None
 
+    @property
+    def reason(self) -> str:
+        """Why the row has no job ids, as far as is known: its last message, else what its state says (a row
+        ``in_flight`` after a crash was committed before its request left: it may have been billed)."""
+        if self.message:
+            return self.message
+        if self.state == State.IN_FLIGHT:
+            return "sent, answer not received (the provider may have created jobs; the next run marks it unknown)"
+        return "not sent yet"
+
 
 @dataclass(frozen=True, slots=True)
 class DoneRow:
@@ -69,8 +79,8 @@ class EarlierRow:
 
 @dataclass(frozen=True, slots=True)
 class LeftOut:
-    """A row a run does not send, with the reason: ``invalid``, ``duplicate`` (dedupe), ``hidden``, ``skipped``
-    (another output has it) or ``changed`` (edited since it was sent)."""
+    """A row a run does not send, with the reason: ``invalid``, ``duplicate`` (identical to an earlier row),
+    ``hidden``, ``skipped`` (another output has it) or ``changed`` (edited since it was sent)."""
 
     row: int
     label: int | str

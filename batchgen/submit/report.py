@@ -14,8 +14,9 @@ class Report:
     """What a submission did: requests sent, rows per outcome, why it stopped early, if it did, and the last
     time the provider asked the whole run to wait (a quota), or was down, if it did."""
 
-    requests: int = 0
-    retries: int = 0
+    requests: int = 0  # attempts that left the gate, whether or not they connected
+    retries: int = 0  # attempts that ended retryable: refused, or never connected
+    unconnected: int = 0  # attempts that never connected (nothing reached the provider)
     outcomes: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None
     error: BatchgenError | None = None

@@ -34,7 +34,7 @@ class Settler:
         self.settings = settings
         self.stop = stop
         self.report = report
-        self.tripwire = Tripwire(settings.limits.concurrency)
+        self.tripwire = Tripwire(settings.limits.concurrency, total)
         self.answered = False
         self._unknown = 0  # rows this run left unknown, counted when decided (the progress counts later)
         self._held: list[tuple[Record, Rejected]] = []
@@ -93,6 +93,7 @@ class Settler:
     ) -> None:
         await written
         self.report.retries += 1
+        self.report.unconnected += not outcome.answered
         self.tally.note(record, "retryable", attempt, latency, outcome.status, outcome.message)
         raise TryAgain(outcome)
 
@@ -106,7 +107,9 @@ class Settler:
         """Out of attempts. If nothing in this run was ever answered, the host is unreachable: stop."""
         if not error.answered and not self.answered:
             host = self.settings.provider.host
-            self.fail(UnreachableError(f"cannot reach {host.split('://')[-1]} ({error.message})", host))
+            reason = error.message.removeprefix("not sent (").removesuffix(")")  # the outcome's own wording
+            message = f"cannot reach {host.split('://')[-1]}: could not connect ({reason})"
+            self.fail(UnreachableError(message, host))
             return
         message = f"{error.message} (after {self.settings.limits.max_attempts} attempts)"
         await self.commit.settle(failed(record.key, error.status, message, retryable=True))

@@ -1,8 +1,9 @@
 """Stopping a run that cannot succeed, before a misconfigured night bills the whole sheet.
 
-* The first ``max(concurrency, 4)`` answers are all the same rejection (every request answered 404: a wrong
-  base URL) and none succeeded: stop, and leave those rows ``pending`` (they were never processed). Until
-  that is decided, rejected rows are held as ``pending`` rather than ``failed``.
+* The first ``min(rows, max(concurrency, 4))`` answers are all the same rejection (every request answered 404:
+  a wrong base URL) and none succeeded: stop, and leave those rows ``pending`` (they were never processed). A
+  sheet smaller than that window counts all its rows, so four rows all rejected say so too. Until that is
+  decided, rejected rows are held as ``pending`` rather than ``failed``.
 * The first ``max(concurrency, 4)`` requests all time out, or ``2 x concurrency`` requests in a row end
   ambiguous: stop dispatching; those rows are ``unknown``.
 """
@@ -25,8 +26,9 @@ class Trip:
 class Tripwire:
     """Fed every outcome in the order they end; :meth:`trip` says when to stop."""
 
-    def __init__(self, concurrency: int) -> None:
-        self.first = max(concurrency, 4)
+    def __init__(self, concurrency: int, rows: int) -> None:
+        self.window = max(concurrency, 4)
+        self.first = min(rows, self.window)
         self.streak_limit = 2 * concurrency
         self.trip: Trip | None = None
         self._rejections: list[tuple[int, str]] = []
@@ -66,8 +68,8 @@ class Tripwire:
         self._ended(ambiguous=True, timed_out=timed_out)
         if self.trip is not None:
             return
-        if timed_out and self._timeouts == self.first == self._requests:
-            self.trip = Trip("timeouts", self.first, message=message)
+        if timed_out and self._timeouts == self.window == self._requests:
+            self.trip = Trip("timeouts", self.window, message=message)
         elif self._streak >= self.streak_limit:
             self.trip = Trip("ambiguous", self._streak, message=message)
 
