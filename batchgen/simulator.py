@@ -423,17 +423,18 @@ async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) ->
 async def _refuse_connections(
     simulator: Simulator, runner: web.AppRunner, site: web.TCPSite, host: str, port: int
 ) -> None:
-    """The outage that refuses connections: stop listening at its start (open connections close once their
-    request is answered), listen again on the same port at its end."""
+    """The outage that refuses connections: stop listening at its start and close the open connections (each
+    once its request is answered, as a provider going down for maintenance does), listen again at its end."""
     outage = simulator.limits.outage
     assert outage is not None
     while simulator.limits.first is None:
         await asyncio.sleep(0.01)
     await asyncio.sleep(max(0.0, simulator.limits.first + outage.start - time.monotonic()))
     await site.stop()
-    for handler in runner.server.connections if runner.server else []:
-        handler.close()
+    handlers = runner.server.connections if runner.server else []
+    closing = asyncio.gather(*(handler.shutdown(outage.end - outage.start) for handler in handlers))
     await asyncio.sleep(max(0.0, simulator.limits.first + outage.end - time.monotonic()))
+    await closing
     await web.TCPSite(runner, host, port, reuse_address=True).start()
 
 

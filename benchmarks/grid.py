@@ -1,9 +1,15 @@
 """The pace on a grid (issue #25): every limiter, limits 2-50/s, latencies 20-500 ms, concurrency 8-64, seeds.
 
-    python benchmarks/grid.py --quick                          # a covering subset, a few minutes per limiter
-    python benchmarks/grid.py --quick --limiter nginx-strict haproxy --jobs 2
+    python benchmarks/grid.py --quick --limiter nginx-strict haproxy   # five cells each, about 2.5 min each
+    python benchmarks/grid.py --quick --limiter nginx-strict --seconds 10      # shorter cells, a first look
+    python benchmarks/grid.py --quick --jobs 2                 # every limiter, two cells at a time
     python benchmarks/grid.py --limiter haproxy --limits 5 20 --latencies 20 100:lognormal --concurrency 8
-    python benchmarks/grid.py --markdown docs/benchmarks.md   # the whole grid, its table written there
+    python benchmarks/grid.py --markdown docs/benchmarks.md   # the whole grid (hours), its table written there
+
+Limiters: nginx-strict (``limit_req``, no burst), nginx-burst (``burst=5 nodelay``), nginx-conn (``limit_conn``),
+haproxy (``sc_http_req_rate(0) gt N``), and the simulator's own shapes: sim-rate (sliding one-second window),
+sim-window (fixed window with its reset), sim-generations (generation cap, slot held after the answer),
+sim-inflight (cap on requests in flight). The exit code is 0 only when every cell passes.
 
 Each cell starts the simulator (``batchgen simulate``, its own process), a limiter in front of it where the
 cell has one (``limiters.py``), and runs batchgen as a user does: ``python -m batchgen run ... --base-url URL
