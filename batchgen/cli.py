@@ -147,6 +147,20 @@ def parse_schedule(ctx: click.Context, param: click.Parameter, value: str | None
     return schedule
 
 
+def parse_pair(separator: str, example: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """A callback reading two non-negative numbers, the second above the first where a range: ``100/10``."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        match = re.fullmatch(rf"\s*(\d+(?:\.\d+)?)\s*{re.escape(separator)}\s*(\d+(?:\.\d+)?)\s*", value)
+        if not match or float(match[2]) <= (float(match[1]) if separator == "-" else 0):
+            raise click.BadParameter(f"{value!r} is not such as {example}")
+        return float(match[1]), float(match[2])
+
+    return parse
+
+
 def parse_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int | None] | None:
     """``2-5000``, ``5001-`` or ``7`` (one row): the Excel row numbers of one shard."""
     if value is None:
@@ -467,6 +481,22 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
 )
 @click.option("--in-flight-limit", type=click.IntRange(min=1), help="429 when more than N are being processed.")
 @click.option("--quota", type=click.IntRange(min=0), help="After N accepted, 429 'quota exceeded', Retry-After 3600.")
+@click.option(
+    "--fixed-window",
+    callback=parse_pair("/", "100/10"),
+    help="N requests per S seconds, e.g. 100/10; beyond, 429 with Retry-After to the reset and X-RateLimit-*.",
+)
+@click.option(
+    "--generation-cap", type=click.IntRange(min=1), help="429 (no Retry-After) while N generations still run."
+)
+@click.option("--generation-hold", type=click.FloatRange(min=0), help="Seconds a generation runs on after its answer.")
+@click.option(
+    "--outage", callback=parse_pair("-", "30-60"), help="Down from second T1 to T2 after the first request: T1-T2."
+)
+@click.option("--outage-refuse", is_flag=True, help="During the outage refuse connections instead of answering 503.")
+@click.option(
+    "--latency-jitter", type=click.Choice(["uniform", "lognormal"]), help="Jitter around --latency-ms, same mean."
+)
 @click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429.")
 @click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
 @click.option("--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500.")
@@ -490,6 +520,12 @@ def simulate(
     limit_schedule: list[tuple[float, float]],
     in_flight_limit: int | None,
     quota: int | None,
+    fixed_window: tuple[float, float] | None,
+    generation_cap: int | None,
+    generation_hold: float | None,
+    outage: tuple[float, float] | None,
+    outage_refuse: bool,
+    latency_jitter: str | None,
     log_path: Path | None,
     script: str,
     **rates: Any,
@@ -498,12 +534,21 @@ def simulate(
 
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
-    from .simulator import Faults, Limits, Simulator, serve
+    from .simulator import Faults, FixedWindow, Generations, Limits, Outage, Simulator, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)
     limits = Limits(rate_limit, limit_schedule, in_flight_limit, quota)
-    simulator = Simulator(os.environ.get(KEY_ENV) or None, latency_ms, faults, log_path=log_path, limits=limits)
+    if fixed_window:
+        limits.window = FixedWindow(int(fixed_window[0]), fixed_window[1])
+    if generation_cap:
+        hold = {} if generation_hold is None else {"hold": generation_hold}
+        limits.generations = Generations(generation_cap, **hold)
+    if outage:
+        limits.outage = Outage(*outage, refuse=outage_refuse)
+    simulator = Simulator(
+        os.environ.get(KEY_ENV) or None, latency_ms, faults, log_path=log_path, limits=limits, jitter=latency_jitter
+    )
 
     async def main() -> None:
         runner, bound = await serve(simulator, host, port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import random
 import threading
 import time
@@ -54,6 +55,101 @@ FAULTS = (
 
 QUOTA_MESSAGE = "quota exceeded: no credits left"
 QUOTA_RETRY_AFTER = 3600.0
+JITTERS = (None, "uniform", "lognormal")
+SIGMA = 0.5  # of the lognormal latency
+
+
+@dataclass
+class FixedWindow:
+    """``count`` requests per ``seconds``, windows counted from the first request, as an API gateway counts:
+    beyond, a 429 at once whose ``Retry-After`` is the seconds to the reset (rounded up). Every answer carries
+    ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (the reset as epoch seconds,
+    rounded up, as GitHub's API sends it)."""
+
+    count: int
+    seconds: float
+    _index: int = field(default=-1, init=False, repr=False)
+    _used: int = field(default=0, init=False, repr=False)
+
+    def admit(self, elapsed: float, now: float) -> tuple[bool, dict[str, str]]:
+        """Whether a request ``elapsed`` seconds after the first one fits its window, and the headers to send."""
+        index = math.floor(elapsed / self.seconds)
+        if index != self._index:
+            self._index, self._used = index, 0
+        to_reset = (index + 1) * self.seconds - elapsed
+        admitted = self._used < self.count
+        self._used += admitted
+        headers = {
+            "X-RateLimit-Limit": str(self.count),
+            "X-RateLimit-Remaining": str(self.count - self._used),
+            "X-RateLimit-Reset": str(math.ceil(now + to_reset)),
+        }
+        if not admitted:
+            headers["Retry-After"] = str(max(1, math.ceil(to_reset)))
+        return admitted, headers
+
+
+@dataclass
+class Generations:
+    """A cap on generations still running: each accepted request holds a slot from its arrival until ``hold``
+    seconds after its answer (the job runs on after the id is handed out). Full: a 429 at once, with no
+    Retry-After (the provider cannot know when a job ends)."""
+
+    cap: int
+    hold: float = 1.0
+    running: int = field(default=0, init=False)
+    _releases: deque[float] = field(default_factory=deque, init=False, repr=False)
+
+    def take(self, moment: float) -> bool:
+        """A slot for a request arriving at ``moment``, if one is free."""
+        while self._releases and self._releases[0] <= moment:
+            self._releases.popleft()
+        if self.running + len(self._releases) >= self.cap:
+            return False
+        self.running += 1
+        return True
+
+    def release(self, moment: float, accepted: bool) -> None:
+        """The request was answered: an accepted one keeps its slot ``hold`` seconds more."""
+        self.running -= 1
+        if accepted:
+            self._releases.append(moment + self.hold)
+
+
+@dataclass
+class Outage:
+    """The provider down from ``start`` to ``end`` seconds after the first request: every request answered 503
+    at once, or (``refuse``) no one listening, so connections are refused."""
+
+    start: float
+    end: float
+    refuse: bool = False
+
+    def down(self, elapsed: float) -> bool:
+        return self.start <= elapsed < self.end
+
+
+@dataclass
+class Latency:
+    """Seconds before an answer: ``mean``, or jittered around it with the same mean (``uniform``: within
+    +-50%; ``lognormal``: sigma 0.5, a long tail of slow answers as real providers have)."""
+
+    mean: float = 0.0
+    jitter: str | None = None
+    seed: int | None = None
+    _dice: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.jitter not in JITTERS:
+            raise UsageError(f"unknown jitter {self.jitter!r}; use one of {', '.join(JITTERS[1:])}", setting="jitter")
+        self._dice = random.Random(self.seed)
+
+    def draw(self) -> float:
+        if self.jitter == "uniform":
+            return self._dice.uniform(0.5 * self.mean, 1.5 * self.mean)
+        if self.jitter == "lognormal" and self.mean:
+            return self._dice.lognormvariate(math.log(self.mean) - SIGMA**2 / 2, SIGMA)
+        return self.mean
 
 
 @dataclass
@@ -63,14 +159,18 @@ class Limits:
     ``rate``: requests per second, a sliding one-second window of accepted requests. ``schedule``: the rate
     changing during the run, as ``(from second, requests per second)`` counted from the first request.
     ``in_flight``: a 429 (Retry-After 1, at once) whenever more than this many are being processed. ``quota``:
-    after this many accepted, every request is answered 429 "quota exceeded" with Retry-After 3600.
+    after this many accepted, every request is answered 429 "quota exceeded" with Retry-After 3600. ``window``,
+    ``generations``, ``outage``: see their classes.
     """
 
     rate: float | None = None
     schedule: list[tuple[float, float]] = field(default_factory=list)
     in_flight: int | None = None
     quota: int | None = None
-    first: float | None = None  # when the first request came: the schedule counts from it
+    window: FixedWindow | None = None
+    generations: Generations | None = None
+    outage: Outage | None = None
+    first: float | None = None  # when the first request came: the schedule, windows and outage count from it
     _window: deque[float] = field(default_factory=deque, init=False, repr=False)
 
     def rate_at(self, elapsed: float) -> float | None:
@@ -137,10 +237,11 @@ class Simulator:
         rate_limit: float | None = None,
         log_path: Path | None = None,
         limits: Limits | None = None,
+        jitter: str | None = None,
     ) -> None:
         self.api_key = api_key
-        self.latency = latency_ms / 1000
         self.faults = faults or Faults()
+        self.latency = Latency(latency_ms / 1000, jitter, self.faults.seed)
         self.limits = limits or Limits()
         if rate_limit is not None:
             self.limits.rate = rate_limit
@@ -151,6 +252,7 @@ class Simulator:
         self._script = deque(self.faults.script)
         self._random = random.Random(self.faults.seed)
         self.processing = 0  # requests being processed now (the in-flight cap counts them)
+        self.tasks: set[asyncio.Task[None]] = set()  # what serve() runs beside the handlers
         self._log_file = log_path.open("a", encoding="utf-8") if log_path else None
         self.app = web.Application()
         self.rejected_paths = 0  # requests to any other path (a wrong base URL): answered 404
@@ -159,20 +261,28 @@ class Simulator:
         self.app.router.add_route("*", "/{path:.*}", self.elsewhere)
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
+        """Log the request as received, with when it was answered and how (``done``, ``status``)."""
         self.processing += 1
         self.limits.first = time.monotonic() if self.limits.first is None else self.limits.first
+        entry: dict[str, Any] = {"at": time.time(), "idempotency_key": request.headers.get("Idempotency-Key")}
+        self.received.append(entry)
         try:
-            return await self._generate(request)
+            response = await self._generate(request, entry)
+            response.headers.update(entry.pop("headers", {}))
+            entry["status"] = response.status
+            return response
         finally:
+            entry["done"] = time.time()
             self.processing -= 1
+            if entry.pop("slot", False):
+                assert self.limits.generations is not None
+                self.limits.generations.release(time.monotonic(), entry.get("accepted", False))
 
-    async def _generate(self, request: web.Request) -> web.StreamResponse:
-        fault = self._pick_fault()
+    async def _generate(self, request: web.Request, entry: dict[str, Any]) -> web.StreamResponse:
+        fault = entry["fault"] = self._pick_fault()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer:
             self.peers.add((str(peer[0]), int(peer[1])))
-        entry = {"at": time.time(), "idempotency_key": request.headers.get("Idempotency-Key"), "fault": fault}
-        self.received.append(entry)
         try:
             data = await request.read()
         except ConnectionResetError:  # the client went away before its body arrived: nothing to process
@@ -180,12 +290,13 @@ class Simulator:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
         authorized = bool(token) and (self.api_key is None or token == self.api_key) and fault != "401"
-        refusal = self._refuse_at_once() if authorized else None
+        refusal = self._refuse_at_once(entry) if authorized else None
         if refusal is not None:  # answered at once, as a provider's gateway does
             entry["fault"] = refusal[0]
             return refusal[1]
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.latency.draw()
+        if latency:
+            await asyncio.sleep(latency)
         if not authorized:
             return _error(401, "Invalid API key")
         if fault in ("402", "403"):
@@ -214,6 +325,7 @@ class Simulator:
             return _error(int(fault), REJECTIONS[fault])
         ids = [str(uuid.uuid4()), str(uuid.uuid4())]
         self._accept(request.headers.get("Idempotency-Key"), raw, ids)
+        entry["accepted"] = True
         if fault == "accept_drop":
             return _drop(request)
         if fault == "malformed":
@@ -249,13 +361,26 @@ class Simulator:
             roll -= rate
         return "ok"
 
-    def _refuse_at_once(self) -> tuple[str, web.Response] | None:
-        """The quota, then the in-flight cap: (fault logged, answer), or None to go on."""
+    def _refuse_at_once(self, entry: dict[str, Any]) -> tuple[str, web.Response] | None:
+        """An outage, the quota, the in-flight cap, the fixed window, the generation cap: (fault logged,
+        answer), or None to go on (the window's headers and the generation slot noted in ``entry``)."""
         limits = self.limits
+        moment = time.monotonic()
+        elapsed = moment - (limits.first or moment)
+        if limits.outage is not None and limits.outage.down(elapsed):
+            return "outage", _error(503, "Service unavailable")
         if limits.quota is not None and len(self.accepted) >= limits.quota:
             return "quota", _error(429, QUOTA_MESSAGE, {"Retry-After": f"{QUOTA_RETRY_AFTER:g}"})
         if limits.in_flight is not None and self.processing > limits.in_flight:
             return "429", _error(429, "Too many requests in flight", {"Retry-After": "1"})
+        if limits.window is not None:
+            admitted, entry["headers"] = limits.window.admit(elapsed, time.time())
+            if not admitted:
+                return "429", _error(429, "Rate limit exceeded", entry.pop("headers"))
+        if limits.generations is not None:
+            if not limits.generations.take(moment):
+                return "429", _error(429, "Too many generations running")
+            entry["slot"] = True
         return None
 
     def _accept(self, key: str | None, payload: dict[str, Any], ids: list[str]) -> None:
@@ -288,8 +413,29 @@ async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) ->
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    address = runner.addresses[0]
-    return runner, int(address[1])
+    bound = int(runner.addresses[0][1])
+    outage = simulator.limits.outage
+    if outage is not None and outage.refuse:
+        simulator.tasks.add(asyncio.create_task(_refuse_connections(simulator, runner, site, host, bound)))
+    return runner, bound
+
+
+async def _refuse_connections(
+    simulator: Simulator, runner: web.AppRunner, site: web.TCPSite, host: str, port: int
+) -> None:
+    """The outage that refuses connections: stop listening at its start and close the open connections (each
+    once its request is answered, as a provider going down for maintenance does), listen again at its end."""
+    outage = simulator.limits.outage
+    assert outage is not None
+    while simulator.limits.first is None:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(max(0.0, simulator.limits.first + outage.start - time.monotonic()))
+    await site.stop()
+    handlers = runner.server.connections if runner.server else []
+    closing = asyncio.gather(*(handler.shutdown(outage.end - outage.start) for handler in handlers))
+    await asyncio.sleep(max(0.0, simulator.limits.first + outage.end - time.monotonic()))
+    await closing
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
 
 
 class BackgroundSimulator:

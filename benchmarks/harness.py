@@ -195,3 +195,14 @@ def table(figures: list[Figure]) -> str:
         f"| {f.scenario} | {f.measure} | {f.value} | {f.target} | {'pass' if f.ok else 'FAIL'} |" for f in figures
     ]
     return "\n".join(lines)
+
+
+def write_between(path: Path, report: str, marker: str) -> None:
+    """Replace what lies between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path``, keeping the prose
+    around it (the markers are added at the end if missing)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start not in text:
+        text = f"{text.rstrip()}\n\n{start}\n{end}\n"
+    before, rest = text.split(start, 1)
+    path.write_text(f"{before}{start}\n{report}{end}{rest.split(end, 1)[1]}")

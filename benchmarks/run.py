@@ -23,17 +23,9 @@ import faults
 import journal
 import limits
 import throughput
-from harness import Figure, machine, table
+from harness import Figure, machine, table, write_between
 
 SCENARIOS = {**faults.SCENARIOS, **throughput.SCENARIOS, **limits.SCENARIOS, **journal.SCENARIOS}
-
-
-def write_figures(path: Path, report: str) -> None:
-    """Replace the figures between the markers of ``path``, keeping the prose around them."""
-    start, end = "<!-- figures -->", "<!-- /figures -->"
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
-    before, rest = text.split(start, 1)
-    path.write_text(f"{before}{start}\n{report}{end}{rest.split(end, 1)[1]}")
 
 
 def main() -> int:
@@ -57,7 +49,7 @@ def main() -> int:
     report = f"Machine: {machine()}\n\n{table(figures)}\n"
     print("\n" + report)
     if args.markdown:
-        write_figures(args.markdown, report)
+        write_between(args.markdown, report, "figures")
     return 0 if all(f.ok for f in figures) else 1
 
 
