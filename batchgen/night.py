@@ -158,7 +158,7 @@ def decisions(journal: JournalView, output: Path) -> list[Decision]:
         else:
             continue
         found.append(Decision(record.label, record.title, record.state, record.message or "", how))
-    setting = {State.CHANGED: "resend_changed", State.SKIPPED: "allow_resend"}
+    setting: dict[str, str] = {State.CHANGED: "resend_changed", State.SKIPPED: "allow_resend"}
     for left in journal.left_out():
         if left.state in setting:
             found.append(Decision(left.label, left.title, left.state, left.message, command(setting[left.state])))
