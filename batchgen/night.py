@@ -12,10 +12,14 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .journal import JournalView
 from .journal.store import Event
 from .results import State
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("accepted", "refused", "failed", "ambiguous")
 LONG_NIGHT = 1800.0  # seconds: a night longer than this is drawn per minute, not per second
@@ -163,3 +167,20 @@ def decisions(journal: JournalView, output: Path) -> list[Decision]:
         if left.state in setting:
             found.append(Decision(left.label, left.title, left.state, left.message, command(setting[left.state])))
     return found
+
+
+def attempts_frame(journal: JournalView) -> pd.DataFrame:
+    """Every attempt of the night, one line each: its run, row, title, key, attempt number, when it was sent and
+    answered (UTC), outcome class, kind, HTTP status, latency (s), and the pace when it left."""
+    import pandas as pd
+
+    frame = pd.read_sql_query(
+        "SELECT a.run, r.row, r.title, a.key, a.attempt, a.sent, a.answered, a.outcome, a.status, a.latency,"
+        " a.flight, a.rate, a.window FROM attempts a LEFT JOIN rows r ON r.key = a.key ORDER BY a.sent",
+        journal.db,
+    )
+    statuses = [None if pd.isna(status) else int(status) for status in frame.status]
+    frame.insert(8, "kind", [kind(outcome, status) for outcome, status in zip(frame.outcome, statuses, strict=True)])
+    for column in ("sent", "answered"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
