@@ -16,7 +16,7 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 # The front door is imported at once: its module keeps heavy imports inside the functions that need them.
-from .api import arun, run, validate
+from .api import arun, attempts, report, run, validate
 from .errors import (
     BatchgenError,
     FatalAPIError,
@@ -50,6 +50,8 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "arun",
+    "attempts",
+    "report",
     "run",
     "validate",
 ]

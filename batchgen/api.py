@@ -275,6 +275,23 @@ async def arun(
     return result
 
 
+def report(output: str | Path, path: str | Path | None = None) -> Path:
+    """Write the night of ``output`` (every run on it) as one self-contained HTML page at ``path`` (by default
+    beside it: ``results.night.html``); return where it went. Nothing in the page is fetched from the network."""
+    from .page import write_report
+
+    return write_report(output, path)
+
+
+def attempts(output: str | Path) -> pd.DataFrame:
+    """Every request sent for ``output``, one line each, from its journal: see ``docs/api.md``."""
+    from .night import attempts_frame
+    from .status import open_journal
+
+    with open_journal(output) as journal:
+        return attempts_frame(journal)
+
+
 def _table(journal_file: Path, output: Path, name: str) -> pd.DataFrame:
     """A table of the output (``jobs`` or ``failed``), rebuilt from the journal, as a DataFrame."""
     import pandas as pd

@@ -411,6 +411,7 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
             f"{counts['unknown']} rows are unknown: the provider may have created (and billed) jobs for them. "
             "Check with the provider, then run again with --retry-unknown to send them again."
         )
+    say(f"the night, drawn: batchgen report {result.output}")
     if error is None and result.interrupted:
         say("interrupted: run the same command again to resume")
     elif error is None and result.stopped:
@@ -445,6 +446,21 @@ def status(output: Path) -> int:
         click.echo(f"throughput: {found.throughput}")
     for label, state, message in found.lines:
         click.echo(flagged(f"row {label}  {state}  {message}"))
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "page", type=click.Path(path_type=Path), help="Where to write the page (default: OUTPUT.night.html)."
+)
+def report(output: Path, page: Path | None) -> int:
+    """Draw the night of OUTPUT as one HTML page that opens offline: answers, the pace, latency, what to decide."""
+    from .page import write_report
+
+    with _naming(output="OUTPUT", path="-o"):
+        written = write_report(output, page)
+    say(f"{output}: the night drawn in {written}")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from .errors import OutputError, UsageError
 from .files import atomic_write
 from .headers import output_name
 from .journal import DoneRow, JournalView
+from .nightsheet import add_night
 from .results import State
 
 JOB_COLUMNS = ["row", "title", "job_id", "job_index", "tag", "model", "submitted_at", "key"]
@@ -201,7 +202,7 @@ def write_tables(output: Path, journals: Sequence[JournalView]) -> None:
             atomic_write(output, lambda handle: _write_csv(handle, jobs))
             atomic_write(failed_csv_path(output), lambda handle: _write_csv(handle, failed))
         else:
-            atomic_write(output, lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}))
+            atomic_write(output, lambda handle: _write_workbook(handle, {"jobs": jobs, "failed": failed}, journals))
     except OSError as exc:
         raise OutputError(
             f"cannot write {output} ({exc.strerror or exc}); every job id is in the journal: "
@@ -241,7 +242,7 @@ def _csv_text(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:2] in (*FORMULA_START, "'") else cell
 
 
-def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet]) -> None:
+def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet], journals: Sequence[JournalView]) -> None:
     """Stream the sheets with xlsxwriter; text is always stored as text, never as a formula or a link."""
     import xlsxwriter
 
@@ -255,4 +256,5 @@ def _write_workbook(handle: IO[bytes], sheets: dict[str, Sheet]) -> None:
         sheet.write_row(0, 0, header)
         for number, line in enumerate(lines, start=1):
             sheet.write_row(number, 0, line)
+    add_night(book, journals)
     book.close()

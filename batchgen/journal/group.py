@@ -9,7 +9,8 @@ disk: no request leaves, and nothing is logged or shown, before that.
 A flush runs on the event loop itself, once per turn of the loop, after every task that was ready has queued
 its writes. Requests are sent only from the loop, so none can leave while a write is not yet synced, and
 since a flush holds every answer that came before it, job ids are on disk before the next request leaves. The
-answers that arrive during a sync wait in the sockets and make the next batch.
+answers that arrive during a sync wait in the sockets and make the next batch. The night's record (each
+attempt, each run event) rides along in the same transactions: it never costs a sync of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from ..errors import BatchgenError
 from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
 from ..results import State
-from .store import Change, Journal, in_flight, now, pending
+from .store import Attempt, Change, Event, Journal, in_flight, now, pending
 from .view import LeftOut, Record
 
 log = logging.getLogger("batchgen")
@@ -41,6 +42,8 @@ class _Flush:
 
     claims: list[tuple[Record, asyncio.Future[Sent | None]]] = field(default_factory=list)
     changes: list[tuple[Change, asyncio.Future[None]]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -104,6 +107,14 @@ class GroupCommit:
         self._kick(soon=False)
         return future
 
+    def keep(self, attempt: Attempt | None = None, event: Event | None = None) -> None:
+        """Queue an attempt or an event of the night: written with the next flush, nobody waits for it."""
+        if attempt is not None:
+            self._queue.attempts.append(attempt)
+        if event is not None:
+            self._queue.events.append(event)
+        self._kick(soon=False)
+
     async def settle(self, change: Change) -> None:
         """Write ``change`` to the journal, on disk, before the caller goes on."""
         await self.write(change)
@@ -134,19 +145,19 @@ class GroupCommit:
         """Write every queued claim and answer. Under load, the answers that arrive while a flush syncs make the
         next batch larger: the cost of a sync spreads over more rows as the rate grows."""
         self._scheduled = None
-        while self._queue.claims or self._queue.changes:
+        while self._queue.claims or self._queue.changes or self._queue.attempts or self._queue.events:
             batch, self._queue = self._queue, _Flush()
             claims = [] if self._closed else [record for record, _ in batch.claims]
-            changes = [change for change, _ in batch.changes]
-            self._resolve(batch, self._write(claims, changes))
+            self._resolve(batch, self._write(claims, batch))
 
-    def _write(self, claims: list[Record], changes: list[Change]) -> _Written:
+    def _write(self, claims: list[Record], queued: _Flush) -> _Written:
         """The ledger first (answers since its last write, then claims), then the journal.
 
         The ledger learns of answers with the next claims (or at the end): a flush without claims syncs the
         journal alone. Until then the journal has them, and a run after a crash brings the ledger up to date.
         """
         written = _Written()
+        changes = [change for change, _ in queued.changes]
         self._entries += [entry for entry in map(_entry, changes) if entry is not None]
         sequence = self.sequence + 1 if claims else None
         if claims and self.ledger is not None and self.ledger_error is None:
@@ -167,7 +178,7 @@ class GroupCommit:
         sent = [in_flight(record.key) for record in claims if record.key not in written.refused]
         left_out = [_skipped(record, written.refused[record.key]) for record in claims if record.key in written.refused]
         try:
-            self.journal.apply([*changes, *sent], left_out, sequence)
+            self.journal.apply([*changes, *sent], left_out, sequence, queued.attempts, queued.events)
         except BatchgenError as exc:
             written.journal_error = exc
             return written

@@ -2,7 +2,8 @@
 
 Version 1 is the first release's journal (it had no user_version); version 2 adds row labels (a DataFrame's
 index), the key of a row left out of a run, and the trigger that makes a ``done`` record final; version 3
-links a row sent again after an edit to the row it replaces (``replaced_by``), whose ids are then superseded.
+links a row sent again after an edit to the row it replaces (``replaced_by``), whose ids are then superseded;
+version 4 keeps the night: every attempt (``attempts``) and every run event (``events``), for ``batchgen report``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from ..errors import JournalError, UsageError
 from ..system import sqlite_durable
 
-VERSION = 3
+VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +54,18 @@ BEGIN SELECT RAISE(ABORT, 'a done row is final'); END;
 
 _V3 = "ALTER TABLE rows ADD COLUMN replaced_by TEXT;"
 
+# Times are Unix seconds (REAL): a night is drawn to the second and below. ``rate`` and ``window`` are the pace's
+# when the request left; ``answered`` and ``status`` are NULL for a request that got no answer.
+_V4 = """
+CREATE TABLE IF NOT EXISTS attempts (
+    run INTEGER NOT NULL, key TEXT NOT NULL, attempt INTEGER NOT NULL, sent REAL NOT NULL, answered REAL,
+    outcome TEXT NOT NULL, status INTEGER, latency REAL, flight INTEGER, rate REAL, window INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+    run INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, why TEXT NOT NULL, until REAL
+);
+"""
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (or create) the journal at ``path`` and migrate it.
@@ -86,5 +99,5 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
         )
     if version == VERSION:
         return
-    steps = _TABLES + (_V2 if version < 2 else "") + _V3
+    steps = _TABLES + (_V2 if version < 2 else "") + (_V3 if version < 3 else "") + _V4
     db.executescript("BEGIN;" + steps + f"PRAGMA user_version={VERSION};COMMIT;")

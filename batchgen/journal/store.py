@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import JournalError, UsageError
 from ..results import State
@@ -72,6 +72,36 @@ class Change:
     values: dict[str, Any] = field(default_factory=dict)
     bump: bool = False
     job_ids: tuple[str, ...] = ()
+
+
+class Attempt(NamedTuple):
+    """One request of a run, kept for the night's report: when it left (Unix seconds) and was answered, its
+    outcome class (``accepted``, ``retryable``, ``rejected``, ``fatal``, ``ambiguous``, ``interrupted``) and
+    status, and the pace when it left: requests in flight with it, the rate (per second) and the window.
+    A tuple: the journal inserts it as it is."""
+
+    run: int
+    key: str
+    attempt: int
+    sent: float
+    answered: float | None
+    outcome: str
+    status: int | None
+    latency: float | None
+    flight: int
+    rate: float
+    window: int
+
+
+class Event(NamedTuple):
+    """A moment of a run (``start``, ``resume``, ``pause``, ``stop``, ``signal``) at ``at`` (Unix seconds), with
+    why; a pause also says ``until`` when."""
+
+    run: int
+    at: float
+    kind: str
+    why: str = ""
+    until: float | None = None
 
 
 class Journal(JournalView):
@@ -211,16 +241,23 @@ class Journal(JournalView):
     def mark_unknown(self, key: str, status: int | None, message: str) -> None:
         self.apply([unknown(key, status, message)])
 
-    def apply(self, changes: Sequence[Change], left_out: Sequence[LeftOut] = (), sequence: int | None = None) -> None:
-        """Apply ``changes`` (a done row is never touched), record ``left_out`` rows and the claim ``sequence``:
-        one transaction, one sync."""
+    def apply(
+        self,
+        changes: Sequence[Change],
+        left_out: Sequence[LeftOut] = (),
+        sequence: int | None = None,
+        attempts: Sequence[Attempt] = (),
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Apply ``changes`` (a done row is never touched), record ``left_out`` rows, the claim ``sequence``, and
+        the ``attempts`` and ``events`` of the night: one transaction, one sync."""
         stamp = now()
         with self._writing():
             for change in changes:
                 assignments = "".join(f", {name}=?" for name in change.values)
-                attempts = "attempts + 1" if change.bump else "attempts"
+                counted = "attempts + 1" if change.bump else "attempts"
                 self.db.execute(
-                    f"UPDATE rows SET state=?, attempts={attempts}, updated_at=?{assignments}"
+                    f"UPDATE rows SET state=?, attempts={counted}, updated_at=?{assignments}"
                     " WHERE key=? AND state != 'done'",
                     (change.state, stamp, *change.values.values(), change.key),
                 )
@@ -228,6 +265,10 @@ class Journal(JournalView):
                 self._leave_out(left_out)
             if sequence is not None:
                 self._set_meta(SEQUENCE, str(sequence))
+            if attempts:
+                self.db.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+            if events:
+                self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)
 
     def set_meta(self, name: str, value: str) -> None:
         with self._writing():

@@ -84,7 +84,7 @@ class Dispatcher:
     async def run(self, records: list[Record]) -> Report:
         """Work every record until done or stopped; a cancellation cancels the requests in flight too."""
         settings = self.settings
-        self._settler = Settler(self.commit, settings, self.stop, len(records), self.report)
+        self._settler = Settler(self.commit, settings, self.stop, len(records), self.report, self.gate)
         loop = asyncio.get_running_loop()
         timer = (
             loop.call_later(settings.limits.stop_after, self.stop, "the time limit was reached")
@@ -169,7 +169,7 @@ class Dispatcher:
                 self.gate.unsent()
                 self.commit.give_back(record)
                 raise Stopped
-            started = self.pace.clock()
+            started = settler.keeper.leaving(record, ticket)
             try:
                 response = await self.transport.send(
                     settings.provider.url,

@@ -16,8 +16,11 @@ from ..errors import BatchgenError, FatalAPIError, JournalError, NoAnswerError, 
 from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
+from ..pace import LONG_RETRY_AFTER
 from ..results import State
 from ..settings import Settings
+from .gate import Gate
+from .keep import Keeper
 from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, TryAgain, redact
 from .report import Report
 from .tally import Tally
@@ -28,9 +31,16 @@ class Settler:
     """Journals each outcome and decides whether the run must stop; ``stop`` is called with the reason."""
 
     def __init__(
-        self, commit: GroupCommit, settings: Settings, stop: Callable[[str], None], total: int, report: Report
+        self,
+        commit: GroupCommit,
+        settings: Settings,
+        stop: Callable[[str], None],
+        total: int,
+        report: Report,
+        gate: Gate,
     ) -> None:
         self.commit = commit
+        self.keeper = Keeper(commit, gate, report)
         self.settings = settings
         self.stop = stop
         self.report = report
@@ -41,6 +51,7 @@ class Settler:
         self.tally = Tally(settings, total, report, self.fail)
 
     def close(self) -> None:
+        self.keeper.close()
         self.tally.close()
 
     def fail(self, error: BatchgenError) -> None:
@@ -56,6 +67,7 @@ class Settler:
         outcome = replace(outcome, message=redact(outcome.message, self.settings.provider.api_key.get_secret_value()))
         key, status, message = record.key, outcome.status, outcome.message
         state, kind = State.PENDING, type(outcome).__name__.lower()
+        self.keeper.answered(record, outcome, latency)
         if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
             self._answered()
         if isinstance(outcome, Accepted):
@@ -63,6 +75,8 @@ class Settler:
             return self._after_done(written, record, outcome, attempt, latency)
         if isinstance(outcome, Retryable):
             written = self.commit.write(pending(key, status, message))
+            if outcome.retry_after is not None and outcome.retry_after >= LONG_RETRY_AFTER:
+                self.keeper.pause(outcome.retry_after, message)
             return self._after_retryable(written, record, outcome, attempt, latency)
         if isinstance(outcome, Fatal):
             written = self.commit.write(pending(key, status, message))
@@ -117,6 +131,7 @@ class Settler:
 
     async def cancelled(self, record: Record, body_sent: bool) -> None:
         """A request cut short by a hard interrupt: unknown if its body had left, else still pending."""
+        self.keeper.interrupted(record)
         if body_sent:
             message = "interrupted after the request was sent: the provider may have created jobs"
             await self.commit.settle(unknown(record.key, None, message))

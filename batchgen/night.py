@@ -1,0 +1,186 @@
+"""The night of an output, read back from its journal: its attempts per second or minute, its events, its totals,
+and the rows that need a decision with the command for each. What the report page and the ``night`` sheet draw.
+
+Answers are counted in four kinds: ``accepted`` (job ids came back), ``refused`` (a 429: the provider's limit),
+``ambiguous`` (the provider may have created jobs: no clear answer, or cut short after the request left) and
+``failed`` (every other answer: 5xx, 4xx, a connection that failed before anything was sent).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .journal import JournalView
+from .journal.store import Event
+from .results import State
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KINDS = ("accepted", "refused", "failed", "ambiguous")
+LONG_NIGHT = 1800.0  # seconds: a night longer than this is drawn per minute, not per second
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass(slots=True)
+class Span:
+    """One second (or minute) of the night: answers per kind, requests sent, the pace's mean rate and largest
+    window and in flight among the requests that left in it, and latency percentiles of its answers."""
+
+    start: float
+    answers: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    sent: int = 0
+    rate: float = 0.0
+    window: int = 0
+    flight: int = 0
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+    def percentile(self, p: int) -> float | None:
+        """The ``p``-th percentile of this span's latencies (nearest rank), ``None`` without any."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A row that needs a decision: its state, why, and the command that acts on it."""
+
+    label: int | str
+    title: str
+    state: str
+    reason: str
+    command: str
+
+
+@dataclass(slots=True)
+class Night:
+    """An output's night: ``step`` seconds per span, from ``first`` to ``last`` (Unix seconds)."""
+
+    source: str
+    step: int
+    first: float
+    last: float
+    spans: list[Span]
+    events: list[Event]
+    totals: dict[str, int]  # answers per kind
+    attempts: int
+    states: dict[str, int]  # rows per state, as ``status`` counts them
+
+
+def kind(outcome: str, status: int | None) -> str:
+    """The kind of an attempt's answer (see the module's docstring)."""
+    if outcome == "accepted":
+        return "accepted"
+    if status == 429:
+        return "refused"
+    return "ambiguous" if outcome in ("ambiguous", "interrupted") else "failed"
+
+
+def read_night(journal: JournalView, step: int | None = None) -> Night:
+    """An output's night from its ``journal`` (every run on it is part of it), in spans of ``step``
+    seconds (by default a second, a minute for a night longer than :data:`LONG_NIGHT`)."""
+    run = journal.latest_run()
+    source = journal.run_info(run)[0]
+    rows = journal.db.execute(
+        "SELECT sent, answered, outcome, status, latency, flight, rate, window FROM attempts ORDER BY sent"
+    ).fetchall()
+    events = [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")]
+    moments = [row[0] for row in rows] + [event.at for event in events]
+    first, last = (min(moments), max(moments + [(row[1] or row[0]) for row in rows])) if moments else (0.0, 0.0)
+    step = step or (60 if last - first > LONG_NIGHT else 1)
+    first = first // step * step  # spans start on the second (the minute)
+    spans, totals = _spans(rows, first, step)
+    return Night(
+        source,
+        step,
+        first,
+        last,
+        spans,
+        events,
+        totals,
+        len(rows),
+        dict(journal.counts(run)),
+    )
+
+
+Row = tuple[float, float | None, str, int | None, float | None, int, float, int]
+
+
+def _spans(rows: Iterable[Row], first: float, step: int) -> tuple[list[Span], dict[str, int]]:
+    """The attempts in spans of ``step`` seconds from ``first``: a request counts where it left, its answer
+    where it came (where it gave up waiting, for none)."""
+    found: dict[int, Span] = {}
+    totals = dict.fromkeys(KINDS, 0)
+
+    def span(moment: float) -> Span:
+        index = int((moment - first) // step)
+        return found.setdefault(index, Span(first + index * step))
+
+    for sent, answered, outcome, status, latency, flight, rate, window in rows:
+        left = span(sent)
+        left.sent += 1
+        left.rate += rate
+        left.window, left.flight = max(left.window, window), max(left.flight, flight)
+        answer = span(answered if answered is not None else sent + (latency or 0.0))
+        which = kind(outcome, status)
+        answer.answers[which] += 1
+        totals[which] += 1
+        if answered is not None and latency is not None:
+            answer.latencies.append(latency)
+    ordered = []
+    for index in range(max(found, default=-1) + 1):  # every span of the night, the quiet ones too
+        current = found.get(index) or Span(first + index * step)
+        current.rate = current.rate / current.sent if current.sent else 0.0
+        ordered.append(current)
+    return ordered, totals
+
+
+def decisions(journal: JournalView, output: Path) -> list[Decision]:
+    """Rows unknown, failed, changed or skipped: why, and the command for each (the page is read by people who
+    type commands; each command names its setting too, for the library)."""
+    source = journal.run_info(journal.latest_run())[0]
+    run = f"batchgen run {shlex.quote(source)} -o {shlex.quote(str(output))}"
+
+    def command(setting: str | None, note: str = "") -> str:
+        if setting is None:
+            return run
+        flag = "-" * 2 + setting.replace("_", "-")  # the setting's command-line spelling
+        return f"{run} {flag}  ({setting}=True{note})"
+
+    found = []
+    for record in journal.unfinished(journal.latest_run()):
+        if record.state == State.UNKNOWN:
+            how = command("retry_unknown", "; check with the provider first: it may have billed them")
+        elif record.state == State.FAILED:
+            how = command(None) if record.retryable else command("retry_failed", ", after fixing the row")
+        else:
+            continue
+        found.append(Decision(record.label, record.title, record.state, record.message or "", how))
+    setting: dict[str, str] = {State.CHANGED: "resend_changed", State.SKIPPED: "allow_resend"}
+    for left in journal.left_out():
+        if left.state in setting:
+            found.append(Decision(left.label, left.title, left.state, left.message, command(setting[left.state])))
+    return found
+
+
+def attempts_frame(journal: JournalView) -> pd.DataFrame:
+    """Every attempt of the night, one line each: its run, row, title, key, attempt number, when it was sent and
+    answered (UTC), outcome class, kind, HTTP status, latency (s), and the pace when it left."""
+    import pandas as pd
+
+    frame = pd.read_sql_query(
+        "SELECT a.run, r.row, r.title, a.key, a.attempt, a.sent, a.answered, a.outcome, a.status, a.latency,"
+        " a.flight, a.rate, a.window FROM attempts a LEFT JOIN rows r ON r.key = a.key ORDER BY a.sent",
+        journal.db,
+    )
+    statuses = [None if pd.isna(status) else int(status) for status in frame.status]
+    frame.insert(8, "kind", [kind(outcome, status) for outcome, status in zip(frame.outcome, statuses, strict=True)])
+    for column in ("sent", "answered"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
