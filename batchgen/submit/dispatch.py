@@ -179,7 +179,7 @@ class Dispatcher:
                     connect_timeout=settings.provider.connect_timeout,
                 )
             except TransportError as exc:
-                self.pace.unanswered()
+                self.pace.unanswered(ticket)
                 outcome = classify_error(exc, settings.provider.timeout)
             except SendCancelled as exc:
                 await settler.cancelled(record, exc.body_sent)

@@ -1,0 +1,211 @@
+"""A model of what the provider lets through, after TCP BBR: an estimate of the rate that gets through, paced
+evenly a little below it (a cruise), and a cycle that probes above it; what a probe shows decides.
+
+A probe sends at ``estimate x (1 + step)`` for a second of requests (a limit per second shows itself within
+one) and is judged by the answers to its own requests. More got through: the estimate is the probe's rate and
+the next probe, at once, goes twice as far (a run starts, and finds a raised limit, by doubling). Refusals
+beyond the background: the limit is in between; the next probe goes half as far after a cruise twice as long (a
+probe at the limit costs a refusal or two: rarer ones keep them few). Refusals beyond the background while
+cruising: the limit fell, or a probe's success did not last; the estimate comes down, once per phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from .phase import Background, Phase
+
+CRUISE = 0.985  # the cruise's share of the estimate
+FIRST_STEP, LEAST_STEP, MOST_STEP = 0.25, 0.03, 1.0  # how far a probe goes above the estimate
+PROBE_SECONDS, PROBE_REQUESTS = 1.0, 4  # a probe lasts a second of requests, and at least this many
+CRUISE_SECONDS, CRUISE_REQUESTS = 1.0, 8  # a cruise at least this long and this many, times ``patience``...
+MOST_PATIENCE, LONGEST_CRUISE = 8.0, 8.0  # ...up to 8, and never longer than 8 s: a raised limit is found
+START_ROUND = 0.25  # seconds: the start doubles at most this often
+DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
+LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
+MIN_RATE = 0.5
+
+
+class Model:
+    """The estimate, the phase of the cycle, the round-trip and what got through in the last second."""
+
+    def __init__(self, start: float) -> None:
+        self.estimate, self.step, self.patience = start / 2, MOST_STEP, 1.0
+        self.background = Background()
+        self.srtt: float | None = None
+        self.accepted: deque[float] = deque()  # accepted answers, and sends, of the last second
+        self.sends: deque[float] = deque()
+        self.drain_until = -math.inf  # nothing is sent until then
+        self.good: float | None = None  # the highest estimate a whole cruise held at since the last cut
+        self.pending: tuple[Phase, float] | None = None  # a cruise with refusals, and the estimate it had
+        self.capped = 0  # a cap on requests in flight was found at this many: the window's business
+        self.phase = Phase(0, "start", start)
+        self._phases = {0: self.phase}
+        self._cruise_began = 0.0
+
+    @property
+    def starting(self) -> bool:
+        return self.phase.kind == "start"
+
+    def round_trip(self) -> float:
+        return 0.1 if self.srtt is None else max(self.srtt, 0.001)
+
+    def got_through(self) -> float:
+        return float(len(self.accepted))
+
+    def growth(self) -> float:
+        """What each accepted answer multiplies the start's rate (and a full window) by: doubling per round-trip,
+        or per :data:`START_ROUND` if longer (what is sent faster is refused before the first refusal is back)."""
+        if not self.starting:
+            return 1.0
+        return float(2 ** (1 / max(1.0, self.phase.rate * max(self.round_trip(), START_ROUND))))
+
+    def sent(self, now: float) -> int:
+        """Count a request in the phase it belongs to (moving on when one has sent enough); its serial."""
+        phase, cruised = self.phase, now - self._cruise_began
+        if phase.kind == "start" and now - phase.first >= max(self.round_trip(), START_ROUND):
+            self._begin("start", now, phase.rate)  # the start is judged round by round
+        elif phase.kind == "cruise" and (
+            cruised >= LONGEST_CRUISE
+            or (phase.sent >= CRUISE_REQUESTS * self.patience and cruised >= CRUISE_SECONDS * self.patience)
+        ):
+            if cruised >= LONGEST_CRUISE:
+                self.step = max(self.step, FIRST_STEP)  # long since the limit was found: it may have moved
+            self._begin("probe", now, self.estimate * (1 + self.step))
+        self.sends.append(now)
+        while self.sends[0] <= now - 1.0:
+            self.sends.popleft()
+        phase = self.phase
+        phase.sent += 1
+        phase.first, phase.last = min(phase.first, now), now
+        if phase.kind == "probe" and phase.sent >= max(PROBE_REQUESTS, PROBE_SECONDS * phase.rate):
+            self._begin("cruise", now, self.estimate * CRUISE)  # the probe is sent: cruise while it is judged
+        return phase.serial
+
+    def answered(self, now: float, serial: int, latency: float, verdict: str, rate: float, flight: int) -> None:
+        """An answer to a request of phase ``serial``, sent at ``rate`` with ``flight`` in flight: ``accepted``,
+        ``refused`` (a 429 about the pace), ``bounded`` (a 429 beyond a cap on requests in flight already
+        found) or ``other`` (a 5xx, a 429 of a window the provider announced, no answer)."""
+        if verdict == "accepted":
+            self.srtt = latency if self.srtt is None else 0.875 * self.srtt + 0.125 * latency
+            self.accepted.append(now)
+        while self.accepted and self.accepted[0] <= now - 1.0:
+            self.accepted.popleft()
+        phase = self._phases.get(serial)
+        if phase is None:
+            return
+        phase.count(verdict, flight)
+        if phase.kind == "probe":
+            self._judge(now, phase, verdict == "bounded")
+        elif phase.refused and not phase.cut and (not phase.accepted or self.background.exceeded(phase, 3, True)):
+            if not phase.accepted and not phase.answered:
+                # refused at once, the accepted answers still on their way: wait for them (they tell a cap on
+                # requests in flight, refused only beyond what was accepted, from a rate)
+                self.drain_until = max(self.drain_until, now + self.round_trip())
+            elif phase.beyond:
+                self._capped(now, phase)
+            else:
+                self._cut(now, phase, rate)
+        elif phase is not self.phase and phase.answered:
+            self._done(phase)
+
+    def resumed(self, now: float) -> None:
+        """After a pause of the whole run (a window the provider announced, a burst refused with a Retry-After),
+        what got through in the last second is the estimate."""
+        if self.accepted:
+            self.estimate, self.step = self.got_through(), FIRST_STEP
+            self._begin("cruise", now, self.estimate * CRUISE)
+
+    def _judge(self, now: float, probe: Phase, bounded: bool) -> None:
+        """A probe that found the limit is over at its first refusal beyond the background (or beyond a cap on
+        requests in flight); one that got more through, when its last answer comes."""
+        if bounded or (probe.refused and self.background.exceeded(probe, 2)):
+            self.capped = probe.top_accepted if probe.beyond else 0
+            self._found(now, probe)
+        elif probe.answered and self.phase is not probe:
+            self._forget(probe)
+            if probe.delivered() < self.estimate * (1 - self.background.share) * (1 + probe.rate / self.estimate) / 2:
+                self.step = max(self.step / 2, LEAST_STEP)  # held back by something else (the window, rows)
+                return
+            self.background.learn(probe)
+            if self.pending is not None:  # more got through above it: its refusals were not the pace's
+                self.background.learn(self.pending[0])
+                self.pending = None
+            self.estimate, self.step, self.patience = probe.rate, min(2 * self.step, MOST_STEP), 1.0
+            self._begin("probe", now, self.estimate * (1 + self.step))
+
+    def _capped(self, now: float, phase: Phase) -> None:
+        """A cap on requests in flight: the window takes it, the estimate is the rate it allows (a probe tries
+        one more in flight, at a rate that would need it), and refusals within the cap are a rate's."""
+        phase.cut, self.capped = True, phase.top_accepted
+        self.estimate, self.step = max(self.capped / self.round_trip(), MIN_RATE), FIRST_STEP
+        self._begin("cruise", now, self.estimate * CRUISE)
+
+    def _found(self, now: float, probe: Phase) -> None:
+        """The limit is between the estimate and the probe: the next goes half as far, after a longer cruise that
+        starts once what the probe sent beyond it is behind."""
+        self._narrow()
+        self._forget(probe)
+        if self.phase is probe:
+            self._begin("cruise", now, self.estimate * CRUISE)
+        self.phase.after_probe = True
+        excess = probe.sent - (probe.last - probe.first) * self.phase.rate
+        self.drain_until = max(self.drain_until, now + min(max(excess, 0.0) / self.phase.rate, 1.0))
+
+    def _cut(self, now: float, phase: Phase, rate: float) -> None:
+        """Refusals beyond the background. After a probe's success that did not last (a burst allowance let it
+        through), back to the estimate a cruise held at; else down to what got through while refused (a sliding
+        window's limit, a strict bucket's at worst half), by at least :data:`LEAST_CUT`, by half when nothing
+        got through or in the start. Then nothing is sent until the excess of the last second is behind."""
+        phase.cut, self.pending = True, None
+        if self.good is not None and self.good < self.estimate:
+            self.estimate = self.good
+            self._narrow()
+        else:
+            through = min(self.got_through(), rate)
+            if phase.kind != "start" and phase.accepted:
+                through = min(max(phase.delivered(), through), LEAST_CUT * rate)
+            self.estimate, self.step, self.patience = max(through, 0.5 * rate, MIN_RATE), FIRST_STEP, 1.0
+        self.good = None
+        self._begin("cruise", now, self.estimate * CRUISE)
+        excess = sum(1 for at in self.sends if at > now - 1.0) - self.estimate
+        self.drain_until = max(self.drain_until, now + min(max(excess, 0.0) / self.estimate, 1.0))
+
+    def _narrow(self) -> None:
+        self.step = max(self.step / 2, LEAST_STEP)
+        self.patience = min(2 * self.patience, MOST_PATIENCE)
+
+    def _done(self, phase: Phase) -> None:
+        """Every request of a cruise that is over was answered and no cut came of it: its estimate held. Its
+        refusals, if any, may be the background or a limit just below: a slower cruise says which."""
+        self._forget(phase)
+        if phase.kind != "cruise" or phase.cut:
+            return
+        judged = phase.judges
+        if judged is not None:
+            if phase.refused * judged.answers * 2 >= judged.refused * phase.answers:
+                self.estimate = max(self.estimate, phase.before)  # no rarer when slower: not the pace's
+                self.background.learn(judged)
+            self.background.learn(phase)
+        elif phase.refused and not phase.after_probe and self.pending is None:
+            self.pending = (phase, self.estimate)
+            self.estimate *= DOWN
+        elif not phase.after_probe:
+            self.background.learn(phase)
+        self.good = max(self.good or 0.0, phase.rate / CRUISE)
+
+    def _begin(self, kind: str, now: float, rate: float) -> None:
+        ended = self.phase
+        if ended.kind != "probe" and ended.answered and ended.serial in self._phases:
+            self._done(ended)
+        self.phase = Phase(ended.serial + 1, kind, max(rate, MIN_RATE))
+        self._phases[self.phase.serial] = self.phase
+        if kind == "cruise":
+            self._cruise_began = now
+            if self.pending is not None:
+                self.phase.judges, self.phase.before = self.pending
+                self.pending = None
+
+    def _forget(self, phase: Phase) -> None:
+        self._phases.pop(phase.serial, None)

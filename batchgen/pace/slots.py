@@ -1,0 +1,67 @@
+"""When requests may start: the pace's even grid, the `rate` setting's hard cap, and the run's pause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SLACK = 0.002  # a slot less than this away is taken now: a timer cannot wait less than about a millisecond
+EVEN = 0.98  # two requests of the pace never leave closer than this share of its interval
+TOLERANCE = 0.02  # a cap's slot taken this late keeps its grid: over any second, at most 2% + 1 over the cap
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Handed out with each send and given back with its answer: when it left, in which phase of the pace
+    (``phase``), how many requests were in flight with it, whether it filled the window, and the pace's rate."""
+
+    sent_at: float
+    phase: int
+    flight: int = 1
+    filled: bool = False
+    rate: float = 1.0
+
+
+class Grid:
+    """Start times on a grid of ``1 / rate``: a slot taken late moves the next one only as far as keeps the
+    interval from shrinking below ``floor`` of itself, so timer lateness does not erode the rate while no two
+    requests leave closer than the grid allows (a strict leaky bucket refuses any burst). After an idle spell the
+    grid restarts from now: no burst."""
+
+    def __init__(self, floor: float) -> None:
+        self.floor = floor
+        self.next = float("-inf")
+
+    def wait(self, now: float) -> float:
+        return self.next - now
+
+    def take(self, now: float, rate: float) -> None:
+        interval = 1 / rate
+        self.next = max(self.next + interval, now + self.floor * interval)
+
+
+class Slots:
+    """The pace's even grid, ``cap`` as GCRA on absolute times (a wake-up up to :data:`TOLERANCE` late keeps
+    the cap's grid), and the run's pause."""
+
+    def __init__(self, cap: float | None) -> None:
+        self.cap = cap
+        self.even = Grid(EVEN)
+        self.capped = Grid(1.0)
+        self.paused_until = float("-inf")
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next request may start (0: now)."""
+        wait = max(self.paused_until - now, self.even.wait(now), self.capped.wait(now))
+        return wait if wait > SLACK else 0.0
+
+    def take(self, now: float, rate: float) -> None:
+        self.even.take(now, rate)
+        if self.cap:
+            grid = self.capped
+            grid.next = (grid.next if now - grid.next <= TOLERANCE else now) + 1 / self.cap
+
+    def pause(self, until: float) -> None:
+        self.paused_until = max(self.paused_until, until)
+
+    def paused(self, now: float) -> bool:
+        return now < self.paused_until
