@@ -14,7 +14,7 @@ from batchgen.history import History
 from batchgen.journal import Journal, Record
 from batchgen.journal.group import ClaimsClosed, GroupCommit
 from batchgen.journal.store import done, pending
-from batchgen.ledger import BILLED, Batch, LedgerError
+from batchgen.ledger import BILLED, Batch, Entry, LedgerError
 from batchgen.ledger.sqlite import SqliteLedger
 
 from .test_journal import A, B, open_with, row_keys, rows
@@ -33,10 +33,14 @@ def test_an_older_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> 
         " sent_at TEXT NOT NULL, job_ids TEXT, PRIMARY KEY (key, host, output))"
     )
     old.execute("INSERT INTO sent VALUES ('k', ?, '/a', 'done', 't', '[\"id-1\"]')", (HOST,))
+    old.execute("INSERT INTO sent VALUES ('k', 'http://127.0.0.1:9', '/a', 'unknown', 't', NULL)")  # older spellings
+    old.execute("INSERT INTO sent VALUES ('k', 'http://LOCALHOST:9', '/a', 'done', 't', '[\"id-2\"]')")
     old.commit()
     old.close()
     (entry,) = ledger(tmp_path, "/b").lookup(["k"])
     assert (entry.output, entry.job_ids, entry.journal, entry.seq) == ("/a", ("id-1",), None, None)
+    (loopback,) = ledger(tmp_path, "/b", host="http://localhost:9").lookup(["k"])  # one spelling, the done one kept
+    assert (loopback.state, loopback.job_ids) == ("done", ("id-2",))
     newer = sqlite3.connect(tmp_path / "ledger.sqlite")
     newer.execute("PRAGMA user_version=99")
     newer.close()
@@ -147,14 +151,23 @@ def test_after_a_crash_between_the_claim_and_the_journal_the_claim_is_released(t
     assert store.lookup([a]) == []
 
 
-def test_a_claim_of_a_replaced_journal_makes_its_row_unknown(tmp_path: Path) -> None:
+def test_a_claim_of_another_journal_at_this_output_is_never_this_runs_own(tmp_path: Path) -> None:
+    """Another machine of the same name writing the same path (or a journal deleted since): its claim is left
+    out as another output's would be, and named so; its done rows give this journal their ids."""
     journal, _ = open_with(tmp_path, A, B)
     a, b = row_keys([A, B])
-    ledger(tmp_path / "state", "/out.xlsx").write(Batch([a], at="t", journal="another-journal", seq=1))
+    store = ledger(tmp_path / "state", "/out.xlsx")
+    store.write(Batch([a, b], at="t", journal="another-journal", seq=1))
+    store.write(Batch(entries=[Entry(b, "done", "t", ("id-1",))], journal="another-journal"))
     journal.close()
     journal, history = reopen(tmp_path)
     assert history.restore(existed=True) == 1
-    assert journal.states() == {a: "unknown", b: "pending"}  # it may have been sent: never again on its own
+    assert history.skip_sent_elsewhere() == 1
+    assert journal.states() == {a: "pending", b: "done"}
+    (left,) = journal.left_out()
+    assert (left.key, left.state) == (a, "skipped")
+    assert "already sent to /out.xlsx by another journal of that output" in left.message
+    assert store.write(Batch([a], at="t", journal=journal.identity(), seq=1)).keys() == {a}  # its claim: refused
 
 
 def test_the_ledger_is_brought_up_to_date_from_the_journal(tmp_path: Path) -> None:
