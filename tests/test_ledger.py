@@ -291,6 +291,32 @@ def test_the_schema_is_made_on_first_use_versioned_and_a_newer_one_refused(ledge
 
 @pytest.mark.postgres
 @pytest.mark.slow
+def test_a_team_ledger_of_version_1_is_upgraded_with_its_hosts_in_one_spelling(ledger_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from batchgen.ledger.postgres import _MIGRATIONS
+
+    with psycopg.connect(ledger_url, autocommit=True) as db:  # what batchgen 0.2 made, and two spellings of a host
+        db.execute("CREATE TABLE batchgen_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ, by TEXT)")
+        for statement in _MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("INSERT INTO batchgen_migrations VALUES (1, now(), 'batchgen')")
+        legacy = (
+            "INSERT INTO batchgen_sent (host, key, output, state, sent_at, job_ids, journal, seq, exclusive) VALUES"
+        )
+        db.execute(f"{legacy} ('http://127.0.0.1:9', 'k', 'pc:/a', 'done', %s, %s, 'j1', 1, TRUE)", (AT, ["id-1"]))
+        db.execute(f"{legacy} ('http://LOCALHOST:9', 'k', 'pc:/b', 'in_flight', %s, NULL, NULL, NULL, TRUE)", (AT,))
+    ledger = open_any("http://localhost:9", "/c.xlsx", tmp_path, ledger_url, "account-1")
+    try:
+        found = {(sent.output, sent.state, sent.job_ids, sent.journal) for sent in ledger.lookup(["k"])}
+        assert found == {("pc:/a", "done", ("id-1",), "j1"), ("pc:/b", "in_flight", (), None)}
+        assert claim(ledger, "k", "k2") == {"k"}
+    finally:
+        ledger.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_a_team_ledger_names_the_machine_and_replaces_a_connection_that_died(ledger_url: str, tmp_path: Path) -> None:
     import psycopg
 

@@ -71,6 +71,7 @@ _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
         "ALTER TABLE batchgen_sent ALTER COLUMN journal SET DEFAULT '', ALTER COLUMN journal SET NOT NULL",
         "ALTER TABLE batchgen_sent DROP CONSTRAINT batchgen_sent_pkey, ADD PRIMARY KEY (host, key, output, journal)",
         "CREATE UNIQUE INDEX batchgen_sent_account ON batchgen_sent (account, key) WHERE exclusive",
+        "CREATE INDEX batchgen_sent_key ON batchgen_sent (key)",  # a row's entries at any host or account
     ),
 )
 _PROVIDER = "key = ANY(%(keys)s) AND (host = %(host)s OR account = %(account)s)"  # either matches
