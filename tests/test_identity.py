@@ -20,7 +20,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from batchgen.paths import real
+from batchgen.errors import UsageError
+from batchgen.paths import machine_id, machine_name, real
 from batchgen.settings import account_of, provider_host
 from batchgen.simulator import BackgroundSimulator
 
@@ -29,7 +30,6 @@ from .helpers import songs, write_xlsx
 from .pgserver import PASSWORD
 from .systems import layer_env
 
-SLOW_PG = [pytest.mark.slow, pytest.mark.postgres]
 TWIN_NAME = "studio-laptop"  # the host name both twins have
 OTHER_KEY = "sk-test-0a9b8c7d6e5f4a3b2c1d"
 
@@ -95,6 +95,20 @@ def test_the_account_is_a_keyed_fingerprint_that_never_shows_the_key() -> None:
     import hashlib
 
     assert fingerprint not in hashlib.sha256(API_KEY.encode()).hexdigest()  # keyed: not the plain hash
+
+
+def test_a_machine_id_is_made_once_and_batchgen_machine_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BATCHGEN_MACHINE", raising=False)
+    made = machine_id(tmp_path / "state")
+    assert len(made) == 32 and machine_id(tmp_path / "state") == made != machine_id(tmp_path / "other")
+    assert [path.name for path in (tmp_path / "state").iterdir()] == ["machine-id"]
+    monkeypatch.setenv("BATCHGEN_MACHINE", " render-01 ")
+    assert machine_id(tmp_path / "state") == machine_name() == "render-01"
+    monkeypatch.setenv("BATCHGEN_MACHINE", "render\n01")
+    with pytest.raises(UsageError, match="BATCHGEN_MACHINE has a control character"):
+        machine_name()
 
 
 @pytest.mark.slow
