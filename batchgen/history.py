@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
-from .ledger import RELEASED, Batch, Entry, Ledger
+from .ledger import RELEASED, Batch, Entry, Ledger, Sent
 from .rescue import clear_rescued, load_rescued
 from .results import State
 from .writer import read_jobs
@@ -69,9 +69,10 @@ class History:
         whichever journal wrote them (a replaced machine, a deleted journal); outcomes the ledger lacks are
         brought up to date from the journal; and a claim of this journal whose row it has as not sent is
         released when the journal is not older than the claim (a crash between the two writes), else the row is
-        ``unknown`` (the journal was restored from a backup). A claim of another journal at this output (another
-        machine of the same name, or a journal since replaced) is never this run's: it is left out as
-        ``skipped`` with the rows other outputs hold.
+        ``unknown`` (the journal was restored from a backup). A claim of another journal at this output is never
+        this run's own: another machine's (a twin of the same name, live or not) is left out as ``skipped`` with
+        the rows other outputs hold; one of this machine's earlier journal (deleted since: the output's lock
+        rules out a live one) is taken over, its row ``unknown``.
         """
         assert self.ledger is not None
         journal, output = self.journal, self.ledger.output
@@ -79,6 +80,7 @@ class History:
         billed = journal.billed()
         restored = 0
         fixes: list[Entry] = []
+        taken: set[str] = set()
         stamp = now()
         here = [sent for sent in self.ledger.lookup(states) if sent.output == output]
         for sent in here:
@@ -91,25 +93,36 @@ class History:
                     states[sent.key] = State.DONE
                     restored += 1
             elif not sent.owned(output, identity):
-                continue
+                if sent.machine not in (None, self.ledger.machine):
+                    continue  # another machine's: never this run's own (skipped below)
+                taken.add(sent.key)  # this machine's journal, deleted since: its claim may have left
+                if state != State.DONE:
+                    self._unknown(sent, states)
+                    restored += 1
+                fixes.append(
+                    Entry(sent.key, states[sent.key], stamp, tuple(billed.get(sent.key, ())), sent.journal or "")
+                )
             elif state in (State.DONE, State.UNKNOWN):
                 fixes.append(Entry(sent.key, state, stamp, tuple(billed.get(sent.key, ()))))
             elif sent.seq is not None and sent.seq <= sequence + 1:
                 fixes.append(Entry(sent.key, RELEASED, stamp))
             else:
-                journal.mark_unknown(
-                    sent.key,
-                    None,
-                    f"sent on {sent.sent_at} (per the ledger) without a stored job "
-                    "id: the provider may have created jobs",
-                )
-                states[sent.key] = State.UNKNOWN
+                self._unknown(sent, states)
                 restored += 1
-        known = {sent.key for sent in here if sent.owned(output, identity)}
+        known = taken | {sent.key for sent in here if sent.owned(output, identity)}
         fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
         if fixes:
             self.ledger.write(Batch(entries=fixes, journal=identity))
         return restored
+
+    def _unknown(self, sent: Sent, states: dict[str, str]) -> None:
+        """A claim the ledger holds for this output and the journal cannot account for: it may have left."""
+        self.journal.mark_unknown(
+            sent.key,
+            None,
+            f"sent on {sent.sent_at} (per the ledger) without a stored job id: the provider may have created jobs",
+        )
+        states[sent.key] = State.UNKNOWN
 
     def _from_output(self, states: dict[str, str]) -> int:
         """A new journal beside an existing output: rows whose job ids the output shows are done already.

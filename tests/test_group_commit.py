@@ -151,14 +151,15 @@ def test_after_a_crash_between_the_claim_and_the_journal_the_claim_is_released(t
     assert store.lookup([a]) == []
 
 
-def test_a_claim_of_another_journal_at_this_output_is_never_this_runs_own(tmp_path: Path) -> None:
-    """Another machine of the same name writing the same path (or a journal deleted since): its claim is left
-    out as another output's would be, and named so; its done rows give this journal their ids."""
+def test_a_claim_of_another_machine_at_this_output_is_never_this_runs_own(tmp_path: Path) -> None:
+    """Another machine of the same name writing the same path: its claim is left out as another output's would
+    be, and named so; its done rows give this journal their ids (a replaced machine sends nothing again)."""
     journal, _ = open_with(tmp_path, A, B)
     a, b = row_keys([A, B])
-    store = ledger(tmp_path / "state", "/out.xlsx")
-    store.write(Batch([a, b], at="t", journal="another-journal", seq=1))
-    store.write(Batch(entries=[Entry(b, "done", "t", ("id-1",))], journal="another-journal"))
+    twin = ledger(tmp_path / "state", "/out.xlsx")
+    twin.machine = "the-twin"
+    twin.write(Batch([a, b], at="t", journal="twin-journal", seq=1))
+    twin.write(Batch(entries=[Entry(b, "done", "t", ("id-1",))], journal="twin-journal"))
     journal.close()
     journal, history = reopen(tmp_path)
     assert history.restore(existed=True) == 1
@@ -166,8 +167,25 @@ def test_a_claim_of_another_journal_at_this_output_is_never_this_runs_own(tmp_pa
     assert journal.states() == {a: "pending", b: "done"}
     (left,) = journal.left_out()
     assert (left.key, left.state) == (a, "skipped")
-    assert "already sent to /out.xlsx by another journal of that output" in left.message
-    assert store.write(Batch([a], at="t", journal=journal.identity(), seq=1)).keys() == {a}  # its claim: refused
+    assert "already sent to /out.xlsx on another machine of that name (the-twin) on t" in left.message
+    assert set(history.ledger.write(Batch([a], at="t", journal=journal.identity(), seq=1))) == {a}  # still the twin's
+
+
+def test_a_claim_of_an_earlier_journal_of_this_machine_is_taken_over_and_its_row_unknown(tmp_path: Path) -> None:
+    """The journal was deleted (or the machine replaced under its ``BATCHGEN_MACHINE``): no run holds the claim
+    any more, and its request may have left."""
+    journal, _ = open_with(tmp_path, A, B)
+    a, b = row_keys([A, B])
+    store = ledger(tmp_path / "state", "/out.xlsx")
+    store.write(Batch([a], at="t", journal="deleted-journal", seq=1))
+    journal.close()
+    journal, history = reopen(tmp_path)
+    assert history.restore(existed=True) == 1
+    assert history.skip_sent_elsewhere() == 0
+    assert journal.states() == {a: "unknown", b: "pending"}  # it may have been sent: never again on its own
+    (entry,) = store.lookup([a])
+    assert (entry.journal, entry.state) == (journal.identity(), "unknown")
+    assert history.ledger.write(Batch([a], at="t", journal=journal.identity(), seq=1)) == {}  # `retry_unknown`
 
 
 def test_the_ledger_is_brought_up_to_date_from_the_journal(tmp_path: Path) -> None:

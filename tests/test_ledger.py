@@ -168,6 +168,18 @@ def test_a_claim_of_another_journal_at_the_same_output_is_never_this_runs_own(op
     }
 
 
+def test_a_journal_takes_over_the_claim_of_an_earlier_journal_of_its_output(open_ledger: Opener) -> None:
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    claim(a, "k1", "k2", journal="deleted")
+    settle(a, Entry("k1", "unknown", LATER, taken_from="deleted"), Entry("k2", "done", LATER, ("id-1",), "deleted"))
+    assert {(s.key, s.journal, s.state) for s in a.lookup(["k1", "k2"])} == {
+        ("k1", "journal-1", "unknown"),
+        ("k2", "journal-1", "done"),
+    }
+    assert claim(a, "k1", blocking=blocking_states(allow_resend=False, retry_unknown=True)) == set()
+    assert claim(b, "k1", "k2", journal="journal-2") == {"k1", "k2"}
+
+
 def test_simultaneous_claims_of_two_journals_at_one_output_never_both_succeed(open_ledger: Opener) -> None:
     ledgers = [open_ledger("/data/out.xlsx") for _ in range(3)]
     keys = [f"k{i}" for i in range(150)]

@@ -59,12 +59,17 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`."""
+    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`.
+
+    ``taken_from`` names an earlier journal of this output on this machine (deleted since) whose entry this
+    journal takes over: that entry goes, this one stands in its place.
+    """
 
     key: str
     state: str
     at: str
     job_ids: tuple[str, ...] = ()
+    taken_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

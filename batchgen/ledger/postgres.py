@@ -90,8 +90,8 @@ _CLAIM = """INSERT INTO batchgen_sent
         seq = excluded.seq, exclusive = batchgen_sent.exclusive OR excluded.exclusive,
         account = excluded.account, machine = excluded.machine
     WHERE batchgen_sent.state <> 'done'"""
-_RELEASE = """DELETE FROM batchgen_sent
-    WHERE host = %(host)s AND key = %(key)s AND output = %(output)s AND journal = %(journal)s AND state <> 'done'"""
+_RELEASE = """DELETE FROM batchgen_sent WHERE key = %(key)s AND (host = %(host)s OR account = %(account)s)
+    AND output = %(output)s AND journal = %(journal)s AND state <> 'done'"""
 _ENTRY = """INSERT INTO batchgen_sent (host, key, output, journal, state, sent_at, job_ids, account, machine, exclusive)
     VALUES (%(host)s, %(key)s, %(output)s, %(journal)s, %(state)s, %(at)s, %(ids)s, %(account)s, %(machine)s,
         NOT EXISTS (SELECT 1 FROM batchgen_sent WHERE key = %(key)s AND exclusive
@@ -166,6 +166,8 @@ class PostgresLedger:
         return failed
 
     def _apply(self, db: Connection, entry: Entry, mine: dict[str, Any]) -> None:
+        if entry.taken_from is not None:
+            db.execute(_RELEASE, {**mine, "key": entry.key, "journal": entry.taken_from})
         if entry.state == RELEASED:
             db.execute(_RELEASE, {**mine, "key": entry.key})
             return

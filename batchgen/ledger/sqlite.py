@@ -121,12 +121,12 @@ class SqliteLedger:
         return _sent(found) if found else None
 
     def _apply(self, entry: Entry, journal: str) -> None:
-        where = (entry.key, self.host, self.output, journal)
+        if entry.taken_from is not None:
+            self._release(entry.key, entry.taken_from)
         if entry.state == RELEASED:
-            self.db.execute(
-                "DELETE FROM sent WHERE key=? AND host=? AND output=? AND journal=? AND state != 'done'", where
-            )
+            self._release(entry.key, journal)
             return
+        where = (entry.key, self.host, self.output, journal)
         ids = json.dumps(list(entry.job_ids)) if entry.job_ids else None
         self.db.execute(
             """INSERT INTO sent (key, host, output, journal, state, sent_at, job_ids, account, machine)
@@ -135,6 +135,13 @@ class SqliteLedger:
                    job_ids=COALESCE(excluded.job_ids, job_ids)
                WHERE state != 'done'""",
             (*where, entry.state, entry.at, ids, self.account, self.machine),
+        )
+
+    def _release(self, key: str, journal: str) -> None:
+        """``journal``'s entry for ``key`` at this output, unless done, goes (whatever spelling of the host)."""
+        self.db.execute(
+            f"DELETE FROM sent WHERE {_PROVIDER} AND output=? AND journal=? AND state != 'done'",
+            (key, self.host, self.account, self.output, journal),
         )
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
