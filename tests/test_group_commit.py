@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,33 @@ def test_an_older_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> 
     newer.close()
     with pytest.raises(LedgerError, match="newer batchgen"):
         ledger(tmp_path, "/b")
+
+
+def test_runs_that_start_at_once_on_an_older_ledger_all_open_it_its_rows_intact(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "ledger.sqlite")
+    old.execute(
+        "CREATE TABLE sent (key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, state TEXT NOT NULL,"
+        " sent_at TEXT NOT NULL, job_ids TEXT, journal TEXT, seq INTEGER, PRIMARY KEY (key, host, output))"
+    )
+    old.execute("INSERT INTO sent VALUES ('k', 'http://127.0.0.1:9', '/a', 'done', 't', '[\"id-1\"]', 'j', 1)")
+    old.execute("PRAGMA user_version=2")
+    old.commit()
+    old.close()
+    start, opened = threading.Barrier(3), []
+
+    def first_use() -> None:
+        start.wait()
+        opened.append(ledger(tmp_path, "/b", host="http://localhost:9"))
+
+    threads = [threading.Thread(target=first_use) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(opened) == 3
+    for each in opened:
+        assert [(sent.output, sent.job_ids, sent.journal) for sent in each.lookup(["k"])] == [("/a", ("id-1",), "j")]
+        each.close()
 
 
 def test_an_unwritable_state_folder_is_a_clear_error(tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ class SqliteLedger:
             return
         self.db.create_function("batchgen_host", 1, respell, deterministic=True)
         with self._transaction():
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+                return  # another run migrated it while this one waited for the lock
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(sent)")}
             if not columns:
                 self.db.execute(_TABLE)
