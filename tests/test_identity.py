@@ -293,7 +293,11 @@ def test_batchgen_machine_names_a_machine_whatever_its_host_name(
     assert run("render-01")[0] == 0
     with psycopg.connect(ledger_url) as db:
         outputs = db.execute("SELECT DISTINCT output, machine FROM batchgen_sent").fetchall()
+        (everything,) = db.execute("SELECT string_agg(entry::text, ' ') FROM batchgen_sent AS entry").fetchone() or (
+            "",
+        )
     assert outputs == [(f"render-01:{real(output)}", "render-01")]
+    assert account_of(SecretStr(API_KEY)) in everything and API_KEY not in everything  # the fingerprint, never the key
     code, err = run("render-01")  # replaced, and named as the machine it replaces
     assert code == 0 and "warning: 10 row(s) restored to the journal" in err, err
     assert len(server.simulator.received) == 10
