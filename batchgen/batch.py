@@ -165,13 +165,14 @@ class Batch:
     async def _locked(self, stop: asyncio.Event) -> Outcome:
         folder = state_dir()
         journal_file = journal_path(self.output)
+        provider = self.settings.provider
         with output_lock(self.output, None if self.simulate else folder / "locks"):
             remove_stale_temporaries(output_files(self.output))
             existed = journal_file.exists()
             ledger = (
                 None
                 if self.simulate
-                else open_ledger(self.settings.provider.host, str(self.output), folder, self.ledger)
+                else open_ledger(provider.ledger_host, str(self.output), folder, self.ledger, provider.account)
             )
             try:
                 with Journal.open(journal_file) as journal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,19 +65,24 @@ class History:
         """Make the journal and this output's ledger entries agree, before anything is claimed.
 
         The ledger is written first (a claim precedes ``in_flight``), the journal second, and the ledger
-        follows the answers lazily. So: ids the ledger has and the journal lacks are restored; outcomes the
-        ledger lacks are brought up to date from the journal; and a claim whose row the journal has as not
-        sent is released when the journal is the one that claimed it and not older than the claim (a crash
-        between the two writes), else the row is ``unknown`` (the journal was replaced or restored).
+        follows the answers lazily. So: ids the ledger has for this output and the journal lacks are restored,
+        whichever journal wrote them (a replaced machine, a deleted journal); outcomes the ledger lacks are
+        brought up to date from the journal; and a claim of this journal whose row it has as not sent is
+        released when the journal is not older than the claim (a crash between the two writes), else the row is
+        ``unknown`` (the journal was restored from a backup). A claim of another journal at this output is never
+        this run's own: another machine's (a twin of the same name, live or not) is left out as ``skipped`` with
+        the rows other outputs hold; one of this machine's earlier journal (deleted since: the output's lock
+        rules out a live one) is taken over, its row ``unknown``.
         """
         assert self.ledger is not None
-        journal = self.journal
+        journal, output = self.journal, self.ledger.output
         identity, sequence = journal.identity(), journal.sequence()
         billed = journal.billed()
         restored = 0
         fixes: list[Entry] = []
+        taken: set[str] = set()
         stamp = now()
-        here = self._ledger_entries(set(states), here=True)
+        here = [sent for sent in self.ledger.lookup(states) if sent.output == output]
         for sent in here:
             state = states.get(sent.key)
             if state is None:
@@ -87,24 +92,37 @@ class History:
                     journal.mark_done(sent.key, list(sent.job_ids), None, "restored from the ledger of sent rows")
                     states[sent.key] = State.DONE
                     restored += 1
+            elif not sent.owned(output, identity):
+                if sent.machine not in (None, self.ledger.machine):
+                    continue  # another machine's: never this run's own (skipped below)
+                taken.add(sent.key)  # this machine's journal, deleted since: its claim may have left
+                if state != State.DONE:
+                    self._unknown(sent, states)
+                    restored += 1
+                fixes.append(
+                    Entry(sent.key, states[sent.key], stamp, tuple(billed.get(sent.key, ())), sent.journal or "")
+                )
             elif state in (State.DONE, State.UNKNOWN):
                 fixes.append(Entry(sent.key, state, stamp, tuple(billed.get(sent.key, ()))))
-            elif sent.journal == identity and sent.seq is not None and sent.seq <= sequence + 1:
+            elif sent.seq is not None and sent.seq <= sequence + 1:
                 fixes.append(Entry(sent.key, RELEASED, stamp))
-            elif sent.state != State.DONE:
-                journal.mark_unknown(
-                    sent.key,
-                    None,
-                    f"sent on {sent.sent_at} (per the ledger) without a stored job "
-                    "id: the provider may have created jobs",
-                )
-                states[sent.key] = State.UNKNOWN
+            else:
+                self._unknown(sent, states)
                 restored += 1
-        known = {sent.key for sent in here}
+        known = taken | {sent.key for sent in here if sent.owned(output, identity)}
         fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
         if fixes:
-            self.ledger.write(Batch(entries=fixes))
+            self.ledger.write(Batch(entries=fixes, journal=identity))
         return restored
+
+    def _unknown(self, sent: Sent, states: dict[str, str]) -> None:
+        """A claim the ledger holds for this output and the journal cannot account for: it may have left."""
+        self.journal.mark_unknown(
+            sent.key,
+            None,
+            f"sent on {sent.sent_at} (per the ledger) without a stored job id: the provider may have created jobs",
+        )
+        states[sent.key] = State.UNKNOWN
 
     def _from_output(self, states: dict[str, str]) -> int:
         """A new journal beside an existing output: rows whose job ids the output shows are done already.
@@ -142,37 +160,35 @@ class History:
         return restored
 
     def skip_sent_elsewhere(self) -> int:
-        """Rows the ledger says were sent to another output are left out (``allow_resend`` skips this)."""
+        """Rows the ledger says were sent to another output, or by another journal of this one, are left out
+        (``allow_resend`` skips this)."""
         if self.ledger is None:
             return 0
-        journal = self.journal
+        journal, output, machine = self.journal, self.ledger.output, self.ledger.machine
+        identity = journal.identity()
         states = journal.states()
         by_key = {row.key: row for row in self.rows}
         skipped: dict[str, LeftOut] = {}
         holders: list[str] = []
-        for sent in self._ledger_entries(by_key, here=False):
+        for sent in self.ledger.lookup(by_key):
             row = by_key.get(sent.key)
-            if row is None or states.get(sent.key) == State.DONE or sent.key in skipped:
+            if row is None or sent.owned(output, identity) or states.get(sent.key) == State.DONE or sent.key in skipped:
                 continue
+            holder = sent.holder(output, machine)
             skipped[sent.key] = LeftOut(
                 row.row,
                 row.label,
                 row.title,
-                f"already sent to {sent.output} on {sent.sent_at}; not sent again (`allow_resend` sends it anyway)",
+                f"already sent to {holder} on {sent.sent_at}; not sent again (`allow_resend` sends it anyway)",
                 row.extras,
                 State.SKIPPED,
                 row.key,
             )
-            holders.append(sent.output)
+            holders.append(holder)
         if skipped:
             journal.leave_out(list(skipped.values()))
             report_skipped(Counter(holders))
         return len(skipped)
-
-    def _ledger_entries(self, keys: Iterable[str], here: bool) -> Sequence[Sent]:
-        assert self.ledger is not None
-        entries = self.ledger.lookup(keys)
-        return [sent for sent in entries if (sent.output == self.ledger.output) == here]
 
 
 def report_skipped(holders: Mapping[str, int]) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UsageError
 
 STATE_ENV = "BATCHGEN_STATE_DIR"
+MACHINE_ENV = "BATCHGEN_MACHINE"
+MACHINE_FILE = "machine-id"
 
 
 def state_dir() -> Path:
@@ -25,6 +29,43 @@ def state_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_state_path("batchgen", appauthor=False)
+
+
+def machine_name() -> str:
+    """What this machine is called in the ledger and its messages: ``$BATCHGEN_MACHINE``, else its host name."""
+    return _named() or socket.gethostname()
+
+
+def _named() -> str:
+    named = os.environ.get(MACHINE_ENV, "").strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in named):
+        raise UsageError(f"{MACHINE_ENV} has a control character in it; give the machine a plain name")
+    return named
+
+
+def machine_id(folder: Path) -> str:
+    """Who this machine is, whatever it is called: ``$BATCHGEN_MACHINE`` when set (the user vouches for it), else
+    a random id made once in the state folder ``folder``.
+
+    Host names repeat (laptops named alike, cloned VMs, containers); a fresh id does not. A machine replaced
+    with an empty disk gets a new one, unless ``$BATCHGEN_MACHINE`` names it as the one it replaces.
+    """
+    named = _named()
+    if named:
+        return named
+    path = folder / MACHINE_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text(encoding="ascii").strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    draft = folder / f"{MACHINE_FILE}.{uuid.uuid4().hex}"
+    draft.write_text(uuid.uuid4().hex, encoding="ascii")
+    try:
+        os.link(draft, path)  # whole or not at all; of two runs starting at once, the first one's id wins
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text(encoding="ascii").strip()
 
 
 def real(path: str | os.PathLike[str]) -> Path:

@@ -7,6 +7,8 @@ already say ``in_flight``). The key is held as a pydantic ``SecretStr``: no repr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -27,6 +29,11 @@ ENDPOINT = "/riffusion/generate"
 USER_AGENT = "batchgen/0.2"
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute))?\s*")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+LOOPBACK = "localhost"  # what every name of this machine's loopback interface is, for the ledger
+# The fingerprint's own key: a fingerprint names an account only to batchgen, and is of no use elsewhere.
+ACCOUNT_KEY = b"batchgen ledger account fingerprint v1"
+ACCOUNT_HEX = 32  # 128 bits: no two keys of one team meet by chance
 
 
 # The ranges the library and the command line accept, checked in one place: whole numbers, then seconds.
@@ -77,9 +84,19 @@ class Provider:
 
     @property
     def host(self) -> str:
-        """The provider's origin (``https://api.example.com:8443``): what the ledger records."""
+        """The provider's origin (``https://api.example.com:8443``), as messages show it."""
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    @property
+    def ledger_host(self) -> str:
+        """The provider's host as the ledger knows it: one spelling for every spelling (:func:`provider_host`)."""
+        return provider_host(self.base_url)
+
+    @property
+    def account(self) -> str:
+        """The account the key bills, as the ledger knows it: a keyed fingerprint (:func:`account_of`)."""
+        return account_of(self.api_key)
 
     def headers(self, key: str) -> dict[str, str]:
         """The headers of the request for the row with ``key``."""
@@ -201,6 +218,33 @@ def check_transport(name: str) -> TransportName:
     raise UsageError(f"{name!r} is not a transport; use one of {', '.join(TRANSPORTS)}", setting="transport")
 
 
+def provider_host(url: str) -> str:
+    """One spelling of a provider's origin, whatever the user typed: scheme and host in lower case, no default
+    port, no trailing dot or slash, and every name of the loopback interface (``localhost``, ``127.x.y.z``,
+    ``::1``) as ``localhost``. Two spellings of one host bill one account, so the ledger must see one host.
+
+    A provider known by two different names (a DNS alias, its IP address) stays two hosts: the account
+    fingerprint is what matches those.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    if _is_loopback(host):
+        host = LOOPBACK
+    elif ":" in host:
+        host = f"[{ipaddress.ip_address(host).compressed}]"
+    port = parts.port
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != DEFAULT_PORTS.get(scheme) else "")
+
+
+def account_of(key: SecretStr) -> str:
+    """A keyed fingerprint of the API key (HMAC-SHA256 under batchgen's own key, 128 bits): one account, one
+    fingerprint, so the ledger can tell two spellings of one provider apart from two providers without ever
+    holding the key. It cannot be turned back into the key; a key short enough to guess is guessable anyway."""
+    digest = hmac.new(ACCOUNT_KEY, key.get_secret_value().encode(), hashlib.sha256).hexdigest()
+    return digest[:ACCOUNT_HEX]
+
+
 def env_key() -> str | None:
     return os.environ.get(KEY_ENV)
 
@@ -225,6 +269,8 @@ def _valid_host(host: str) -> bool:
 
 def _is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return host == "localhost"
+        return host.lower().rstrip(".") == LOOPBACK
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from batchgen.history import History
 from batchgen.journal import Journal, Record
 from batchgen.journal.group import ClaimsClosed, GroupCommit
 from batchgen.journal.store import done, pending
-from batchgen.ledger import BILLED, Batch, LedgerError
+from batchgen.ledger import BILLED, Batch, Entry, LedgerError
 from batchgen.ledger.sqlite import SqliteLedger
 
 from .test_journal import A, B, open_with, row_keys, rows
@@ -33,15 +34,46 @@ def test_an_older_ledger_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> 
         " sent_at TEXT NOT NULL, job_ids TEXT, PRIMARY KEY (key, host, output))"
     )
     old.execute("INSERT INTO sent VALUES ('k', ?, '/a', 'done', 't', '[\"id-1\"]')", (HOST,))
+    old.execute("INSERT INTO sent VALUES ('k', 'http://127.0.0.1:9', '/a', 'unknown', 't', NULL)")  # older spellings
+    old.execute("INSERT INTO sent VALUES ('k', 'http://LOCALHOST:9', '/a', 'done', 't', '[\"id-2\"]')")
     old.commit()
     old.close()
     (entry,) = ledger(tmp_path, "/b").lookup(["k"])
     assert (entry.output, entry.job_ids, entry.journal, entry.seq) == ("/a", ("id-1",), None, None)
+    (loopback,) = ledger(tmp_path, "/b", host="http://localhost:9").lookup(["k"])  # one spelling, the done one kept
+    assert (loopback.state, loopback.job_ids) == ("done", ("id-2",))
     newer = sqlite3.connect(tmp_path / "ledger.sqlite")
     newer.execute("PRAGMA user_version=99")
     newer.close()
     with pytest.raises(LedgerError, match="newer batchgen"):
         ledger(tmp_path, "/b")
+
+
+def test_runs_that_start_at_once_on_an_older_ledger_all_open_it_its_rows_intact(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "ledger.sqlite")
+    old.execute(
+        "CREATE TABLE sent (key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, state TEXT NOT NULL,"
+        " sent_at TEXT NOT NULL, job_ids TEXT, journal TEXT, seq INTEGER, PRIMARY KEY (key, host, output))"
+    )
+    old.execute("INSERT INTO sent VALUES ('k', 'http://127.0.0.1:9', '/a', 'done', 't', '[\"id-1\"]', 'j', 1)")
+    old.execute("PRAGMA user_version=2")
+    old.commit()
+    old.close()
+    start, opened = threading.Barrier(3), []
+
+    def first_use() -> None:
+        start.wait()
+        opened.append(ledger(tmp_path, "/b", host="http://localhost:9"))
+
+    threads = [threading.Thread(target=first_use) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(opened) == 3
+    for each in opened:
+        assert [(sent.output, sent.job_ids, sent.journal) for sent in each.lookup(["k"])] == [("/a", ("id-1",), "j")]
+        each.close()
 
 
 def test_an_unwritable_state_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -147,14 +179,41 @@ def test_after_a_crash_between_the_claim_and_the_journal_the_claim_is_released(t
     assert store.lookup([a]) == []
 
 
-def test_a_claim_of_a_replaced_journal_makes_its_row_unknown(tmp_path: Path) -> None:
+def test_a_claim_of_another_machine_at_this_output_is_never_this_runs_own(tmp_path: Path) -> None:
+    """Another machine of the same name writing the same path: its claim is left out as another output's would
+    be, and named so; its done rows give this journal their ids (a replaced machine sends nothing again)."""
     journal, _ = open_with(tmp_path, A, B)
     a, b = row_keys([A, B])
-    ledger(tmp_path / "state", "/out.xlsx").write(Batch([a], at="t", journal="another-journal", seq=1))
+    twin = ledger(tmp_path / "state", "/out.xlsx")
+    twin.machine = "the-twin"
+    twin.write(Batch([a, b], at="t", journal="twin-journal", seq=1))
+    twin.write(Batch(entries=[Entry(b, "done", "t", ("id-1",))], journal="twin-journal"))
     journal.close()
     journal, history = reopen(tmp_path)
     assert history.restore(existed=True) == 1
+    assert history.skip_sent_elsewhere() == 1
+    assert journal.states() == {a: "pending", b: "done"}
+    (left,) = journal.left_out()
+    assert (left.key, left.state) == (a, "skipped")
+    assert "already sent to /out.xlsx on another machine of that name (the-twin) on t" in left.message
+    assert set(history.ledger.write(Batch([a], at="t", journal=journal.identity(), seq=1))) == {a}  # still the twin's
+
+
+def test_a_claim_of_an_earlier_journal_of_this_machine_is_taken_over_and_its_row_unknown(tmp_path: Path) -> None:
+    """The journal was deleted (or the machine replaced under its ``BATCHGEN_MACHINE``): no run holds the claim
+    any more, and its request may have left."""
+    journal, _ = open_with(tmp_path, A, B)
+    a, b = row_keys([A, B])
+    store = ledger(tmp_path / "state", "/out.xlsx")
+    store.write(Batch([a], at="t", journal="deleted-journal", seq=1))
+    journal.close()
+    journal, history = reopen(tmp_path)
+    assert history.restore(existed=True) == 1
+    assert history.skip_sent_elsewhere() == 0
     assert journal.states() == {a: "unknown", b: "pending"}  # it may have been sent: never again on its own
+    (entry,) = store.lookup([a])
+    assert (entry.journal, entry.state) == (journal.identity(), "unknown")
+    assert history.ledger.write(Batch([a], at="t", journal=journal.identity(), seq=1)) == {}  # `retry_unknown`
 
 
 def test_the_ledger_is_brought_up_to_date_from_the_journal(tmp_path: Path) -> None:

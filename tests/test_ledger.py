@@ -11,8 +11,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -30,7 +31,9 @@ AT = "2026-11-29T04:12:00+00:00"
 LATER = "2026-11-29T04:13:00+00:00"
 PG = [pytest.mark.postgres, pytest.mark.slow]
 
-Opener = Callable[[str], Ledger]
+
+class Opener(Protocol):
+    def __call__(self, output: str, host: str = HOST, account: str | None = None) -> Ledger: ...
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=PG)])
@@ -39,8 +42,8 @@ def open_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open
     url = request.getfixturevalue("ledger_url") if request.param == "postgres" else None
     opened: list[Ledger] = []
 
-    def open_one(output: str) -> Ledger:
-        ledger = open_any(HOST, output, tmp_path / "state", url)
+    def open_one(output: str, host: str = HOST, account: str | None = None) -> Ledger:
+        ledger = open_any(host, output, tmp_path / "state", url, account)
         opened.append(ledger)
         return ledger
 
@@ -49,9 +52,16 @@ def open_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Open
         ledger.close()
 
 
-def claim(ledger: Ledger, *keys: str, blocking: frozenset[str] = BILLED, at: str = AT) -> set[str]:
-    """Claim ``keys``; the ones refused."""
-    return set(ledger.write(Batch(keys, (), at, "journal-1", 1, blocking)))
+def claim(
+    ledger: Ledger, *keys: str, blocking: frozenset[str] = BILLED, at: str = AT, journal: str = "journal-1"
+) -> set[str]:
+    """Claim ``keys`` for ``journal``; the ones refused."""
+    return set(ledger.write(Batch(keys, (), at, journal, 1, blocking)))
+
+
+def settle(ledger: Ledger, *entries: Entry, journal: str = "journal-1") -> None:
+    """Bring ``journal``'s entries up to date (answers, releases)."""
+    ledger.write(Batch(entries=entries, journal=journal))
 
 
 def states(ledger: Ledger, key: str) -> dict[str, str]:
@@ -96,7 +106,7 @@ def test_simultaneous_claims_of_one_row_never_both_succeed(open_ledger: Opener) 
 def test_blocking_states_decide_what_another_output_may_send(open_ledger: Opener) -> None:
     a, b, c = open_ledger("/a.xlsx"), open_ledger("/b.xlsx"), open_ledger("/c.xlsx")
     claim(a, "unknown", "done")
-    a.write(Batch(entries=[Entry("unknown", "unknown", AT), Entry("done", "done", AT, ("id-1",))]))
+    settle(a, Entry("unknown", "unknown", AT), Entry("done", "done", AT, ("id-1",)))
     retry_unknown = blocking_states(allow_resend=False, retry_unknown=True)
     assert claim(b, "unknown", "done", blocking=retry_unknown, at=LATER) == {"done"}
     assert claim(c, "unknown") == {"unknown"}  # b has it in flight now, and a's unknown still blocks
@@ -109,10 +119,10 @@ def test_blocking_states_decide_what_another_output_may_send(open_ledger: Opener
 def test_a_released_row_can_be_claimed_elsewhere_but_a_done_entry_is_final(open_ledger: Opener) -> None:
     a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
     claim(a, "refused", "sent")
-    a.write(Batch(entries=[Entry("refused", RELEASED, AT), Entry("sent", "done", AT, ("id-1", "id-2"))]))
+    settle(a, Entry("refused", RELEASED, AT), Entry("sent", "done", AT, ("id-1", "id-2")))
     assert a.lookup(["refused"]) == []
     assert claim(b, "refused", "sent") == {"sent"}
-    a.write(Batch(entries=[Entry("sent", RELEASED, LATER), Entry("sent", "unknown", LATER)]))
+    settle(a, Entry("sent", RELEASED, LATER), Entry("sent", "unknown", LATER))
     claim(a, "sent")
     (done,) = a.lookup(["sent"])
     assert (done.state, done.job_ids) == ("done", ("id-1", "id-2"))
@@ -130,16 +140,98 @@ def test_a_row_released_and_claimed_again_in_one_write_stays_claimed(open_ledger
 def test_entries_catch_up_without_a_claim(open_ledger: Opener) -> None:
     """What a run brings up to date from its journal: outcomes the ledger never heard of."""
     a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
-    a.write(Batch(entries=[Entry("k", "done", AT, ("id-1",)), Entry("u", "unknown", AT)]))
-    b.write(Batch(entries=[Entry("k", "done", LATER, ("id-9",))]))  # both had sent it (a resend, or an outage)
+    settle(a, Entry("k", "done", AT, ("id-1",)), Entry("u", "unknown", AT))
+    settle(b, Entry("k", "done", LATER, ("id-9",)), journal="journal-2")  # both had sent it (a resend, an outage)
     assert {(s.output, s.job_ids) for s in a.lookup(["k"])} == {(a.output, ("id-1",)), (b.output, ("id-9",))}
     assert claim(b, "u") == {"u"}
+
+
+def test_a_claim_of_another_journal_at_the_same_output_is_never_this_runs_own(open_ledger: Opener) -> None:
+    """Two machines of one name writing one path: one output name, two journals. Each claim is its journal's."""
+    a, twin = open_ledger("/data/out.xlsx"), open_ledger("/data/out.xlsx")
+    twin.machine = "the-twin"  # type: ignore[misc]  # its own state folder, its own id
+    assert a.output == twin.output
+    assert claim(a, "k1", "k2") == set()
+    refused = twin.write(Batch(["k1", "k3"], (), LATER, "journal-2", 1))
+    assert set(refused) == {"k1"}
+    holder = refused["k1"]
+    assert (holder.output, holder.journal, holder.machine) == (a.output, "journal-1", a.machine)
+    assert not holder.owned(twin.output, "journal-2") and holder.owned(a.output, "journal-1")
+    assert holder.holder(twin.output, twin.machine) == f"{a.output} on another machine of that name ({a.machine[:12]})"
+    assert claim(a, "k1") == set()  # its own claim again: still its own
+    assert claim(a, "k3") == {"k3"}  # and the twin's is not a's
+    settle(twin, Entry("k1", RELEASED, LATER), Entry("k2", "done", LATER, ("id-9",)), journal="journal-2")
+    assert {(s.key, s.journal, s.state, s.job_ids) for s in a.lookup(["k1", "k2"])} == {
+        ("k1", "journal-1", "in_flight", ()),  # the twin's release and answers touch its own entries only
+        ("k2", "journal-1", "in_flight", ()),
+        ("k2", "journal-2", "done", ("id-9",)),
+    }
+
+
+def test_a_journal_takes_over_the_claim_of_an_earlier_journal_of_its_output(open_ledger: Opener) -> None:
+    a, b = open_ledger("/a.xlsx"), open_ledger("/b.xlsx")
+    claim(a, "k1", "k2", journal="deleted")
+    settle(a, Entry("k1", "unknown", LATER, taken_from="deleted"), Entry("k2", "done", LATER, ("id-1",), "deleted"))
+    assert {(s.key, s.journal, s.state) for s in a.lookup(["k1", "k2"])} == {
+        ("k1", "journal-1", "unknown"),
+        ("k2", "journal-1", "done"),
+    }
+    assert claim(a, "k1", blocking=blocking_states(allow_resend=False, retry_unknown=True)) == set()
+    assert claim(b, "k1", "k2", journal="journal-2") == {"k1", "k2"}
+
+
+def test_simultaneous_claims_of_two_journals_at_one_output_never_both_succeed(open_ledger: Opener) -> None:
+    ledgers = [open_ledger("/data/out.xlsx") for _ in range(3)]
+    keys = [f"k{i}" for i in range(150)]
+    start = threading.Barrier(len(ledgers))
+    won: dict[str, list[str]] = {}
+
+    def run(number: int, ledger: Ledger) -> None:
+        start.wait()
+        for chunk in range(0, len(keys), 5):
+            batch = keys[chunk : chunk + 5]
+            for key in set(batch) - claim(ledger, *batch, journal=f"journal-{number}"):
+                won.setdefault(key, []).append(f"journal-{number}")
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == sorted(keys)
+    assert all(len(journals) == 1 for journals in won.values()), won
+
+
+def test_one_provider_is_its_host_or_its_account(open_ledger: Opener) -> None:
+    """Either match is enough: another host billing the same account, or the same host under another key."""
+    a = open_ledger("/a.xlsx", account="account-1")
+    assert claim(a, "k1", "k2") == set()
+    alias = open_ledger("/b.xlsx", host="https://api-alias.example.com", account="account-1")
+    assert claim(alias, "k1") == {"k1"}
+    assert [sent.output for sent in alias.lookup(["k2"])] == [a.output]
+    other_key = open_ledger("/c.xlsx", account="account-2")
+    assert claim(other_key, "k2") == {"k2"}
+    elsewhere = open_ledger("/d.xlsx", host="https://other.example.com", account="account-2")
+    assert elsewhere.lookup(["k1", "k2"]) == []
+    assert claim(elsewhere, "k1", "k2") == set()  # another provider altogether: its own bill
+    unknown_account = open_ledger("/e.xlsx", host="https://other.example.com")  # no key known: the host alone
+    assert claim(unknown_account, "k1") == {"k1"}
+
+
+def test_a_journal_claims_its_row_again_under_another_host_of_its_account(open_ledger: Opener) -> None:
+    a = open_ledger("/a.xlsx", account="account-1")
+    claim(a, "k1")
+    settle(a, Entry("k1", "unknown", AT))
+    moved = open_ledger("/a.xlsx", host="https://api-alias.example.com", account="account-1")
+    assert claim(moved, "k1", blocking=blocking_states(allow_resend=False, retry_unknown=True)) == set()
+    assert claim(open_ledger("/b.xlsx", account="account-1"), "k1", journal="journal-2") == {"k1"}
 
 
 class Unreachable:
     """A team ledger whose server went away: every write fails, as a dropped connection does."""
 
     host, output, where = HOST, "laptop:/out.xlsx", "postgresql://team@db/ledger"
+    account, machine = None, "laptop"
 
     def __init__(self) -> None:
         self.writes = 0
@@ -200,10 +292,39 @@ def test_the_schema_is_made_on_first_use_versioned_and_a_newer_one_refused(ledge
         thread.join()
     assert failures == []
     with psycopg.connect(ledger_url, autocommit=True) as db:
-        assert db.execute("SELECT version, by FROM batchgen_migrations").fetchall() == [(1, "batchgen")]
-        db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (2, 'batchgen 9.0')")
-    with pytest.raises(LedgerError, match=r"written by a newer batchgen \(ledger version 2\); upgrade batchgen"):
+        assert db.execute("SELECT version, by FROM batchgen_migrations").fetchall() == [
+            (1, "batchgen"),
+            (2, "batchgen"),
+        ]
+        db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (3, 'batchgen 9.0')")
+    with pytest.raises(LedgerError, match=r"written by a newer batchgen \(ledger version 3\); upgrade batchgen"):
         open_any(HOST, "/x.xlsx", tmp_path, ledger_url)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_team_ledger_of_version_1_is_upgraded_with_its_hosts_in_one_spelling(ledger_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from batchgen.ledger.postgres import _MIGRATIONS
+
+    with psycopg.connect(ledger_url, autocommit=True) as db:  # what batchgen 0.2 made, and two spellings of a host
+        db.execute("CREATE TABLE batchgen_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ, by TEXT)")
+        for statement in _MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("INSERT INTO batchgen_migrations VALUES (1, now(), 'batchgen')")
+        legacy = (
+            "INSERT INTO batchgen_sent (host, key, output, state, sent_at, job_ids, journal, seq, exclusive) VALUES"
+        )
+        db.execute(f"{legacy} ('http://127.0.0.1:9', 'k', 'pc:/a', 'done', %s, %s, 'j1', 1, TRUE)", (AT, ["id-1"]))
+        db.execute(f"{legacy} ('http://LOCALHOST:9', 'k', 'pc:/b', 'in_flight', %s, NULL, NULL, NULL, TRUE)", (AT,))
+    ledger = open_any("http://localhost:9", "/c.xlsx", tmp_path, ledger_url, "account-1")
+    try:
+        found = {(sent.output, sent.state, sent.job_ids, sent.journal) for sent in ledger.lookup(["k"])}
+        assert found == {("pc:/a", "done", ("id-1",), "j1"), ("pc:/b", "in_flight", (), None)}
+        assert claim(ledger, "k", "k2") == {"k"}
+    finally:
+        ledger.close()
 
 
 @pytest.mark.postgres

@@ -126,7 +126,7 @@ class GroupCommit:
         self._flush()
         if self._entries and self.ledger is not None and self.ledger_error is None:
             try:
-                self.ledger.write(Batch(entries=self._entries))
+                self.ledger.write(Batch(entries=self._entries, journal=self.identity))
             except LEDGER_FAILURES as exc:
                 log.warning("%s; the next run on this output brings the ledger up to date", exc)
             self._entries = []
@@ -176,7 +176,12 @@ class GroupCommit:
             claims = []  # no claim, no request; the answers still go to the journal
             sequence = None
         sent = [in_flight(record.key) for record in claims if record.key not in written.refused]
-        left_out = [_skipped(record, written.refused[record.key]) for record in claims if record.key in written.refused]
+        refused = written.refused
+        left_out = [
+            _skipped(record, refused[record.key], self._holder(refused[record.key]))
+            for record in claims
+            if record.key in refused
+        ]
         try:
             self.journal.apply([*changes, *sent], left_out, sequence, queued.attempts, queued.events)
         except BatchgenError as exc:
@@ -185,6 +190,11 @@ class GroupCommit:
         if sequence is not None:
             self.sequence = sequence
         return written
+
+    def _holder(self, holder: Sent) -> str:
+        """Where a row this run was refused went, as messages name it (:meth:`~batchgen.ledger.Sent.holder`)."""
+        assert self.ledger is not None
+        return holder.holder(self.ledger.output, self.ledger.machine)
 
     def _resolve(self, batch: _Flush, written: _Written) -> None:
         for _, settled in batch.changes:
@@ -196,7 +206,8 @@ class GroupCommit:
                 continue
             holder = written.refused.get(record.key)
             if holder is not None and claim_error is None:
-                self.skipped_to[holder.output] = self.skipped_to.get(holder.output, 0) + 1
+                where = self._holder(holder)
+                self.skipped_to[where] = self.skipped_to.get(where, 0) + 1
             if claimed.cancelled() and holder is None and claim_error is None:
                 self.give_back(record)  # claimed for a request that will never leave (interrupted meanwhile)
                 continue
@@ -223,12 +234,12 @@ def _entry(change: Change) -> Entry | None:
     return None
 
 
-def _skipped(record: Record, holder: Sent) -> LeftOut:
+def _skipped(record: Record, holder: Sent, where: str) -> LeftOut:
     return LeftOut(
         record.row,
         record.label,
         record.title,
-        f"sent by another run to {holder.output} at {holder.sent_at}; not sent again (`allow_resend` sends it anyway)",
+        f"sent by another run to {where} at {holder.sent_at}; not sent again (`allow_resend` sends it anyway)",
         record.extras,
         State.SKIPPED,
         record.key,

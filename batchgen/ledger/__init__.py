@@ -8,13 +8,15 @@ Two backends implement :class:`Ledger`: a per-user SQLite file (:mod:`.sqlite`, 
 PostgreSQL database (:mod:`.postgres`, for ``BATCHGEN_LEDGER=postgresql://...``). The claim precedes the
 journal's ``in_flight``; a claim carries the journal's identity and write sequence, so a run that finds a claim
 its journal never followed (a crash between the two) can tell it from a claim whose request left (see
-:mod:`batchgen.history`).
+:mod:`batchgen.history`). A claim is a run's own only when its journal is this run's journal: a machine is who
+it is, not what it is called, so two machines of one name writing one path never take each other's claims.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..paths import machine_id, machine_name
 from .base import (
     BILLED,
     LEDGER_ENV,
@@ -33,15 +35,17 @@ from .base import (
 )
 
 
-def open_ledger(host: str, output: str, folder: Path, url: str | None = None) -> Ledger:
-    """The team ledger at ``url`` (PostgreSQL: :func:`ledger_url`), else the per-user SQLite file in ``folder``."""
+def open_ledger(host: str, output: str, folder: Path, url: str | None = None, account: str | None = None) -> Ledger:
+    """The team ledger at ``url`` (PostgreSQL: :func:`ledger_url`), else the per-user SQLite file in ``folder``,
+    bound to the provider (``host``, ``account``), ``output`` and this machine (its id kept in ``folder``)."""
+    machine = machine_id(folder)
     if url:
         from .postgres import PostgresLedger  # psycopg only when a team ledger is asked for
 
-        return PostgresLedger(url, host, output)
+        return PostgresLedger(url, host, f"{machine_name()}:{output}", account, machine)
     from .sqlite import SqliteLedger
 
-    return SqliteLedger(folder, host, output)
+    return SqliteLedger(folder, host, output, account, machine)
 
 
 __all__ = [

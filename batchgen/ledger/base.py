@@ -14,19 +14,21 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import JournalError, UnreachableError, UsageError
+from ..settings import provider_host
 
 LEDGER_ENV = "BATCHGEN_LEDGER"
 SCHEMES = ("postgresql", "postgres")
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
-SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq"  # a Sent's fields, as both backends read them
+SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq, machine"  # a Sent's fields, as both backends read
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
     """What the ledger knows of one row key sent to one output: when, in which state, with which job ids.
 
-    ``journal`` and ``seq`` name the journal write that claimed it (None for entries of older versions).
+    ``journal`` and ``seq`` name the journal write that claimed it, ``machine`` the machine that wrote it
+    (:func:`batchgen.paths.machine_id`); each is empty or None for entries of older versions.
     """
 
     key: str
@@ -36,16 +38,38 @@ class Sent:
     job_ids: tuple[str, ...] = ()
     journal: str | None = None
     seq: int | None = None
+    machine: str | None = None
+
+    def owned(self, output: str, journal: str) -> bool:
+        """Whether this entry is the claim of ``journal`` at ``output``: only then is it a run's own.
+
+        The output's name is not enough: two machines with one host name writing one path are two outputs, and
+        a live claim of the other journal must stop this one as any other output's would.
+        """
+        return self.output == output and self.journal == journal
+
+    def holder(self, output: str, machine: str) -> str:
+        """Where this entry's row went, as a message to a run at ``output`` on ``machine`` names it."""
+        if self.output != output:
+            return self.output
+        if self.machine and self.machine != machine:
+            return f"{self.output} on another machine of that name ({self.machine[:12]})"
+        return f"{self.output} by another journal of that output (a copy of it elsewhere, or one deleted since)"
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`."""
+    """A change of this output's entry for ``key``: ``done`` (with ids), ``unknown``, or :data:`RELEASED`.
+
+    ``taken_from`` names an earlier journal of this output on this machine (deleted since) whose entry this
+    journal takes over: that entry goes, this one stands in its place.
+    """
 
     key: str
     state: str
     at: str
     job_ids: tuple[str, ...] = ()
+    taken_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +102,33 @@ LEDGER_FAILURES = (LedgerError, LedgerDown)
 
 
 class Ledger(Protocol):
-    """A ledger bound to one provider host and one output; every method commits (and syncs) before it returns."""
+    """A ledger bound to one provider and one output on one machine; every method commits (and syncs) before it
+    returns.
+
+    The provider is its ``host`` (one spelling: :func:`batchgen.settings.provider_host`) and its ``account`` (a
+    fingerprint of the key: :func:`batchgen.settings.account_of`); another output's entry of the same row
+    key is the same provider's when either matches.
+    """
 
     host: str
+    account: str | None
     output: str
+    machine: str
     where: str  # what messages call it: a file, or a database URL without its password
 
     def write(self, batch: Batch) -> dict[str, Sent]:
-        """Apply ``batch.entries``, then claim ``batch.claims`` for this output, atomically across processes.
+        """Apply ``batch.entries``, then claim ``batch.claims`` for this output and ``batch.journal``, atomically
+        across processes.
 
-        Returns the claims that failed: key -> the other output's entry that holds it. The check and the claim
-        are one step, so two runs that claim one row at the same instant never both get it.
+        Returns the claims that failed: key -> the entry of another output, or of another journal at this
+        output (:meth:`Sent.owned`), that holds it. The check and the claim are one step, so two runs that
+        claim one row at the same instant never both get it.
         """
         ...
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
-        """Every billed entry of this host for ``keys``, whatever output it went to, oldest first."""
+        """Every billed entry of this provider (host or account) for ``keys``, whatever output it went to, oldest
+        first."""
         ...
 
     def close(self) -> None: ...
@@ -126,6 +161,15 @@ def ledger_url(url: str | None) -> str | None:
     if importlib.util.find_spec("psycopg") is None:
         raise UsageError("a team ledger needs psycopg: pip install 'batchgen[postgres]'", setting="ledger")
     return value
+
+
+def respell(host: str) -> str:
+    """An entry's host as this version spells hosts (an older version wrote ``http://127.0.0.1:8080`` where
+    this one writes ``http://localhost:8080``); one that does not parse stays as it was."""
+    try:
+        return provider_host(host)
+    except ValueError:
+        return host
 
 
 def without_password(url: str) -> str:

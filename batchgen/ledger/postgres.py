@@ -7,7 +7,8 @@ entry per provider host and row key. Two machines that claim one row at the same
 and fails, its transaction is written again, and this time its check sees the first claim. Claims made with
 resending allowed are not exclusive, so several outputs may hold one key, as with SQLite.
 
-An output is named ``host:/real/path``, so a message about a row held elsewhere names the machine too. A commit
+An output is named ``machine:/real/path`` (``$BATCHGEN_MACHINE``, else the host name), so a message about a row
+held elsewhere names the machine too; but who holds a claim is its journal, not that name. A commit
 returns once the server has flushed it (``synchronous_commit=on`` is asked for whatever the server's default),
 so a claim is durable before its request leaves. Timeouts are short: a ledger out of reach stops a run within
 seconds (:class:`~batchgen.ledger.LedgerDown`) instead of holding it, and a connection that died is replaced.
@@ -27,9 +28,20 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..submit.outcome import redact
-from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
+from .base import (
+    BILLED,
+    RELEASED,
+    SENT_COLUMNS,
+    Batch,
+    Entry,
+    LedgerDown,
+    LedgerError,
+    Sent,
+    respell,
+    without_password,
+)
 
-VERSION = 1
+VERSION = 2
 CONNECT_S = 5  # a ledger out of reach is noticed within seconds, at the start and mid-run
 STATEMENT_MS, LOCK_MS = 10_000, 5_000
 ANSWER_S = 15.0  # a server that stops answering altogether (a frozen process) is cut off after this long
@@ -40,7 +52,10 @@ WRITES = 5  # a write that met another machine's simultaneous claim is written a
 _MIGRATION_LOCK = 0x6261_7463_6867_656E  # advisory lock id ("batchgen"): machines that start at once migrate in turn
 _CONFLICTS = (errors.UniqueViolation, errors.DeadlockDetected, errors.SerializationFailure)
 
-# One tuple of statements per version: a newer batchgen appends, and never edits what is released.
+# One tuple of statements per version: a newer batchgen appends, and never edits what is released. Version 2
+# makes each journal's entries its own (the journal joins the key), records the account and the machine, and
+# lets one exclusive entry per account and row key too; its hosts are then rewritten in one spelling
+# (:meth:`PostgresLedger._respell`).
 _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
     (
         """CREATE TABLE batchgen_sent (
@@ -50,37 +65,52 @@ _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
             exclusive BOOLEAN NOT NULL, PRIMARY KEY (host, key, output))""",
         "CREATE UNIQUE INDEX batchgen_sent_claim ON batchgen_sent (host, key) WHERE exclusive",
     ),
+    (
+        "ALTER TABLE batchgen_sent ADD COLUMN account TEXT, ADD COLUMN machine TEXT",
+        "UPDATE batchgen_sent SET journal = '' WHERE journal IS NULL",
+        "ALTER TABLE batchgen_sent ALTER COLUMN journal SET DEFAULT '', ALTER COLUMN journal SET NOT NULL",
+        "ALTER TABLE batchgen_sent DROP CONSTRAINT batchgen_sent_pkey, ADD PRIMARY KEY (host, key, output, journal)",
+        "CREATE UNIQUE INDEX batchgen_sent_account ON batchgen_sent (account, key) WHERE exclusive",
+        "CREATE INDEX batchgen_sent_key ON batchgen_sent (key)",  # a row's entries at any host or account
+    ),
 )
+_PROVIDER = "key = ANY(%(keys)s) AND (host = %(host)s OR account = %(account)s)"  # either matches
+_MINE = "output = %(output)s AND journal = %(journal)s"
 _HOLDERS = f"""SELECT DISTINCT ON (key) {SENT_COLUMNS} FROM batchgen_sent
-    WHERE host = %s AND key = ANY(%s) AND output <> %s AND state = ANY(%s) ORDER BY key, sent_at"""
-_YIELD = """UPDATE batchgen_sent SET exclusive = FALSE
-    WHERE host = %s AND key = ANY(%s) AND output <> %s AND exclusive AND NOT state = ANY(%s)"""
-_CLAIM = """INSERT INTO batchgen_sent (host, key, output, state, sent_at, journal, seq, exclusive)
-    SELECT %s, claimed, %s, 'in_flight', %s::timestamptz, %s, %s::bigint, %s FROM unnest(%s::text[]) AS claimed
-    ON CONFLICT (host, key, output) DO UPDATE SET state = 'in_flight', sent_at = excluded.sent_at,
-        journal = excluded.journal, seq = excluded.seq, exclusive = batchgen_sent.exclusive OR excluded.exclusive
+    WHERE {_PROVIDER} AND NOT ({_MINE}) AND state = ANY(%(blocking)s) ORDER BY key, sent_at"""
+# Entries that give way to this claim: another's that this run may send again, and this journal's own under
+# another host of the same account (a claim of one row by one journal is one exclusive entry).
+_YIELD = f"""UPDATE batchgen_sent SET exclusive = FALSE WHERE {_PROVIDER} AND exclusive
+    AND CASE WHEN {_MINE} THEN host <> %(host)s ELSE NOT state = ANY(%(blocking)s) END"""
+_CLAIM = """INSERT INTO batchgen_sent
+        (host, key, output, journal, state, sent_at, seq, exclusive, account, machine)
+    SELECT %(host)s, claimed, %(output)s, %(journal)s, 'in_flight', %(at)s::timestamptz, %(seq)s::bigint,
+        %(exclusive)s, %(account)s, %(machine)s FROM unnest(%(keys)s::text[]) AS claimed
+    ON CONFLICT (host, key, output, journal) DO UPDATE SET state = 'in_flight', sent_at = excluded.sent_at,
+        seq = excluded.seq, exclusive = batchgen_sent.exclusive OR excluded.exclusive,
+        account = excluded.account, machine = excluded.machine
     WHERE batchgen_sent.state <> 'done'"""
-_RELEASE = "DELETE FROM batchgen_sent WHERE host = %s AND key = %s AND output = %s AND state <> 'done'"
-_ENTRY = """INSERT INTO batchgen_sent (host, key, output, state, sent_at, job_ids, exclusive)
-    VALUES (%(host)s, %(key)s, %(output)s, %(state)s, %(at)s, %(ids)s, NOT EXISTS (
-        SELECT 1 FROM batchgen_sent WHERE host = %(host)s AND key = %(key)s AND exclusive))
-    ON CONFLICT (host, key, output) DO UPDATE SET state = excluded.state,
+_RELEASE = """DELETE FROM batchgen_sent WHERE key = %(key)s AND (host = %(host)s OR account = %(account)s)
+    AND output = %(output)s AND journal = %(journal)s AND state <> 'done'"""
+_ENTRY = """INSERT INTO batchgen_sent (host, key, output, journal, state, sent_at, job_ids, account, machine, exclusive)
+    VALUES (%(host)s, %(key)s, %(output)s, %(journal)s, %(state)s, %(at)s, %(ids)s, %(account)s, %(machine)s,
+        NOT EXISTS (SELECT 1 FROM batchgen_sent WHERE key = %(key)s AND exclusive
+            AND (host = %(host)s OR account = %(account)s)))
+    ON CONFLICT (host, key, output, journal) DO UPDATE SET state = excluded.state,
         job_ids = COALESCE(excluded.job_ids, batchgen_sent.job_ids)
     WHERE batchgen_sent.state <> 'done'"""
-_LOOKUP = (
-    f"SELECT {SENT_COLUMNS} FROM batchgen_sent WHERE host = %s AND key = ANY(%s) AND state = ANY(%s) ORDER BY sent_at"
-)
+_LOOKUP = f"SELECT {SENT_COLUMNS} FROM batchgen_sent WHERE {_PROVIDER} AND state = ANY(%(billed)s) ORDER BY sent_at"
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
 
 
 class PostgresLedger:
-    """The ledger in the database at ``url``, bound to ``host`` and this machine's ``output``."""
+    """The ledger in the database at ``url``, bound to a provider (``host``, ``account``), this machine's
+    ``output`` (named ``machine-name:/real/path``) and its ``machine`` id."""
 
-    def __init__(self, url: str, host: str, output: str) -> None:
-        self.host = host
-        self.output = f"{socket.gethostname()}:{output}"
+    def __init__(self, url: str, host: str, output: str, account: str | None = None, machine: str = "") -> None:
+        self.host, self.account, self.output, self.machine = host, account, output, machine
         self.where = without_password(url)
         params = conninfo_to_dict(url)
         self._password = str(params.get("password") or "")
@@ -100,8 +130,8 @@ class PostgresLedger:
         return self._run(lambda db: self._write(db, batch))
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
-        wanted = list(set(keys))
-        found = self._run(lambda db: db.execute(_LOOKUP, (self.host, wanted, sorted(BILLED))).fetchall())
+        wanted = {**self._provider(keys), "billed": sorted(BILLED)}
+        found = self._run(lambda db: db.execute(_LOOKUP, wanted).fetchall())
         return [_sent(values) for values in found]
 
     def close(self) -> None:
@@ -109,32 +139,40 @@ class PostgresLedger:
             self._db.close()
             self._db = None
 
+    def _provider(self, keys: Iterable[str]) -> dict[str, Any]:
+        return {"keys": sorted(set(keys)), "host": self.host, "account": self.account}
+
     def _write(self, db: Connection, batch: Batch) -> dict[str, Sent]:
         """Entries (first: a row released and claimed again stays claimed), then claims (the check, then the
-        insert the unique index arbitrates)."""
+        insert the unique indexes arbitrate)."""
+        mine = {"output": self.output, "journal": batch.journal or "", "account": self.account}
+        mine |= {"machine": self.machine, "host": self.host}
         if batch.entries:
             with db.pipeline():
                 for entry in batch.entries:
-                    self._apply(db, entry)
+                    self._apply(db, entry, mine)
         keys = sorted(set(batch.claims))  # one order on every machine: two claims of many rows never deadlock
         failed: dict[str, Sent] = {}
-        if keys and batch.blocking:
-            blocking = sorted(batch.blocking)
-            failed = {row[0]: _sent(row) for row in db.execute(_HOLDERS, (self.host, keys, self.output, blocking))}
+        blocking = sorted(batch.blocking)
+        if keys and blocking:
+            found = db.execute(_HOLDERS, {**mine, **self._provider(keys), "blocking": blocking})
+            failed = {row[0]: _sent(row) for row in found}
         free = [key for key in keys if key not in failed]
-        if free and batch.blocking and not batch.blocking >= BILLED:  # entries this run may resend give way
-            db.execute(_YIELD, (self.host, free, self.output, sorted(batch.blocking)))
+        if free and blocking:  # an exclusive claim
+            db.execute(_YIELD, {**mine, **self._provider(free), "blocking": blocking})
         if free:
-            claim = (batch.at, batch.journal, batch.seq, bool(batch.blocking), free)
-            db.execute(_CLAIM, (self.host, self.output, *claim))
+            claim = {"at": batch.at, "seq": batch.seq, "exclusive": bool(blocking), "keys": free}
+            db.execute(_CLAIM, {**mine, **claim})
         return failed
 
-    def _apply(self, db: Connection, entry: Entry) -> None:
+    def _apply(self, db: Connection, entry: Entry, mine: dict[str, Any]) -> None:
+        if entry.taken_from is not None:
+            db.execute(_RELEASE, {**mine, "key": entry.key, "journal": entry.taken_from})
         if entry.state == RELEASED:
-            db.execute(_RELEASE, (self.host, entry.key, self.output))
+            db.execute(_RELEASE, {**mine, "key": entry.key})
             return
-        values = {"host": self.host, "key": entry.key, "output": self.output, "state": entry.state}
-        db.execute(_ENTRY, {**values, "at": entry.at, "ids": list(entry.job_ids) or None})
+        values = {"key": entry.key, "state": entry.state, "at": entry.at, "ids": list(entry.job_ids) or None}
+        db.execute(_ENTRY, {**mine, **values})
 
     def _migrate(self, db: Connection) -> None:
         """Create or extend the schema; machines that start at once take turns (an advisory lock)."""
@@ -155,7 +193,32 @@ class PostgresLedger:
         for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
             for statement in statements:
                 db.execute(statement)
+            if number == 2:
+                self._respell(db)
             db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (%s, %s)", (number, "batchgen"))
+
+    @staticmethod
+    def _respell(db: Connection) -> None:
+        """Older entries' hosts in today's spelling (:func:`~batchgen.settings.provider_host`), so a row sent
+        before the upgrade is found under any spelling. Where two spellings of one entry meet, the one moved
+        first stays the exclusive one and an entry already in the new spelling is kept as it is."""
+        for (host,) in db.execute("SELECT DISTINCT host FROM batchgen_sent").fetchall():
+            spelt = respell(host)
+            if spelt == host:
+                continue
+            values = {"old": host, "new": spelt}
+            db.execute(
+                """UPDATE batchgen_sent AS moved SET exclusive = FALSE WHERE host = %(old)s AND exclusive
+                   AND EXISTS (SELECT 1 FROM batchgen_sent AS kept
+                       WHERE kept.host = %(new)s AND kept.key = moved.key AND kept.exclusive)""",
+                values,
+            )
+            db.execute(
+                """UPDATE batchgen_sent AS moved SET host = %(new)s WHERE host = %(old)s
+                   AND NOT EXISTS (SELECT 1 FROM batchgen_sent AS kept WHERE kept.host = %(new)s
+                       AND kept.key = moved.key AND kept.output = moved.output AND kept.journal = moved.journal)""",
+                values,
+            )
 
     @staticmethod
     def _version(db: Connection) -> int:
@@ -223,5 +286,5 @@ class _Watchdog:
 
 
 def _sent(values: tuple[Any, ...]) -> Sent:
-    key, output, state, sent_at, job_ids, journal, seq = values
-    return Sent(key, output, state, sent_at.isoformat(), tuple(job_ids or ()), journal, seq)
+    key, output, state, sent_at, job_ids, journal, seq, machine = values
+    return Sent(key, output, state, sent_at.isoformat(), tuple(job_ids or ()), journal or None, seq, machine)

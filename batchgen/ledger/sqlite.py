@@ -15,27 +15,41 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..system import sqlite_durable
-from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent
+from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent, respell
 
 LEDGER_FILE = "ledger.sqlite"
-VERSION = 2
+VERSION = 3
 BUSY_MS = 60_000  # another run's transaction is short; a minute covers a slow disk
 
-# Version 1 (no user_version) had no claim identity; version 2 adds the journal and write sequence of a claim.
+# Version 1 (no user_version) had no claim identity; version 2 added the journal and write sequence of a claim;
+# version 3 makes each journal's entries its own (the journal joins the key), records the account and the
+# machine, and writes every host in one spelling (the entries of older versions are rewritten).
 _TABLE = """
-CREATE TABLE IF NOT EXISTS sent (
-    key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, state TEXT NOT NULL, sent_at TEXT NOT NULL,
-    job_ids TEXT, PRIMARY KEY (key, host, output)
-);
+CREATE TABLE sent (
+    key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, journal TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL, sent_at TEXT NOT NULL, job_ids TEXT, seq INTEGER, account TEXT, machine TEXT,
+    PRIMARY KEY (key, host, output, journal)
+)
 """
 _V2 = ("ALTER TABLE sent ADD COLUMN journal TEXT", "ALTER TABLE sent ADD COLUMN seq INTEGER")
+# Older entries, their hosts in one spelling: of two spellings of one entry, a done one is kept.
+_V3 = (
+    "ALTER TABLE sent RENAME TO sent_before_v3",
+    _TABLE,
+    """INSERT OR IGNORE INTO sent (key, host, output, journal, state, sent_at, job_ids, seq)
+       SELECT key, batchgen_host(host), output, COALESCE(journal, ''), state, sent_at, job_ids, seq
+       FROM sent_before_v3 ORDER BY state = 'done' DESC, sent_at""",
+    "DROP TABLE sent_before_v3",
+)
+_PROVIDER = "key=? AND (host=? OR account=?)"  # another entry of this row at the same provider: either matches
 
 
 class SqliteLedger:
-    """The SQLite ledger in ``folder``, bound to ``host`` and ``output`` (see :class:`~batchgen.ledger.Ledger`)."""
+    """The SQLite ledger in ``folder``, bound to a provider, an output and a machine (see
+    :class:`~batchgen.ledger.Ledger`)."""
 
-    def __init__(self, folder: Path, host: str, output: str) -> None:
-        self.host, self.output = host, output
+    def __init__(self, folder: Path, host: str, output: str, account: str | None = None, machine: str = "") -> None:
+        self.host, self.account, self.output, self.machine = host, account, output, machine
         self.where = str(folder / LEDGER_FILE)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -57,60 +71,79 @@ class SqliteLedger:
             raise sqlite3.DatabaseError(f"written by a newer batchgen (ledger version {version}); upgrade batchgen")
         if version == VERSION:
             return
+        self.db.create_function("batchgen_host", 1, respell, deterministic=True)
         with self._transaction():
-            self.db.execute(_TABLE)
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+                return  # another run migrated it while this one waited for the lock
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(sent)")}
-            if "seq" not in columns:
-                for statement in _V2:
+            if not columns:
+                self.db.execute(_TABLE)
+            else:
+                if "seq" not in columns:
+                    for statement in _V2:
+                        self.db.execute(statement)
+                for statement in _V3:
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={VERSION}")
 
     def write(self, batch: Batch) -> dict[str, Sent]:
         failed: dict[str, Sent] = {}
+        journal = batch.journal or ""
         try:
             with self._transaction():
                 for entry in batch.entries:  # first: a row released and claimed again stays claimed
-                    self._apply(entry)
+                    self._apply(entry, journal)
                 for key in batch.claims:
-                    holder = self._holder(key, batch.blocking)
+                    holder = self._holder(key, journal, batch.blocking)
                     if holder is not None:
                         failed[key] = holder
                         continue
                     self.db.execute(
-                        """INSERT INTO sent (key, host, output, state, sent_at, job_ids, journal, seq)
-                           VALUES (?, ?, ?, 'in_flight', ?, NULL, ?, ?)
-                           ON CONFLICT (key, host, output) DO UPDATE SET state='in_flight',
-                               sent_at=excluded.sent_at, journal=excluded.journal, seq=excluded.seq
+                        """INSERT INTO sent (key, host, output, journal, state, sent_at, seq, account, machine)
+                           VALUES (?, ?, ?, ?, 'in_flight', ?, ?, ?, ?)
+                           ON CONFLICT (key, host, output, journal) DO UPDATE SET state='in_flight',
+                               sent_at=excluded.sent_at, seq=excluded.seq, account=excluded.account,
+                               machine=excluded.machine
                            WHERE state != 'done'""",
-                        (key, self.host, self.output, batch.at, batch.journal, batch.seq),
+                        (key, self.host, self.output, journal, batch.at, batch.seq, self.account, self.machine),
                     )
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot write the ledger of sent rows {self.where} ({exc})") from None
         return failed
 
-    def _holder(self, key: str, blocking: frozenset[str]) -> Sent | None:
-        """Another output's entry for ``key`` in one of the ``blocking`` states, if any."""
+    def _holder(self, key: str, journal: str, blocking: frozenset[str]) -> Sent | None:
+        """The entry of another output, or of another journal here, for ``key`` in a ``blocking`` state."""
         if not blocking:
             return None
         found = self.db.execute(
-            f"SELECT {SENT_COLUMNS} FROM sent WHERE key=? AND host=? AND output != ? "
+            f"SELECT {SENT_COLUMNS} FROM sent WHERE {_PROVIDER} AND NOT (output=? AND journal=?) "
             f"AND state IN ({', '.join('?' * len(blocking))}) ORDER BY sent_at LIMIT 1",
-            (key, self.host, self.output, *sorted(blocking)),
+            (key, self.host, self.account, self.output, journal, *sorted(blocking)),
         ).fetchone()
         return _sent(found) if found else None
 
-    def _apply(self, entry: Entry) -> None:
-        where = (entry.key, self.host, self.output)
+    def _apply(self, entry: Entry, journal: str) -> None:
+        if entry.taken_from is not None:
+            self._release(entry.key, entry.taken_from)
         if entry.state == RELEASED:
-            self.db.execute("DELETE FROM sent WHERE key=? AND host=? AND output=? AND state != 'done'", where)
+            self._release(entry.key, journal)
             return
+        where = (entry.key, self.host, self.output, journal)
         ids = json.dumps(list(entry.job_ids)) if entry.job_ids else None
         self.db.execute(
-            """INSERT INTO sent (key, host, output, state, sent_at, job_ids) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (key, host, output) DO UPDATE SET state=excluded.state,
+            """INSERT INTO sent (key, host, output, journal, state, sent_at, job_ids, account, machine)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key, host, output, journal) DO UPDATE SET state=excluded.state,
                    job_ids=COALESCE(excluded.job_ids, job_ids)
                WHERE state != 'done'""",
-            (*where, entry.state, entry.at, ids),
+            (*where, entry.state, entry.at, ids, self.account, self.machine),
+        )
+
+    def _release(self, key: str, journal: str) -> None:
+        """``journal``'s entry for ``key`` at this output, unless done, goes (whatever spelling of the host)."""
+        self.db.execute(
+            f"DELETE FROM sent WHERE {_PROVIDER} AND output=? AND journal=? AND state != 'done'",
+            (key, self.host, self.account, self.output, journal),
         )
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
@@ -118,9 +151,8 @@ class SqliteLedger:
         try:
             for key in set(keys):
                 cursor = self.db.execute(
-                    f"SELECT {SENT_COLUMNS} FROM sent WHERE key=? AND host=? "
-                    f"AND state IN ({', '.join('?' * len(BILLED))})",
-                    (key, self.host, *sorted(BILLED)),
+                    f"SELECT {SENT_COLUMNS} FROM sent WHERE {_PROVIDER} AND state IN ({', '.join('?' * len(BILLED))})",
+                    (key, self.host, self.account, *sorted(BILLED)),
                 )
                 found.extend(_sent(values) for values in cursor)
         except sqlite3.Error as exc:
@@ -142,13 +174,14 @@ class SqliteLedger:
 
 
 def _sent(values: tuple[object, ...]) -> Sent:
-    key, output, state, sent_at, job_ids, journal, seq = values
+    key, output, state, sent_at, job_ids, journal, seq, machine = values
     return Sent(
         str(key),
         str(output),
         str(state),
         str(sent_at),
         tuple(json.loads(str(job_ids))) if job_ids else (),
-        None if journal is None else str(journal),
+        str(journal) if journal else None,
         None if seq is None else int(str(seq)),
+        None if machine is None else str(machine),
     )
