@@ -35,13 +35,18 @@ log = logging.getLogger("batchgen")
 
 @dataclass(slots=True)
 class Plan:
-    """What a run will record: valid rows with their keys, rows left out and why, and keys by row number."""
+    """What a run will record: valid rows with their keys, rows left out and why, and keys by row number.
+
+    ``in_file`` holds the key of every valid row of the file, ``rows`` or not: a row outside this shard is still
+    in the input, never a row the input lost.
+    """
 
     table: Table
     validation: Validation
     rows: list[NewRow] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
     keys: dict[int, str] = field(default_factory=dict)
+    in_file: frozenset[str] = frozenset()
 
 
 def plan(
@@ -58,7 +63,7 @@ def plan(
     ``send_duplicates``: nothing is billed twice unless the user asks for several takes.
     """
     keys = row_keys(item.payload for item in validation.valid)
-    result = Plan(table, validation)
+    result = Plan(table, validation, in_file=frozenset(keys))
     first_of = {} if send_duplicates else {later: first for first, later in validation.duplicates}
     messages: dict[int | str, list[str]] = defaultdict(list)
     for error in validation.errors:
@@ -183,11 +188,13 @@ class Batch:
     async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
         table = self.plan.table
         journal.recover()
-        run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
+        run = journal.start_run(
+            table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force, self.plan.in_file
+        )
         outcome = Outcome(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
         outcome.restored = history.restore(existed)
-        find_changed(journal, self.plan.rows, run, self.resend_changed)
+        find_changed(journal, self.plan.rows, run, self.resend_changed, self.plan.in_file)
         outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
         blocking = blocking_states(self.allow_resend, self.retry_unknown)

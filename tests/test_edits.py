@@ -203,3 +203,32 @@ def test_repeated_titles_pair_by_their_fields_then_their_order(tmp_path, start_s
     assert sorted(superseded.values()) == sorted(
         ["row 2 before an edit; row 6 was sent again"] * 2 + ["row 4 before an edit; row 3 was sent again"] * 2
     )
+
+
+def test_shards_of_one_sheet_to_one_output_are_not_edits_of_each_other(tmp_path, start_simulator) -> None:
+    """Rows outside ``--rows`` are still in the input: a take of a repeated title in tonight's shard is not an
+    edit of last night's take, and an edit is still one whatever shard it falls in."""
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+    takes = [("Intro", "pop", "a"), ("Intro", "rock", "b"), ("Song A", "pop", "c")]
+    takes += [("Song B", "pop", "d"), ("Intro", "jazz", "e"), ("Song C", "pop", "f")]
+
+    def sheet(rows: list[tuple[str, str, str]]) -> Path:
+        return write_csv(tmp_path, "title,tag,lyrics\n" + "".join(f"{t},{g},{w}\n" for t, g, w in rows))
+
+    assert finish(*run_args(sheet(takes), output, server.url, "--rows", "2-4"))[0] == 0
+    code, err = finish(*run_args(sheet(takes), output, server.url, "--rows", "5-7"))
+    assert code == 0, err
+    assert "changed" not in err
+    assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == sorted(t for t, _, _ in takes)
+    edited = [("Inserted", "pop", "n"), *takes[:1], ("Intro", "rock", "b2"), *takes[2:]]  # row 3 now row 4
+    code, err = finish(*run_args(sheet(edited), output, server.url, "--rows", "2-4"))
+    assert code == 1, err
+    assert f"row 4: lyrics changed since it was sent on {TODAY}" in err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[6:]] == ["Inserted"]
+    code, err = finish(*run_args(sheet(edited), output, server.url, "--rows", "2-4", "--resend-changed"))
+    assert code == 0, err
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[7:]] == ["b2"]
+    superseded = {line["title"] for line in read_csv(output) if line["superseded"]}
+    assert superseded == {"Intro"} and len([line for line in read_csv(output) if line["superseded"]]) == 2
+    no_duplicates(server)

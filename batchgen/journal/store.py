@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,13 +153,15 @@ class Journal(JournalView):
         left_out: Sequence[LeftOut],
         extra_columns: list[str],
         force: bool = False,
+        in_file: Collection[str] = (),
     ) -> int:
         """Record a run over the current input: new rows become ``pending``, known rows keep their state.
 
-        A journal that shares no row with the input was made from another batch: refused unless ``force``.
+        A journal that shares no row with the input (``rows``, and ``in_file``: the file's rows outside a
+        ``rows`` shard) was made from another batch: refused unless ``force``.
         """
         stamp = now()
-        keys = {row.key for row in rows}
+        keys = {row.key for row in rows}.union(in_file)
         known = {key for (key,) in self.db.execute("SELECT key FROM rows")}
         places = set(self.db.execute("SELECT row, title FROM rows"))  # an edited row keeps its place and title
         if (
