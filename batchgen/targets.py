@@ -3,7 +3,7 @@ cannot be kept, and no file a person made is written over.
 
 The files are the output, its failures file (``results.failed.csv`` beside a CSV output), the journal, the log
 file and the annotated copy. None may be the input or another of them (by resolved path and inode); an existing
-failures file must be one batchgen wrote (its header); each existing one must be writable.
+failures file must be one batchgen wrote (its header); each existing one, and the folder of each, must be writable.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def check_targets(
     for path in [*(path for _, path, _ in written), *sidecars]:
         if path.is_dir():
             raise OutputError(f"cannot write {path} (a folder is in its place); nothing was sent", path)
+        if path.parent.is_dir() and not os.access(path.parent, os.W_OK):  # new files and atomic renames
+            raise OutputError(
+                f"cannot write {path} (its folder {path.parent} cannot be written); nothing was sent", path
+            )
         if path.exists() and not os.access(path, os.W_OK):
             raise OutputError(f"cannot write {path} (it is read-only or immutable); nothing was sent", path)
     if failures is not None and failures.exists():

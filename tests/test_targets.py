@@ -14,7 +14,7 @@ import pytest
 from batchgen.errors import OutputError, UsageError
 from batchgen.targets import check_targets
 
-from .helpers import write_csv
+from .helpers import write_csv, write_xlsx
 from .test_misuse import finish, run_args
 
 SONGS = "title,tag,lyrics\nA,pop,la\nB,pop,lb\nC,,lc\n"
@@ -26,19 +26,20 @@ def _errors(err: str) -> list[str]:
 
 @contextlib.contextmanager
 def unwritable(path: Path) -> Iterator[None]:
-    """``path`` made immutable (root, which a read-only mode does not stop) or read-only."""
+    """``path`` (a file or a folder) made immutable (root, which a read-only mode does not stop) or read-only."""
     root = os.geteuid() == 0
+    mode = path.stat().st_mode
     if root and subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
         pytest.skip("this file system cannot make a file immutable")
     if not root:
-        path.chmod(0o444)
+        path.chmod(0o555 if path.is_dir() else 0o444)
     try:
         yield
     finally:
         if root:
             subprocess.run(["chattr", "-i", path], check=True)
         else:
-            path.chmod(0o644)
+            path.chmod(mode)
 
 
 @pytest.mark.slow
@@ -123,3 +124,29 @@ def test_an_unwritable_journal_is_an_output_error_naming_it(tmp_path) -> None:
     journal.write_bytes(b"")
     with unwritable(journal), pytest.raises(OutputError, match=r"out\.xlsx\.journal-wal"):
         check_targets(tmp_path / "out.xlsx", source=None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["output", "annotated copy"])
+def test_a_folder_that_cannot_be_written_stops_the_run_before_anything_is_sent(
+    tmp_path, start_simulator, which
+) -> None:
+    """A new file is made in its folder (the output by a temporary file and a rename): the folder is what must
+    be writable, for the annotated copy as for the output."""
+    server = start_simulator()
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    source = write_csv(tmp_path, SONGS.replace("C,,lc", "C,pop,lc"))
+    output, copy = tmp_path / "res.xlsx", tmp_path / "copy.xlsx"
+    target = folder / ("res.xlsx" if which == "output" else "copy.xlsx")
+    if which == "output":
+        output = target
+    else:
+        copy = target
+        source = tmp_path / "input.xlsx"
+        write_xlsx(tmp_path, [["title", "tag", "lyrics"], ["A", "pop", "la"], ["B", "pop", "lb"]])
+    with unwritable(folder):
+        code, err = finish(*run_args(source, output, server.url, "--annotate", copy))
+    assert code == 4, err
+    assert _errors(err) == [f"error: cannot write {target} (its folder {folder} cannot be written); nothing was sent"]
+    assert server.simulator.accepted == []
