@@ -190,7 +190,7 @@ class Journal(JournalView):
                 ),
             )
             self.db.execute("DELETE FROM invalid")
-            self._leave_out(left_out)
+            self._leave_out(self._still_out(left_out, run))
             self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
 
@@ -217,6 +217,17 @@ class Journal(JournalView):
         """Add rows found to be left out after the run started (sent to another output, per the ledger)."""
         with self._writing():
             self._leave_out(left_out)
+
+    def _still_out(self, left_out: Sequence[LeftOut], run: int) -> list[LeftOut]:
+        """``left_out`` but the rows already done here (identical takes sent with ``send_duplicates``, a hidden
+        row sent before ``skip_hidden``): a row with job ids is a done row of ``run``, at its current place."""
+        done = {key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='done'")}
+        kept = [item for item in left_out if item.key in done]
+        self.db.executemany(
+            "UPDATE rows SET row=?, label=?, extras=?, seen_run=? WHERE key=?",
+            ((o.row, _label(o.row, o.label), dumps(o.extras), run, o.key) for o in kept),
+        )
+        return [item for item in left_out if item.key not in done]
 
     def _leave_out(self, left_out: Sequence[LeftOut]) -> None:
         self.db.executemany(
