@@ -31,6 +31,7 @@ from .validate import Validation, title_of
 from .writer import OUTPUT_STAMP, output_files, write_output
 
 log = logging.getLogger("batchgen")
+SHOWN_REASONS = 3  # distinct failure messages named on the console; the failed sheet has every row's
 
 
 @dataclass(slots=True)
@@ -212,6 +213,7 @@ class Batch:
             report_skipped(self.dispatcher.commit.skipped_to)
             outcome.errors += self._finish(journal, outcome)
             outcome.counts = dict(journal.counts(run))
+            _report_failures(journal, run)
         return outcome
 
     def _finish(self, journal: Journal, outcome: Outcome) -> list[BatchgenError]:
@@ -250,6 +252,19 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
+
+
+def _report_failures(journal: Journal, run: int) -> None:
+    """Why rows failed, in the provider's words and by how many: a count alone tells the user nothing."""
+    for retryable, what, then in (
+        (False, "rejected by the provider", "see the failed sheet, then `retry_failed` sends them again"),
+        (True, "refused on every attempt", "the next run sends them again"),
+    ):
+        reasons = journal.failures(run, retryable)
+        if reasons:
+            shown = ", ".join(f"{message} ({count})" for message, count in reasons[:SHOWN_REASONS])
+            more = f" and {len(reasons) - SHOWN_REASONS} more" if len(reasons) > SHOWN_REASONS else ""
+            log.warning("%d row(s) %s: %s%s; %s", sum(n for _, n in reasons), what, shown, more, then)
 
 
 async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:

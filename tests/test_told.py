@@ -143,3 +143,22 @@ def test_a_whole_row_is_placed_by_its_sheet_and_row(tmp_path) -> None:
     assert child.returncode == 2
     assert child.stdout.splitlines()[0].startswith("Sheet1, row 2, lyrics: is required")
     assert "!row" not in child.stdout
+
+
+def test_rows_the_provider_rejects_in_several_ways_are_said_with_its_messages(
+    tmp_path, start_simulator, transport
+) -> None:
+    """Not the same rejection every time, so the run goes on (exit 1): the user is still told why each row
+    failed, by how many, and what sends them again, without opening the failed sheet."""
+    server = start_simulator(Faults(script=["400", "422", "400", "422", "400"]))
+    source, output = write_xlsx(tmp_path, songs(6)), tmp_path / "out.xlsx"
+    code, err = finish(*run_args(source, output, server.url, "--transport", transport, "--concurrency", "1"))
+    assert code == 1, err
+    assert "6 rows: 1 done, 5 failed; 6 requests sent" in err
+    assert (
+        "warning: 5 row(s) rejected by the provider: HTTP 400: The provider rejected this request (3), "
+        "HTTP 422: Unprocessable request (2); see the failed sheet, then --retry-failed sends them again"
+    ) in err.splitlines()
+    code, again = finish(*run_args(source, output, server.url, "--transport", transport))
+    assert code == 1 and "5 row(s) rejected by the provider" in again  # said again while they stay failed
+    assert len(server.simulator.accepted) == 1

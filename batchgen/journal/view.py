@@ -193,6 +193,15 @@ class JournalView:
             counts[state] += count
         return +counts
 
+    def failures(self, run: int, retryable: bool) -> list[tuple[str, int]]:
+        """The messages of ``run``'s failed rows (refused on every attempt, else rejected), most rows first."""
+        cursor = self.db.execute(
+            "SELECT COALESCE(message, ''), COUNT(*) FROM rows WHERE seen_run=? AND state='failed' AND retryable=?"
+            " AND key NOT IN (SELECT key FROM invalid WHERE key IS NOT NULL) GROUP BY 1 ORDER BY 2 DESC, 1",
+            (run, int(retryable)),
+        )
+        return [(str(message), int(count)) for message, count in cursor]
+
     def run_info(self, run: int) -> tuple[str, str]:
         """The input and start time of ``run``."""
         found = self.db.execute("SELECT input, started_at FROM runs WHERE id=?", (run,)).fetchone()
