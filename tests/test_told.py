@@ -15,7 +15,7 @@ import pytest
 from batchgen.simulator import Faults
 
 from .conftest import read_sheet, spawn
-from .helpers import songs, write_xlsx
+from .helpers import songs, write_csv, write_xlsx
 from .test_crash import wait_for
 from .test_misuse import finish, run_args
 
@@ -162,3 +162,22 @@ def test_rows_the_provider_rejects_in_several_ways_are_said_with_its_messages(
     code, again = finish(*run_args(source, output, server.url, "--transport", transport))
     assert code == 1 and "5 row(s) rejected by the provider" in again  # said again while they stay failed
     assert len(server.simulator.accepted) == 1
+
+
+@pytest.mark.parametrize(
+    "header, misnamed",
+    [
+        ("Titel,Tags,Lyrcs", "Titel looks like title, Lyrcs looks like lyrics: rename them"),
+        ("Song Title,Genre,Lyrics", "Song Title looks like title: rename it"),
+    ],
+)
+def test_a_header_with_misnamed_columns_is_named_not_sent_to_header_row(tmp_path, header, misnamed) -> None:
+    """A header whose names are misspelled has too few known columns to be found: --header-row would not
+    help, renaming the columns does, so the message says which row and which names."""
+    source = write_csv(tmp_path, f"{header}\nA,pop,la\n")
+    code, err = finish("validate", source)
+    assert code == 2
+    assert _one_error(err) == (
+        f"error: {source}: no header row found in the first 20 rows (it needs at least two known columns, such "
+        f"as title and tag); row 1 may be it, but {misnamed}"
+    )
