@@ -150,3 +150,34 @@ def test_a_folder_that_cannot_be_written_stops_the_run_before_anything_is_sent(
     assert code == 4, err
     assert _errors(err) == [f"error: cannot write {target} (its folder {folder} cannot be written); nothing was sent"]
     assert server.simulator.accepted == []
+
+
+@pytest.mark.slow
+def test_a_log_file_is_appended_to_only_when_it_is_a_batchgen_log(tmp_path, start_simulator) -> None:
+    """The log is appended to, so an existing file that is not a batchgen log (a workbook, notes) would get
+    JSON lines in its middle: refused before anything is sent; a log of an earlier run goes on."""
+    server = start_simulator()
+    source = write_csv(tmp_path, SONGS.replace("C,,lc", "C,pop,lc"))
+    log = tmp_path / "run.log"
+    assert finish(*run_args(source, tmp_path / "a.csv", server.url, "--log-file", log, "--max-requests", "2"))[0] == 1
+    assert finish(*run_args(source, tmp_path / "a.csv", server.url, "--log-file", log))[0] == 0
+    assert len(log.read_text().splitlines()) == 3  # one line per attempt, both runs
+    budget = tmp_path / "budget.xlsx"
+    write_xlsx(tmp_path, [["item", "cost"], ["studio", 100]], name="budget.xlsx")
+    for mine in (budget, source):
+        before = mine.read_bytes()
+        code, err = finish(
+            *run_args(
+                write_csv(tmp_path, "title,tag,lyrics\nD,pop,ld\n", "d.csv"),
+                tmp_path / "d.csv.out.csv",
+                server.url,
+                "--log-file",
+                mine,
+            )
+        )
+        assert code == 2, err
+        assert _errors(err) == [
+            f"error: --log-file: {mine} exists and is not a batchgen log (the log is appended to); choose another file"
+        ]
+        assert mine.read_bytes() == before
+    assert len(server.simulator.accepted) == 3
