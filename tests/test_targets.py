@@ -181,3 +181,25 @@ def test_a_log_file_is_appended_to_only_when_it_is_a_batchgen_log(tmp_path, star
         ]
         assert mine.read_bytes() == before
     assert len(server.simulator.accepted) == 3
+
+
+@pytest.mark.slow
+def test_an_annotated_copy_or_report_never_replaces_a_workbook_batchgen_did_not_write(
+    tmp_path, start_simulator
+) -> None:
+    server = start_simulator()
+    source = write_xlsx(tmp_path, [["title", "tag", "lyrics"], ["A", "pop", "la"], ["B", "pop", "lb"]])
+    budget = write_xlsx(tmp_path, [["item", "cost"], ["studio", 100]], name="budget.xlsx")
+    before = budget.read_bytes()
+    code, err = finish(*run_args(source, tmp_path / "out.xlsx", server.url, "--annotate", budget))
+    assert code == 2, err
+    refused = f"{budget} exists and was not written by batchgen; move it away or choose another file"
+    assert _errors(err) == [f"error: --annotate: {refused}"]
+    code, err = finish("validate", source, "--report", budget)
+    assert code == 2 and _errors(err) == [f"error: --report: {refused}"], err
+    assert budget.read_bytes() == before and server.simulator.accepted == []
+    copy, report = tmp_path / "copy.xlsx", tmp_path / "report.xlsx"
+    for _ in range(2):  # a copy or report batchgen wrote is its own to write again
+        assert finish(*run_args(source, tmp_path / "out.xlsx", server.url, "--annotate", copy))[0] == 0
+        assert finish("validate", source, "--report", report)[0] == 0
+    assert len(server.simulator.accepted) == 2
