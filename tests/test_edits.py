@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ import pytest
 from batchgen.journal import journal_path
 from batchgen.paths import real
 
-from .conftest import read_sheet
+from .conftest import read_sheet, spawn
 from .helpers import write_csv, write_xlsx
+from .test_crash import wait_for
 from .test_misuse import finish, no_duplicates, run_args
 
 pytestmark = pytest.mark.slow
@@ -232,3 +234,32 @@ def test_shards_of_one_sheet_to_one_output_are_not_edits_of_each_other(tmp_path,
     superseded = {line["title"] for line in read_csv(output) if line["superseded"]}
     assert superseded == {"Intro"} and len([line for line in read_csv(output) if line["superseded"]]) == 2
     no_duplicates(server)
+
+
+def test_rows_in_flight_at_a_kill_9_and_then_edited_are_changed_not_sent(tmp_path, start_simulator) -> None:
+    """A crash leaves rows whose request left (the provider bills them a moment later): edited, with a row
+    inserted above them, they are ``changed`` like a done row, never sent again."""
+    server = start_simulator(latency_ms=3000)
+    output = tmp_path / "out.csv"
+    child = spawn(*run_args(_ed_sheet(tmp_path, ED), output, server.url, "--concurrency", "4"))
+    try:
+        wait_for(lambda: len(server.simulator.received) >= 4)
+        time.sleep(0.3)
+    finally:
+        child.kill()
+        child.communicate()
+    wait_for(lambda: len(server.simulator.accepted) == len(server.simulator.received))  # billed after the crash
+    flying = sorted(entry["body"]["title"] for entry in server.simulator.accepted)
+    sheet = ED
+    for title in flying:
+        sheet = _edit(sheet, title)
+    sheet = [("Inserted", "new words"), *sheet]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url))
+    assert code == 1, err
+    place = {title: number for number, (title, _) in enumerate(sheet, start=2)}
+    for title in flying:
+        assert f"row {place[title]}: lyrics changed since it was sent on {TODAY}" in err
+    sent = sorted(entry["body"]["title"] for entry in server.simulator.accepted)
+    assert sent == sorted(["Inserted", *(title for title, _ in ED)])  # each song once, none of the edits
+    changed = {line["title"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"}
+    assert changed == set(flying)
