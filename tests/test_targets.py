@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from batchgen.errors import OutputError, UsageError
@@ -203,3 +204,23 @@ def test_an_annotated_copy_or_report_never_replaces_a_workbook_batchgen_did_not_
         assert finish(*run_args(source, tmp_path / "out.xlsx", server.url, "--annotate", copy))[0] == 0
         assert finish("validate", source, "--report", report)[0] == 0
     assert len(server.simulator.accepted) == 2
+
+
+@pytest.mark.slow
+def test_a_sheet_a_person_added_to_the_output_is_never_dropped(tmp_path, start_simulator) -> None:
+    """The output is rebuilt from the journal (its jobs, failed and night sheets): a notes sheet a producer added
+    would be lost without a word, so the run is refused before anything is sent, naming it."""
+    server = start_simulator()
+    source, output = write_csv(tmp_path, SONGS.replace("C,,lc", "C,pop,lc")), tmp_path / "res.xlsx"
+    assert finish(*run_args(source, output, server.url, "--max-requests", "1"))[0] == 1
+    book = openpyxl.load_workbook(output)
+    book.create_sheet("My notes").append(["call the label about B"])
+    book.save(output)
+    code, err = finish(*run_args(source, output, server.url))
+    assert code == 2, err
+    assert _errors(err) == [
+        f"error: -o: {output} has sheets batchgen did not write (My notes), which rewriting it would lose; move "
+        "them to another workbook or choose another output"
+    ]
+    assert len(server.simulator.accepted) == 1
+    assert "My notes" in openpyxl.load_workbook(output).sheetnames
