@@ -26,12 +26,18 @@ SHOWN = 20  # changed rows listed one by one in the log; the failed sheet lists 
 
 
 def find_changed(
-    journal: Journal, rows: Sequence[NewRow], run: int, resend: bool, in_file: Collection[str] = ()
+    journal: Journal,
+    rows: Sequence[NewRow],
+    run: int,
+    resend: bool,
+    in_file: Collection[str] = (),
+    elsewhere: Sequence[EarlierRow] = (),
 ) -> int:
     """Leave out (or, with ``resend``, link to the row they replace) the rows of ``run`` edited since they were
-    sent; the number of such rows. A row sent earlier whose key is ``in_file`` (outside a ``rows`` shard) is
-    still in the input: nothing there was edited."""
-    earlier = [row for row in journal.sent_before(run) if row.key not in in_file]
+    sent, here or (``elsewhere``: rows this output left to another output that sent them) by another output; the
+    number of such rows. A row sent earlier whose key is ``in_file`` (outside a ``rows`` shard) is still in the
+    input: nothing there was edited."""
+    earlier = [row for row in [*journal.sent_before(run), *elsewhere] if row.key not in in_file]
     if not earlier:
         return 0
     states = journal.states()

@@ -280,3 +280,20 @@ def test_an_edit_an_inserted_row_moved_into_another_shards_output_is_not_sent(tm
     code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7-12"))
     assert [entry["body"]["title"] for entry in server.simulator.accepted[10:]] == ["Inserted"], err
     assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err
+
+
+def test_an_edit_of_a_row_skipped_as_sent_elsewhere_is_changed_not_sent(tmp_path, start_simulator) -> None:
+    """This output listed the row ``skipped`` (the ledger: paid through another output); edited, with a row
+    inserted above it, it is still a paid song: ``changed``, not billed again."""
+    server = start_simulator()
+    source = _ed_sheet(tmp_path, ED[:3])
+    assert finish(*run_args(source, tmp_path / "a.csv", server.url, "--max-requests", "2"))[0] == 1
+    code, err = finish(*run_args(source, tmp_path / "b.csv", server.url))
+    assert code == 1 and "2 rows were already sent to another output" in err, err
+    sheet = [("Inserted", "new words"), *_edit(ED[:3], "Ed 001")]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url))
+    assert code == 1, err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[3:]] == ["Inserted"]
+    assert f"row 3: lyrics changed since it was sent on {TODAY}" in err
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--resend-changed"))
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[4:]] == ["words 1 fixed"], err

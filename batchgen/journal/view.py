@@ -167,6 +167,16 @@ class JournalView:
         )
         return [EarlierRow(*values) for values in cursor]
 
+    def unsent_before(self, run: int) -> list[EarlierRow]:
+        """Rows of earlier runs, no longer in the input, that this output never sent (another output may have:
+        they were ``skipped``) and that no edited row replaced yet."""
+        cursor = self.db.execute(
+            "SELECT key, row, title, payload, state, updated_at FROM rows"
+            " WHERE seen_run < ? AND state IN ('pending', 'failed') AND replaced_by IS NULL ORDER BY row",
+            (run,),
+        )
+        return [EarlierRow(*values) for values in cursor]
+
     def unfinished(self, run: int) -> list[Record]:
         """Rows of ``run`` without job ids: failed, unknown, or not sent yet."""
         return self._select(
