@@ -525,10 +525,11 @@ def _find_header(records: list[list[Any]], header_row: int | None, where: str) -
         return header_row - 1
     found = _header_index(records)
     if found is None:
-        missing = f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows " + (
-            "(it needs at least two known columns, such as title and tag)"
+        hint = _misnamed_header(records) or USE_HEADER_ROW
+        raise NoHeaderError(
+            f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
+            f"(it needs at least two known columns, such as title and tag){hint}"
         )
-        raise NoHeaderError(missing + (_misnamed_header(records) or USE_HEADER_ROW))
     return found
 
 
