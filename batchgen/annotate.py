@@ -8,6 +8,7 @@ new workbook with its cells, as text. Either way the copy is written atomically 
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.comments import Comment
+from openpyxl.packaging.custom import CustomPropertyList, StringProperty
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -31,6 +33,7 @@ from .validate import Validation
 BAD = PatternFill("solid", fgColor="FFC7CE")
 HEADER = Font(bold=True)
 ERROR_COLUMNS = ["sheet", "cell", "row", "field", "value", "message"]
+MARK, CUSTOM_PROPERTIES = "batchgen", "docProps/custom.xml"  # the custom property on every copy batchgen writes
 
 
 def write_report(table: Table, validation: Validation, path: Path, encoding: str | None = None) -> None:
@@ -57,7 +60,7 @@ def write_report(table: Table, validation: Validation, path: Path, encoding: str
     for cell in errors[1]:
         cell.font = HEADER
     errors.freeze_panes = "A2"
-    atomic_write(path, book.save)
+    _save(book, path, "validation report")
 
 
 def write_annotated(
@@ -88,11 +91,12 @@ def write_annotated(
             _put(sheet, row.number, first + offset, value)
     for offset in range(len(names)):
         sheet.column_dimensions[get_column_letter(first + offset)].width = 38 if offset < width else 14
-    atomic_write(path, book.save)
+    _save(book, path, "annotated copy")
 
 
 def check_target(path: Path, setting: str, table: Table, output: Path | None = None) -> None:
-    """A report or annotated copy is a new .xlsx in an existing folder, never the input or the output."""
+    """A report or annotated copy is an .xlsx in an existing folder, never the input or the output, and never a
+    workbook batchgen did not write (a copy it wrote is its own to write again)."""
     if table.path is None:
         raise UsageError("a copy of the input needs a file input, not a DataFrame", setting=setting)
     if path.suffix.lower() != ".xlsx":
@@ -100,6 +104,29 @@ def check_target(path: Path, setting: str, table: Table, output: Path | None = N
     if not path.parent.is_dir():
         raise UsageError(f"the folder {path.parent} does not exist", setting=setting)
     refuse_same(path, setting, input=table.path, output=output)
+    if path.exists() and not _written_here(path):
+        raise UsageError(
+            f"{path} exists and was not written by batchgen; move it away or choose another file", setting=setting
+        )
+
+
+def _written_here(path: Path) -> bool:
+    """Whether the workbook at ``path`` carries the mark batchgen puts on the copies it writes."""
+    try:
+        with zipfile.ZipFile(path) as package:
+            properties = package.read(CUSTOM_PROPERTIES)
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+    return f'name="{MARK}"'.encode() in properties
+
+
+def _save(book: Workbook, path: Path, what: str) -> None:
+    """Write ``book`` atomically, marked as batchgen's ``what`` (so a later run may write it again)."""
+    props: CustomPropertyList[StringProperty] = book.custom_doc_props  # type: ignore[attr-defined]  # not in stubs
+    if MARK in props.names:  # a copy of a copy: one mark
+        del props[MARK]
+    props.append(StringProperty(name=MARK, value=what))
+    atomic_write(path, book.save)
 
 
 def _copy(table: Table, encoding: str | None) -> tuple[Workbook, Worksheet]:

@@ -31,17 +31,23 @@ from .validate import Validation, title_of
 from .writer import OUTPUT_STAMP, output_files, write_output
 
 log = logging.getLogger("batchgen")
+SHOWN_REASONS = 3  # distinct failure messages named on the console; the failed sheet has every row's
 
 
 @dataclass(slots=True)
 class Plan:
-    """What a run will record: valid rows with their keys, rows left out and why, and keys by row number."""
+    """What a run will record: valid rows with their keys, rows left out and why, and keys by row number.
+
+    ``in_file`` holds the key of every valid row of the file, ``rows`` or not: a row outside this shard is still
+    in the input, never a row the input lost.
+    """
 
     table: Table
     validation: Validation
     rows: list[NewRow] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
     keys: dict[int, str] = field(default_factory=dict)
+    in_file: frozenset[str] = frozenset()
 
 
 def plan(
@@ -58,7 +64,7 @@ def plan(
     ``send_duplicates``: nothing is billed twice unless the user asks for several takes.
     """
     keys = row_keys(item.payload for item in validation.valid)
-    result = Plan(table, validation)
+    result = Plan(table, validation, in_file=frozenset(keys))
     first_of = {} if send_duplicates else {later: first for first, later in validation.duplicates}
     messages: dict[int | str, list[str]] = defaultdict(list)
     for error in validation.errors:
@@ -184,11 +190,14 @@ class Batch:
     async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
         table = self.plan.table
         journal.recover()
-        run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
+        run = journal.start_run(
+            table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force, self.plan.in_file
+        )
         outcome = Outcome(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
         outcome.restored = history.restore(existed)
-        find_changed(journal, self.plan.rows, run, self.resend_changed)
+        elsewhere = history.sent_elsewhere(journal.unsent_before(run))
+        find_changed(journal, self.plan.rows, run, self.resend_changed, self.plan.in_file, elsewhere)
         outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
         blocking = blocking_states(self.allow_resend, self.retry_unknown)
@@ -206,6 +215,7 @@ class Batch:
             report_skipped(self.dispatcher.commit.skipped_to)
             outcome.errors += self._finish(journal, outcome)
             outcome.counts = dict(journal.counts(run))
+            _report_failures(journal, run)
         return outcome
 
     def _finish(self, journal: Journal, outcome: Outcome) -> list[BatchgenError]:
@@ -244,6 +254,19 @@ class Batch:
             kept = f"they could not be saved to a rescue file either ({exc.strerror or exc}): copy them now"
         message = f"{cause}; {count} job id(s) of {len(report.unsaved)} row(s) were not stored: {kept}"
         return JournalError(message, report.unsaved, path)
+
+
+def _report_failures(journal: Journal, run: int) -> None:
+    """Why rows failed, in the provider's words and by how many: a count alone tells the user nothing."""
+    for retryable, what, then in (
+        (False, "rejected by the provider", "see the failed sheet, then `retry_failed` sends them again"),
+        (True, "refused on every attempt", "the next run sends them again"),
+    ):
+        reasons = journal.failures(run, retryable)
+        if reasons:
+            shown = ", ".join(f"{message} ({count})" for message, count in reasons[:SHOWN_REASONS])
+            more = f" and {len(reasons) - SHOWN_REASONS} more" if len(reasons) > SHOWN_REASONS else ""
+            log.warning("%d row(s) %s: %s%s; %s", sum(n for _, n in reasons), what, shown, more, then)
 
 
 async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from .journal import Journal, LeftOut, NewRow
@@ -25,10 +25,19 @@ log = logging.getLogger("batchgen")
 SHOWN = 20  # changed rows listed one by one in the log; the failed sheet lists them all
 
 
-def find_changed(journal: Journal, rows: Sequence[NewRow], run: int, resend: bool) -> int:
+def find_changed(
+    journal: Journal,
+    rows: Sequence[NewRow],
+    run: int,
+    resend: bool,
+    in_file: Collection[str] = (),
+    elsewhere: Sequence[EarlierRow] = (),
+) -> int:
     """Leave out (or, with ``resend``, link to the row they replace) the rows of ``run`` edited since they were
-    sent; the number of such rows."""
-    earlier = journal.sent_before(run)
+    sent, here or (``elsewhere``: rows this output left to another output that sent them) by another output; the
+    number of such rows. A row sent earlier whose key is ``in_file`` (outside a ``rows`` shard) is still in the
+    input: nothing there was edited."""
+    earlier = [row for row in [*journal.sent_before(run), *elsewhere] if row.key not in in_file]
     if not earlier:
         return 0
     states = journal.states()

@@ -12,10 +12,11 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
+from .journal.view import EarlierRow
 from .ledger import RELEASED, Batch, Entry, Ledger, Sent
 from .rescue import clear_rescued, load_rescued
 from .results import State
@@ -189,6 +190,21 @@ class History:
             journal.leave_out(list(skipped.values()))
             report_skipped(Counter(holders))
         return len(skipped)
+
+    def sent_elsewhere(self, rows: Sequence[EarlierRow]) -> list[EarlierRow]:
+        """Those of ``rows`` (never sent by this output) that the ledger says another output (or another journal
+        of this one) sent, as sent then: an edit of one of them is an edit of a paid song."""
+        if self.ledger is None or not rows:
+            return []
+        output, identity = self.ledger.output, self.journal.identity()
+        sent = {
+            entry.key: entry
+            for entry in self.ledger.lookup(row.key for row in rows)
+            if not entry.owned(output, identity)
+        }
+        return [
+            replace(row, state=sent[row.key].state, sent_at=sent[row.key].sent_at) for row in rows if row.key in sent
+        ]
 
 
 def report_skipped(holders: Mapping[str, int]) -> None:

@@ -525,11 +525,26 @@ def _find_header(records: list[list[Any]], header_row: int | None, where: str) -
         return header_row - 1
     found = _header_index(records)
     if found is None:
+        hint = _misnamed_header(records) or USE_HEADER_ROW
         raise NoHeaderError(
             f"{where}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
-            f"(it needs at least two known columns, such as title and tag){USE_HEADER_ROW}"
+            f"(it needs at least two known columns, such as title and tag){hint}"
         )
     return found
+
+
+def _misnamed_header(records: list[list[Any]]) -> str | None:
+    """Where a header is, that names too few fields because some are misspelled: ``header_row`` would not help,
+    renaming them does."""
+    for index, record in enumerate(records[:HEADER_SEARCH_ROWS]):
+        cells = [str(c).strip() for c in record if not is_blank(c)]
+        known = {name for name in map(field_for, cells) if name is not None}
+        near = {cell: resembles(cell, known) for cell in cells if field_for(cell) is None}
+        misnamed = {cell: name for cell, name in near.items() if name is not None}
+        if misnamed and len(known) + len(set(misnamed.values())) >= 2:
+            names = ", ".join(f"{cell} looks like {name}" for cell, name in misnamed.items())
+            return f"; row {index + 1} may be it, but {names}: rename {'them' if len(misnamed) > 1 else 'it'}"
+    return None
 
 
 USE_HEADER_ROW = "; use `header_row`"

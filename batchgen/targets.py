@@ -3,12 +3,14 @@ cannot be kept, and no file a person made is written over.
 
 The files are the output, its failures file (``results.failed.csv`` beside a CSV output), the journal, the log
 file and the annotated copy. None may be the input or another of them (by resolved path and inode); an existing
-failures file must be one batchgen wrote (its header); each existing one must be writable.
+failures file must be one batchgen wrote (its header), and so must an existing log file (its lines); each
+existing one, and the folder of each, must be writable.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -40,10 +42,16 @@ def check_targets(
     for path in [*(path for _, path, _ in written), *sidecars]:
         if path.is_dir():
             raise OutputError(f"cannot write {path} (a folder is in its place); nothing was sent", path)
+        if path.parent.is_dir() and not os.access(path.parent, os.W_OK):  # new files and atomic renames
+            raise OutputError(
+                f"cannot write {path} (its folder {path.parent} cannot be written); nothing was sent", path
+            )
         if path.exists() and not os.access(path, os.W_OK):
             raise OutputError(f"cannot write {path} (it is read-only or immutable); nothing was sent", path)
     if failures is not None and failures.exists():
         _refuse_foreign(failures)
+    if log_file is not None and log_file.is_file():
+        _refuse_foreign_log(log_file)
 
 
 def _refuse_foreign(failures: Path) -> None:
@@ -58,4 +66,20 @@ def _refuse_foreign(failures: Path) -> None:
             f"{failures} exists and was not written by batchgen (this output keeps its failed rows there); "
             "move it away or choose another output",
             setting="output",
+        )
+
+
+def _refuse_foreign_log(log_file: Path) -> None:
+    """The log is appended to: an existing one must be empty or a batchgen log (JSON lines of attempts), never a
+    person's file that would get lines in its middle."""
+    try:
+        with log_file.open("rb") as handle:
+            first = handle.readline(64 * 1024)
+        entry = json.loads(first) if first.strip() else {"attempt": None}
+    except (OSError, ValueError):
+        entry = None
+    if not (isinstance(entry, dict) and "attempt" in entry):
+        raise UsageError(
+            f"{log_file} exists and is not a batchgen log (the log is appended to); choose another file",
+            setting="log_file",
         )

@@ -27,6 +27,7 @@ FAILED_COLUMNS = ["row", "title", "state", "error"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SUFFIXES = (".xlsx", ".csv")
 OUTPUT_STAMP = "output_stamp"
+OWN_SHEETS = ("jobs", "failed", "night")  # what an output workbook holds: rebuilt from the journal each time
 COLUMN_WIDTHS = {
     "row": 7,
     "title": 32,
@@ -70,6 +71,25 @@ def check_output(output: Path) -> None:
     if not os.access(folder, os.W_OK):
         raise UsageError(f"the folder {folder} is not writable", setting="output")
     read_jobs(output)
+    if output.suffix.lower() != ".csv" and output.exists():
+        _refuse_added_sheets(output)
+
+
+def _refuse_added_sheets(output: Path) -> None:
+    """The output is rebuilt from the journal: a sheet a person added to it would be lost without a word."""
+    import python_calamine
+
+    book = python_calamine.CalamineWorkbook.from_path(str(output))
+    try:
+        added = [name for name in book.sheet_names if name not in OWN_SHEETS]
+    finally:
+        book.close()
+    if added:
+        raise UsageError(
+            f"{output} has sheets batchgen did not write ({', '.join(added)}), which rewriting it would lose; move "
+            "them to another workbook or choose another output",
+            setting="output",
+        )
 
 
 def read_jobs(output: Path) -> Sheet:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ import pytest
 from batchgen.journal import journal_path
 from batchgen.paths import real
 
-from .conftest import read_sheet
+from .conftest import read_sheet, spawn
 from .helpers import write_csv, write_xlsx
+from .test_crash import wait_for
 from .test_misuse import finish, no_duplicates, run_args
 
 pytestmark = pytest.mark.slow
@@ -203,3 +205,95 @@ def test_repeated_titles_pair_by_their_fields_then_their_order(tmp_path, start_s
     assert sorted(superseded.values()) == sorted(
         ["row 2 before an edit; row 6 was sent again"] * 2 + ["row 4 before an edit; row 3 was sent again"] * 2
     )
+
+
+def test_shards_of_one_sheet_to_one_output_are_not_edits_of_each_other(tmp_path, start_simulator) -> None:
+    """Rows outside ``--rows`` are still in the input: a take of a repeated title in tonight's shard is not an
+    edit of last night's take, and an edit is still one whatever shard it falls in."""
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+    takes = [("Intro", "pop", "a"), ("Intro", "rock", "b"), ("Song A", "pop", "c")]
+    takes += [("Song B", "pop", "d"), ("Intro", "jazz", "e"), ("Song C", "pop", "f")]
+
+    def sheet(rows: list[tuple[str, str, str]]) -> Path:
+        return write_csv(tmp_path, "title,tag,lyrics\n" + "".join(f"{t},{g},{w}\n" for t, g, w in rows))
+
+    assert finish(*run_args(sheet(takes), output, server.url, "--rows", "2-4"))[0] == 0
+    code, err = finish(*run_args(sheet(takes), output, server.url, "--rows", "5-7"))
+    assert code == 0, err
+    assert "changed" not in err
+    assert sorted(entry["body"]["title"] for entry in server.simulator.accepted) == sorted(t for t, _, _ in takes)
+    edited = [("Inserted", "pop", "n"), *takes[:1], ("Intro", "rock", "b2"), *takes[2:]]  # row 3 now row 4
+    code, err = finish(*run_args(sheet(edited), output, server.url, "--rows", "2-4"))
+    assert code == 1, err
+    assert f"row 4: lyrics changed since it was sent on {TODAY}" in err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[6:]] == ["Inserted"]
+    code, err = finish(*run_args(sheet(edited), output, server.url, "--rows", "2-4", "--resend-changed"))
+    assert code == 0, err
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[7:]] == ["b2"]
+    superseded = {line["title"] for line in read_csv(output) if line["superseded"]}
+    assert superseded == {"Intro"} and len([line for line in read_csv(output) if line["superseded"]]) == 2
+    no_duplicates(server)
+
+
+def test_rows_in_flight_at_a_kill_9_and_then_edited_are_changed_not_sent(tmp_path, start_simulator) -> None:
+    """A crash leaves rows whose request left (the provider bills them a moment later): edited, with a row
+    inserted above them, they are ``changed`` like a done row, never sent again."""
+    server = start_simulator(latency_ms=3000)
+    output = tmp_path / "out.csv"
+    child = spawn(*run_args(_ed_sheet(tmp_path, ED), output, server.url, "--concurrency", "4"))
+    try:
+        wait_for(lambda: len(server.simulator.received) >= 4)
+        time.sleep(0.3)
+    finally:
+        child.kill()
+        child.communicate()
+    wait_for(lambda: len(server.simulator.accepted) == len(server.simulator.received))  # billed after the crash
+    flying = sorted(entry["body"]["title"] for entry in server.simulator.accepted)
+    sheet = ED
+    for title in flying:
+        sheet = _edit(sheet, title)
+    sheet = [("Inserted", "new words"), *sheet]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url))
+    assert code == 1, err
+    place = {title: number for number, (title, _) in enumerate(sheet, start=2)}
+    for title in flying:
+        assert f"row {place[title]}: lyrics changed since it was sent on {TODAY}" in err
+    sent = sorted(entry["body"]["title"] for entry in server.simulator.accepted)
+    assert sent == sorted(["Inserted", *(title for title, _ in ED)])  # each song once, none of the edits
+    changed = {line["title"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"}
+    assert changed == set(flying)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the ledger keeps no title: an edit is seen for this output only (needs a title fingerprint per entry)",
+)
+def test_an_edit_an_inserted_row_moved_into_another_shards_output_is_not_sent(tmp_path, start_simulator) -> None:
+    """Shards by row number to two outputs; a row inserted at the top moves an edited row across the boundary:
+    the edit is still an edit of a paid song, and the other output's run must not bill it again."""
+    server = start_simulator()
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "b.csv", server.url, "--rows", "7-11"))[0] == 0
+    sheet = [("Inserted", "new words"), *_edit(ED, "Ed 005")]  # Ed 005 was row 6 (shard a), now row 7 (shard b)
+    assert finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7-12"))
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[10:]] == ["Inserted"], err
+    assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err
+
+
+def test_an_edit_of_a_row_skipped_as_sent_elsewhere_is_changed_not_sent(tmp_path, start_simulator) -> None:
+    """This output listed the row ``skipped`` (the ledger: paid through another output); edited, with a row
+    inserted above it, it is still a paid song: ``changed``, not billed again."""
+    server = start_simulator()
+    source = _ed_sheet(tmp_path, ED[:3])
+    assert finish(*run_args(source, tmp_path / "a.csv", server.url, "--max-requests", "2"))[0] == 1
+    code, err = finish(*run_args(source, tmp_path / "b.csv", server.url))
+    assert code == 1 and "2 rows were already sent to another output" in err, err
+    sheet = [("Inserted", "new words"), *_edit(ED[:3], "Ed 001")]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url))
+    assert code == 1, err
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[3:]] == ["Inserted"]
+    assert f"row 3: lyrics changed since it was sent on {TODAY}" in err
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--resend-changed"))
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[4:]] == ["words 1 fixed"], err

@@ -4,14 +4,18 @@ the interrupt is raised. A real child process against the simulator, 1.5 s per a
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import batchgen
 from batchgen.journal import Journal, journal_path
 
 from .conftest import API_KEY, accepted_ids, read_sheet
@@ -60,3 +64,41 @@ def test_an_interrupted_library_run_keeps_every_id_issued_for_requests_in_flight
         assert {job_id for row in journal.done() for job_id in row.job_ids} == issued
         assert journal.counts(journal.latest_run())["done"] == sent
     assert ended < 15  # promptly: within the grace, not after the whole sheet
+
+
+async def _timed_out(run: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    await asyncio.wait_for(run(), 2.0)  # a notebook's guard around a long call
+
+
+async def _sibling_failed(run: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    async def other() -> None:
+        await asyncio.sleep(2.0)
+        raise RuntimeError("another task of the group failed")
+
+    async with asyncio.TaskGroup() as group:  # the group cancels the batch
+        group.create_task(run())
+        group.create_task(other())
+
+
+@pytest.mark.parametrize("cancel", [_timed_out, _sibling_failed], ids=["wait_for", "task group"])
+def test_a_cancelled_arun_keeps_every_id_issued_for_requests_in_flight(
+    tmp_path: Path, start_simulator, transport: str, cancel: Callable[..., Coroutine[Any, Any, None]]
+) -> None:
+    """A cancellation that is not Ctrl-C (a timeout, a failed sibling task) is a graceful stop too."""
+    server = start_simulator(latency_ms=1500)
+    output = tmp_path / "out.xlsx"
+    rows = [{"title": f"Song {i}", "tag": "pop", "lyrics": f"words {i}"} for i in range(40)]
+
+    def run() -> Coroutine[Any, Any, object]:
+        return batchgen.arun(rows, output, base_url=server.url, api_key=API_KEY, transport=transport)
+
+    started = time.monotonic()
+    with pytest.raises((TimeoutError, ExceptionGroup)):
+        asyncio.run(cancel(run))
+    assert time.monotonic() - started < 15
+    simulator = server.simulator
+    issued = accepted_ids(server)
+    assert 0 < len(simulator.accepted) == len(simulator.received) < 40  # every request in flight answered
+    assert {line["job_id"] for line in read_sheet(output, "jobs")} == issued
+    with Journal.open(journal_path(output.resolve())) as journal:
+        assert {job_id for row in journal.done() for job_id in row.job_ids} == issued

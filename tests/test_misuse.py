@@ -4,6 +4,7 @@ and its request log: nothing is billed twice, no job id is lost, no file is over
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import re
 import resource
@@ -345,3 +346,24 @@ def test_bad_settings_leave_the_journal_as_it_was(tmp_path, start_simulator) -> 
     code, err = finish(*run_args(source, output, server.url))
     assert code == 0, err
     assert len(server.simulator.accepted) == 8 and "unknown" not in err
+
+
+def test_identical_rows_sent_on_purpose_stay_done_when_the_flag_is_dropped(tmp_path, start_simulator) -> None:
+    """Takes sent with --send-duplicates are paid and have ids: a later run without the flag (or a --rows shard
+    of them) never calls them ``duplicate, not sent``, and they keep their place in the output."""
+    server = start_simulator()
+    source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\nA,pop,la\n A ,pop,la\nB,pop,lb\n")
+    output = tmp_path / "out.csv"
+    assert finish(*run_args(source, output, server.url, "--rows", "2-3"))[0] == 1  # row 3: duplicate
+    code, err = finish(*run_args(source, output, server.url, "--send-duplicates"))
+    assert code == 0, err
+    assert len(server.simulator.accepted) == 4
+    for extra, summary in ((["--rows", "3-4"], "2 rows: 2 done;"), ([], "4 rows: 4 done;")):
+        code, err = finish(*run_args(source, output, server.url, *extra))
+        assert code == 0 and summary in err, err
+        assert len(server.simulator.accepted) == 4
+    with output.open(encoding="utf-8-sig") as handle:
+        lines = list(csv.DictReader(handle))
+    assert [line["row"] for line in lines] == ["2", "2", "3", "3", "4", "4", "5", "5"]
+    status = subprocess.run(["batchgen", "status", output], capture_output=True, text=True)
+    assert "duplicate" not in status.stdout and "done 4" in status.stdout, status.stdout

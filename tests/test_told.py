@@ -15,7 +15,7 @@ import pytest
 from batchgen.simulator import Faults
 
 from .conftest import read_sheet, spawn
-from .helpers import songs, write_xlsx
+from .helpers import songs, write_csv, write_xlsx
 from .test_crash import wait_for
 from .test_misuse import finish, run_args
 
@@ -143,3 +143,41 @@ def test_a_whole_row_is_placed_by_its_sheet_and_row(tmp_path) -> None:
     assert child.returncode == 2
     assert child.stdout.splitlines()[0].startswith("Sheet1, row 2, lyrics: is required")
     assert "!row" not in child.stdout
+
+
+def test_rows_the_provider_rejects_in_several_ways_are_said_with_its_messages(
+    tmp_path, start_simulator, transport
+) -> None:
+    """Not the same rejection every time, so the run goes on (exit 1): the user is still told why each row
+    failed, by how many, and what sends them again, without opening the failed sheet."""
+    server = start_simulator(Faults(script=["400", "422", "400", "422", "400"]))
+    source, output = write_xlsx(tmp_path, songs(6)), tmp_path / "out.xlsx"
+    code, err = finish(*run_args(source, output, server.url, "--transport", transport, "--concurrency", "1"))
+    assert code == 1, err
+    assert "6 rows: 1 done, 5 failed; 6 requests sent" in err
+    assert (
+        "warning: 5 row(s) rejected by the provider: HTTP 400: The provider rejected this request (3), "
+        "HTTP 422: Unprocessable request (2); see the failed sheet, then --retry-failed sends them again"
+    ) in err.splitlines()
+    code, again = finish(*run_args(source, output, server.url, "--transport", transport))
+    assert code == 1 and "5 row(s) rejected by the provider" in again  # said again while they stay failed
+    assert len(server.simulator.accepted) == 1
+
+
+@pytest.mark.parametrize(
+    "header, misnamed",
+    [
+        ("Titel,Tags,Lyrcs", "Titel looks like title, Lyrcs looks like lyrics: rename them"),
+        ("Song Title,Genre,Lyrics", "Song Title looks like title: rename it"),
+    ],
+)
+def test_a_header_with_misnamed_columns_is_named_not_sent_to_header_row(tmp_path, header, misnamed) -> None:
+    """A header whose names are misspelled has too few known columns to be found: --header-row would not
+    help, renaming the columns does, so the message says which row and which names."""
+    source = write_csv(tmp_path, f"{header}\nA,pop,la\n")
+    code, err = finish("validate", source)
+    assert code == 2
+    assert _one_error(err) == (
+        f"error: {source}: no header row found in the first 20 rows (it needs at least two known columns, such "
+        f"as title and tag); row 1 may be it, but {misnamed}"
+    )

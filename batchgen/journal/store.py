@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,13 +153,15 @@ class Journal(JournalView):
         left_out: Sequence[LeftOut],
         extra_columns: list[str],
         force: bool = False,
+        in_file: Collection[str] = (),
     ) -> int:
         """Record a run over the current input: new rows become ``pending``, known rows keep their state.
 
-        A journal that shares no row with the input was made from another batch: refused unless ``force``.
+        A journal that shares no row with the input (``rows``, and ``in_file``: the file's rows outside a
+        ``rows`` shard) was made from another batch: refused unless ``force``.
         """
         stamp = now()
-        keys = {row.key for row in rows}
+        keys = {row.key for row in rows}.union(in_file)
         known = {key for (key,) in self.db.execute("SELECT key FROM rows")}
         places = set(self.db.execute("SELECT row, title FROM rows"))  # an edited row keeps its place and title
         if (
@@ -188,7 +190,7 @@ class Journal(JournalView):
                 ),
             )
             self.db.execute("DELETE FROM invalid")
-            self._leave_out(left_out)
+            self._leave_out(self._still_out(left_out, run))
             self._set_meta("extra_columns", json.dumps(extra_columns, ensure_ascii=False))
         return run
 
@@ -215,6 +217,17 @@ class Journal(JournalView):
         """Add rows found to be left out after the run started (sent to another output, per the ledger)."""
         with self._writing():
             self._leave_out(left_out)
+
+    def _still_out(self, left_out: Sequence[LeftOut], run: int) -> list[LeftOut]:
+        """``left_out`` but the rows already done here (identical takes sent with ``send_duplicates``, a hidden
+        row sent before ``skip_hidden``): a row with job ids is a done row of ``run``, at its current place."""
+        done = {key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='done'")}
+        kept = [item for item in left_out if item.key in done]
+        self.db.executemany(
+            "UPDATE rows SET row=?, label=?, extras=?, seen_run=? WHERE key=?",
+            ((o.row, _label(o.row, o.label), dumps(o.extras), run, o.key) for o in kept),
+        )
+        return [item for item in left_out if item.key not in done]
 
     def _leave_out(self, left_out: Sequence[LeftOut]) -> None:
         self.db.executemany(

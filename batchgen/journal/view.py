@@ -167,6 +167,16 @@ class JournalView:
         )
         return [EarlierRow(*values) for values in cursor]
 
+    def unsent_before(self, run: int) -> list[EarlierRow]:
+        """Rows of earlier runs, no longer in the input, that this output never sent (another output may have:
+        they were ``skipped``) and that no edited row replaced yet."""
+        cursor = self.db.execute(
+            "SELECT key, row, title, payload, state, updated_at FROM rows"
+            " WHERE seen_run < ? AND state IN ('pending', 'failed') AND replaced_by IS NULL ORDER BY row",
+            (run,),
+        )
+        return [EarlierRow(*values) for values in cursor]
+
     def unfinished(self, run: int) -> list[Record]:
         """Rows of ``run`` without job ids: failed, unknown, or not sent yet."""
         return self._select(
@@ -192,6 +202,15 @@ class JournalView:
         for state, count in self.db.execute("SELECT state, COUNT(*) FROM invalid GROUP BY state"):
             counts[state] += count
         return +counts
+
+    def failures(self, run: int, retryable: bool) -> list[tuple[str, int]]:
+        """The messages of ``run``'s failed rows (refused on every attempt, else rejected), most rows first."""
+        cursor = self.db.execute(
+            "SELECT COALESCE(message, ''), COUNT(*) FROM rows WHERE seen_run=? AND state='failed' AND retryable=?"
+            " AND key NOT IN (SELECT key FROM invalid WHERE key IS NOT NULL) GROUP BY 1 ORDER BY 2 DESC, 1",
+            (run, int(retryable)),
+        )
+        return [(str(message), int(count)) for message, count in cursor]
 
     def run_info(self, run: int) -> tuple[str, str]:
         """The input and start time of ``run``."""
