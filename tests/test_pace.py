@@ -324,17 +324,19 @@ def test_a_fault_mix_costs_little() -> None:
 
 
 def test_two_runs_sharing_one_limit_get_it_together() -> None:
-    refused = []
-    for seed in range(1, 7):
+    refused, splits = [], []
+    for seed in range(1, 9):
         (first, _), (second, _) = simulate_many(
             [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
         )
         end = 1000 + min(first.finished, second.finished)  # from the first request until one run is done
         accepted = [sum(at < end and status == 200 for at, status in run.sends) for run in (first, second)]
-        assert min(accepted) >= 0.35 * sum(accepted), seed
         assert sum(accepted) / (end - 1000) >= 0.9 * 20, seed
+        splits.append(min(accepted) / sum(accepted))
         refused.append((first.refused + second.refused) / (first.requests + second.requests))
-    assert statistics.mean(refused) <= 0.07
+    # usually an even split; the runs cut and probe by multiples, so an uneven start can last (docs/pace.md)
+    assert statistics.median(splits) >= 0.4 and min(splits) >= 0.15
+    assert statistics.mean(refused) <= 0.05
 
 
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from .flight import Flight
 from .model import Model
 from .outage import Outage
-from .slots import Slots, Ticket
+from .slots import EVEN, Grid, Slots, Ticket
 
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 ROUND_LEAST = 4  # answers that make a round's evidence, when a round-trip holds fewer
@@ -38,6 +38,7 @@ class Pace:
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)  # (when, status) of recent answers
         self.sends: deque[float] = deque(maxlen=1024)
         self._resume_at: float | None = None  # a pause of the whole run ends then
+        self.departures = Grid(EVEN)  # when requests actually leave, their claims synced
 
     @property
     def rate(self) -> float:
@@ -78,6 +79,14 @@ class Pace:
         self.slots.take(now, self.rate)
         self.sends.append(now)
         return Ticket(now, phase, flight, filled, self.rate)
+
+    def departure(self) -> float:
+        """Seconds until a request whose claim is on disk may leave: a sync takes longer one time than the next,
+        and the requests must reach the provider as evenly spaced as their slots were."""
+        return max(self.departures.wait(self.clock()), 0.0)
+
+    def departed(self) -> None:
+        self.departures.take(self.clock(), self.rate)
 
     def release(self) -> None:
         """A request sent with :meth:`send` is over (answered or not): its place is free."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SLACK = 0.002  # a slot less than this away is taken now: a timer cannot wait less than about a millisecond
+SLACK = 0.002  # a pause or cap slot less than this away is taken now: a timer cannot wait much less
 EVEN = 0.98  # two requests of the pace never leave closer than this share of its interval
 TOLERANCE = 0.02  # a cap's slot taken this late keeps its grid: over any second, at most 2% + 1 over the cap
 
@@ -50,9 +50,10 @@ class Slots:
         self.paused_until = float("-inf")
 
     def wait(self, now: float) -> float:
-        """Seconds until the next request may start (0: now)."""
-        wait = max(self.paused_until - now, self.even.wait(now), self.capped.wait(now))
-        return wait if wait > SLACK else 0.0
+        """Seconds until the next request may start (0: now). A pause or the cap's slot less than :data:`SLACK`
+        away is taken now; the even grid's never early (a strict bucket refuses a request a millisecond early)."""
+        loose = max(self.paused_until - now, self.capped.wait(now))
+        return max(loose if loose > SLACK else 0.0, self.even.wait(now), 0.0)
 
     def take(self, now: float, rate: float) -> None:
         self.even.take(now, rate)

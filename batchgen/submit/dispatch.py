@@ -165,6 +165,12 @@ class Dispatcher:
                 self.gate.unsent()
                 settler.skipped(record)  # another output holds the row: it is not sent
                 return
+            try:
+                await self.gate.depart()
+            except BaseException:
+                self.gate.unsent()
+                self.commit.give_back(record)
+                raise
             if self.commit.claims_closed:  # the run stopped in the turn its claim was written: it never leaves
                 self.gate.unsent()
                 self.commit.give_back(record)

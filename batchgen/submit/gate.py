@@ -92,6 +92,12 @@ class Gate:
                 self.notice(None)  # the wait is over
             return self.pace.send()
 
+    async def depart(self) -> None:
+        """Wait until the request whose claim is written may leave, evenly after the one before it."""
+        while (delay := self.pace.departure()) > 0 and not self.closed.is_set():
+            await self.sleep(delay)
+        self.pace.departed()
+
     def unsent(self) -> None:
         """A request let through that never left (its row was claimed by another run, or the run stopped while it
         was being claimed): it is not counted, and does not spend the budget."""
