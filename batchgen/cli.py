@@ -32,8 +32,11 @@ from .errors import (
     UnreachableError,
     UsageError,
 )
+from .faults import NO_FAULTS, SERVING
 from .results import State
+from .settings import DEFAULTS
 from .system import is_hangup, on_signals, stop_signals
+from .transport import TRANSPORTS
 
 if TYPE_CHECKING:
     from .results import CellError, RunResult
@@ -202,6 +205,26 @@ def source_options(command: F) -> F:
     return command
 
 
+FAULT_SHARES = {
+    "rate_429": "Share of requests answered 429.",
+    "rate_5xx": "Share answered 503.",
+    "rate_500": "Share answered 500.",
+    "rate_drop": "Share whose connection is dropped.",
+    "rate_accept_drop": "Share processed, then dropped.",
+    "rate_hang": "Share that hang before answering.",
+    "rate_malformed": "Share answered with a bad body.",
+}
+
+
+def fault_options(command: F) -> F:
+    """The simulator's fault shares (``--rate-429 0.05``), each defaulting to the simulator's own."""
+    for name, text in reversed(FAULT_SHARES.items()):
+        command = click.option(flag(name), type=click.FloatRange(0, 1), default=getattr(NO_FAULTS, name), help=text)(
+            command
+        )
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, package_name="batchgen")
 def cli() -> None:
@@ -254,15 +277,23 @@ def validate(
 @click.option("--simulate", is_flag=True, help="Send to a built-in simulator instead of the provider.")
 @click.option(
     "--transport",
-    type=click.Choice(["httpx", "aiohttp"]),
-    default="httpx",
+    type=click.Choice(TRANSPORTS),
+    default=DEFAULTS.transport,
     show_default=True,
     help="HTTP client; aiohttp costs about a third less CPU per request.",
 )
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight (1-1024).")
+@click.option(
+    "--concurrency", type=int, default=DEFAULTS.concurrency, show_default=True, help="Requests in flight (1-1024)."
+)
 @click.option("--rate", callback=parse_rate, help="Hard cap on requests, e.g. 10/s or 300/min.")
-@click.option("--max-attempts", type=int, default=5, show_default=True, help="Attempts per row for retryable errors.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds for a whole request.")
+@click.option(
+    "--max-attempts",
+    type=int,
+    default=DEFAULTS.max_attempts,
+    show_default=True,
+    help="Attempts per row for retryable errors.",
+)
+@click.option("--timeout", type=float, default=DEFAULTS.timeout, show_default=True, help="Seconds for a whole request.")
 @click.option("--skip-invalid", is_flag=True, help="Send the valid rows and list the invalid ones as failed.")
 @click.option("--retry-unknown", is_flag=True, help="Send again rows whose earlier request got no clear answer.")
 @click.option("--retry-failed", is_flag=True, help="Send again rows the provider rejected (4xx) in an earlier run.")
@@ -484,10 +515,16 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="Port (0: a free one).")
+@click.option("--host", default=SERVING.host, show_default=True, help="Loopback address to listen on.")
 @click.option(
-    "--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Delay before answers."
+    "--port", type=click.IntRange(0, 65535), default=SERVING.port, show_default=True, help="Port (0: a free one)."
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=SERVING.latency_ms,
+    show_default=True,
+    help="Delay before answers.",
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second beyond which 429.")
 @click.option(
@@ -513,15 +550,13 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
 @click.option(
     "--latency-jitter", type=click.Choice(["uniform", "lognormal"]), help="Jitter around --latency-ms, same mean."
 )
-@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429.")
-@click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
-@click.option("--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500.")
-@click.option("--rate-drop", type=click.FloatRange(0, 1), default=0.0, help="Share whose connection is dropped.")
-@click.option("--rate-accept-drop", type=click.FloatRange(0, 1), default=0.0, help="Share processed, then dropped.")
-@click.option("--rate-hang", type=click.FloatRange(0, 1), default=0.0, help="Share that hang before answering.")
-@click.option("--rate-malformed", type=click.FloatRange(0, 1), default=0.0, help="Share answered with a bad body.")
+@fault_options
 @click.option(
-    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Retry-After of a 429."
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=NO_FAULTS.retry_after,
+    show_default=True,
+    help="Retry-After of a 429.",
 )
 @click.option("--script", default="", help="Faults of the first requests, in order, comma-separated.")
 @click.option("--seed", type=int, help="Seed for the fault dice.")
@@ -550,7 +585,8 @@ def simulate(
 
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
-    from .simulator import Faults, FixedWindow, Generations, Limits, Outage, Simulator, serve
+    from .faults import Faults
+    from .simulator import FixedWindow, Generations, Limits, Outage, Simulator, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)

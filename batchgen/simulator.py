@@ -23,36 +23,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from .errors import UsageError
+from .faults import NO_FAULTS, REJECTIONS, SERVING, Faults
 from .schema import GenerateRequest
 
 ENDPOINT = "/riffusion/generate"
 LOG_ENDPOINT = "/_simulator/log"
-REJECTIONS = {
-    "400": "The provider rejected this request",
-    "404": "Not found",
-    "409": "Conflict",
-    "413": "Request too large",
-    "422": "Unprocessable request",
-}
-FAULTS = (
-    "ok",
-    "307",
-    *REJECTIONS,
-    "401",
-    "402",
-    "403",
-    "429",
-    "500",
-    "502",
-    "503",
-    "504",
-    "drop",
-    "accept_drop",
-    "hang",
-    "malformed",
-)
-
-
 QUOTA_MESSAGE = "quota exceeded: no credits left"
 QUOTA_RETRY_AFTER = 3600.0
 JITTERS = (None, "uniform", "lognormal")
@@ -194,28 +169,6 @@ class Limits:
         return False
 
 
-@dataclass
-class Faults:
-    """What goes wrong, and how often. ``script`` names the fault of each of the first requests, in order."""
-
-    rate_429: float = 0.0
-    rate_5xx: float = 0.0
-    rate_500: float = 0.0
-    rate_drop: float = 0.0
-    rate_accept_drop: float = 0.0
-    rate_hang: float = 0.0
-    rate_malformed: float = 0.0
-    retry_after: float = 1.0
-    hang_seconds: float = 3600.0
-    script: list[str] = field(default_factory=list)
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        unknown = [name for name in self.script if name not in FAULTS]
-        if unknown:
-            raise UsageError(f"unknown fault {unknown[0]!r}; use one of {', '.join(FAULTS)}", setting="script")
-
-
 def check_loopback(host: str) -> None:
     """The simulator never listens beyond this machine."""
     try:
@@ -232,7 +185,7 @@ class Simulator:
     def __init__(
         self,
         api_key: str | None = None,
-        latency_ms: float = 0.0,
+        latency_ms: float = SERVING.latency_ms,
         faults: Faults | None = None,
         rate_limit: float | None = None,
         log_path: Path | None = None,
@@ -240,7 +193,7 @@ class Simulator:
         jitter: str | None = None,
     ) -> None:
         self.api_key = api_key
-        self.faults = faults or Faults()
+        self.faults = faults or NO_FAULTS
         self.latency = Latency(latency_ms / 1000, jitter, self.faults.seed)
         self.limits = limits or Limits()
         if rate_limit is not None:
