@@ -72,7 +72,7 @@ def validate(
         from .annotate import write_report
 
         write_report(table, validation, Path(report), encoding)
-    checked = _report(table, validation)
+    checked = _validation_report(table, validation)
     _warn(checked, skip_hidden)
     return checked
 
@@ -107,7 +107,7 @@ def _check(
     return table, validation
 
 
-def _report(table: Table, validation: Validation) -> ValidationReport:
+def _validation_report(table: Table, validation: Validation) -> ValidationReport:
     """What a person is told of ``table``; a column reported as an error is not also listed as passed through."""
     wrong = {problem.header for problem in table.header_problems}
     return ValidationReport(
@@ -229,15 +229,15 @@ async def arun(
         from .annotate import check_target
 
         check_target(copy, "annotate", table, target)
-    report = _report(table, validation)
+    report = _validation_report(table, validation)
     _warn(report, skip_hidden, send_duplicates)
     if validation.errors and not skip_invalid:
         raise InvalidInputError(validation.errors, table.name)
-    from .batch import Batch, plan
+    from .batch import BatchRun, plan
 
     planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, send_duplicates=send_duplicates)
     with _provider(settings, simulate) as settings, _drawn(settings.progress):
-        outcome = await Batch(
+        finished = await BatchRun(
             planned,
             target,
             settings,
@@ -253,22 +253,22 @@ async def arun(
         ).run(stop)
     result = RunResult(
         output=target,
-        journal=outcome.journal,
-        counts={**dict.fromkeys(State, 0), **outcome.counts},
-        requests=outcome.report.requests - outcome.report.unconnected,
-        retries=outcome.report.retries - outcome.report.unconnected,
-        unconnected=outcome.report.unconnected,
-        interrupted=outcome.report.interrupted,
-        stopped=outcome.report.stopped,
-        restored=outcome.restored,
+        journal=finished.journal,
+        counts={**dict.fromkeys(State, 0), **finished.counts},
+        requests=finished.report.requests - finished.report.unconnected,
+        retries=finished.report.retries - finished.report.unconnected,
+        unconnected=finished.report.unconnected,
+        interrupted=finished.report.interrupted,
+        stopped=finished.report.stopped,
+        restored=finished.restored,
         invalid=validation.errors if skip_invalid else [],
         hidden=report.hidden,
         passthrough=report.passthrough,
         duplicates=report.duplicates,
-        waiting=outcome.report.waiting,
-        tables=functools.partial(_table, outcome.journal, target),
+        waiting=finished.report.waiting,
+        tables=functools.partial(_table, finished.journal, target),
     )
-    errors = sorted(outcome.errors, key=_severity)
+    errors = sorted(finished.errors, key=_severity)
     if errors:
         for error in errors:
             error.result = result
@@ -415,8 +415,8 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
 
 
 def _cancel_until_finished(box: dict[str, Any], started: threading.Event, finished: threading.Event) -> None:
-    """Cancel the run's task (a graceful stop, see :meth:`Batch.run`) and wait for it to end; each further
-    KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
+    """Cancel the run's task (a graceful stop, see :meth:`~batchgen.batch.BatchRun.run`) and wait for it to end;
+    each further KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
     started.wait()
     while True:
         if "loop" in box:

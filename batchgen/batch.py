@@ -109,8 +109,8 @@ def _body(payload: dict[str, Any]) -> str:
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What :class:`Batch` hands back to the library's front door."""
+class Finished:
+    """What :class:`BatchRun` hands back to the library's front door."""
 
     report: Report
     counts: dict[str, int]
@@ -120,7 +120,7 @@ class Outcome:
     errors: list[BatchgenError] = field(default_factory=list)
 
 
-class Batch:
+class BatchRun:
     """A run of ``plan`` against ``output`` (its resolved real path) with ``settings``."""
 
     def __init__(
@@ -147,7 +147,7 @@ class Batch:
         self.ledger = ledger  # a team ledger's URL; None: the per-user file
         self.dispatcher: Dispatcher | None = None
 
-    async def run(self, stop: asyncio.Event | None = None) -> Outcome:
+    async def run(self, stop: asyncio.Event | None = None) -> Finished:
         """Run the batch; ``stop``, when set, stops it gracefully.
 
         A cancellation (``asyncio.run``'s answer to Ctrl-C, a notebook's stop button) is a graceful stop first:
@@ -162,7 +162,7 @@ class Batch:
             await _wind_down(task, stop)
             raise
 
-    async def _locked(self, stop: asyncio.Event) -> Outcome:
+    async def _locked(self, stop: asyncio.Event) -> Finished:
         folder = state_dir()
         journal_file = journal_path(self.output)
         with output_lock(self.output, None if self.simulate else folder / "locks"):
@@ -180,15 +180,15 @@ class Batch:
                 if ledger is not None:
                     ledger.close()
 
-    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
+    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Finished:
         table = self.plan.table
         journal.recover()
         run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
-        outcome = Outcome(Report(), {}, journal.path)
+        finished = Finished(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
-        outcome.restored = history.restore(existed)
+        finished.restored = history.restore(existed)
         find_changed(journal, self.plan.rows, run, self.resend_changed)
-        outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
+        finished.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.retry_unknown, self.retry_failed)
         blocking = blocking_states(self.allow_resend, self.retry_unknown)
         self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
@@ -198,19 +198,19 @@ class Batch:
         else:
             watcher = asyncio.create_task(_watch(stop, self.dispatcher))
         try:
-            outcome.report = await self.dispatcher.run(records)
+            finished.report = await self.dispatcher.run(records)
         finally:
             if watcher is not None:
                 watcher.cancel()
             report_skipped(self.dispatcher.commit.skipped_to)
-            outcome.errors += self._finish(journal, outcome)
-            outcome.counts = dict(journal.counts(run))
-        return outcome
+            finished.errors += self._finish(journal, finished)
+            finished.counts = dict(journal.counts(run))
+        return finished
 
-    def _finish(self, journal: Journal, outcome: Outcome) -> list[BatchgenError]:
+    def _finish(self, journal: Journal, finished: Finished) -> list[BatchgenError]:
         """Rescue unsaved ids, then write the output and the annotated copy: each failure is reported."""
         errors: list[BatchgenError] = []
-        report = outcome.report
+        report = finished.report
         if report.unsaved:
             errors.append(self._rescue(report))
         elif report.error is not None:
@@ -245,7 +245,7 @@ class Batch:
         return JournalError(message, report.unsaved, path)
 
 
-async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:
+async def _wind_down(task: asyncio.Future[Finished], stop: asyncio.Event) -> None:
     """The batch ``task`` after its caller was cancelled: stopped gracefully unless ``stop`` was set already,
     else (or on a further cancellation) cut short; either way it has ended, its output written."""
     if not stop.is_set() and not task.done():

@@ -586,18 +586,18 @@ def simulate(
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
     from .faults import Faults
-    from .simulator import FixedWindow, Generations, Limits, Outage, Simulator, serve
+    from .simulator import Downtime, FixedWindow, Generations, ProviderLimits, Simulator, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)
-    limits = Limits(rate_limit, limit_schedule, in_flight_limit, quota)
+    limits = ProviderLimits(rate_limit, limit_schedule, in_flight_limit, quota)
     if fixed_window:
         limits.window = FixedWindow(int(fixed_window[0]), fixed_window[1])
     if generation_cap:
         hold = {} if generation_hold is None else {"hold": generation_hold}
         limits.generations = Generations(generation_cap, **hold)
     if outage:
-        limits.outage = Outage(*outage, refuse=outage_refuse)
+        limits.outage = Downtime(*outage, refuse=outage_refuse)
     simulator = Simulator(
         os.environ.get(KEY_ENV) or None, latency_ms, faults, log_path=log_path, limits=limits, jitter=latency_jitter
     )
@@ -640,7 +640,7 @@ def _message(error: BatchgenError) -> str:
     return error.message
 
 
-def _report(error: BatchgenError) -> int:
+def _explain(error: BatchgenError) -> int:
     """Print what the user needs from an error (the ids the journal lost, the summary) and its exit code."""
     if isinstance(error, JournalError):
         for item in error.unsaved:
@@ -666,7 +666,7 @@ def main(argv: list[str] | None = None) -> None:
         echo_error(exc.format_message())
         code = EXIT_USAGE
     except BatchgenError as exc:
-        code = _report(exc)
+        code = _explain(exc)
     except KeyboardInterrupt:
         echo_error("interrupted")
         code = EXIT_INTERRUPTED

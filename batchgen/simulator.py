@@ -92,7 +92,7 @@ class Generations:
 
 
 @dataclass
-class Outage:
+class Downtime:
     """The provider down from ``start`` to ``end`` seconds after the first request: every request answered 503
     at once, or (``refuse``) no one listening, so connections are refused."""
 
@@ -128,7 +128,7 @@ class Latency:
 
 
 @dataclass
-class Limits:
+class ProviderLimits:
     """The shapes a provider's limit takes (the contract's "Limits have shapes"), any of them at once.
 
     ``rate``: requests per second, a sliding one-second window of accepted requests. ``schedule``: the rate
@@ -144,7 +144,7 @@ class Limits:
     quota: int | None = None
     window: FixedWindow | None = None
     generations: Generations | None = None
-    outage: Outage | None = None
+    outage: Downtime | None = None
     first: float | None = None  # when the first request came: the schedule, windows and outage count from it
     _window: deque[float] = field(default_factory=deque, init=False, repr=False)
 
@@ -189,13 +189,13 @@ class Simulator:
         faults: Faults | None = None,
         rate_limit: float | None = None,
         log_path: Path | None = None,
-        limits: Limits | None = None,
+        limits: ProviderLimits | None = None,
         jitter: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.faults = faults or NO_FAULTS
         self.latency = Latency(latency_ms / 1000, jitter, self.faults.seed)
-        self.limits = limits or Limits()
+        self.limits = limits or ProviderLimits()
         if rate_limit is not None:
             self.limits.rate = rate_limit
         self.log_path = log_path

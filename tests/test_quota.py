@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import batchgen
-from batchgen.simulator import QUOTA_MESSAGE, Limits
+from batchgen.simulator import QUOTA_MESSAGE, ProviderLimits
 
 from .conftest import API_KEY, read_sheet, spawn
 from .helpers import songs, write_xlsx
@@ -34,7 +34,7 @@ def run_args(source: Path, output: Path, url: str, transport: str, *extra: str) 
 def test_past_the_time_limit_the_run_stops_at_once_and_keeps_the_rows_pending(
     tmp_path: Path, start_simulator, cli, transport
 ) -> None:
-    server = start_simulator(limits=Limits(quota=3))
+    server = start_simulator(limits=ProviderLimits(quota=3))
     output = tmp_path / "out.xlsx"
     started = time.monotonic()
     result = cli(*run_args(write_xlsx(tmp_path, songs(10)), output, server.url, transport, "--stop-after", "30m"))
@@ -49,7 +49,7 @@ def test_past_the_time_limit_the_run_stops_at_once_and_keeps_the_rows_pending(
 def test_without_a_time_limit_the_run_says_until_when_it_waits_and_ctrl_c_ends_it(
     tmp_path: Path, start_simulator, transport
 ) -> None:
-    server = start_simulator(limits=Limits(quota=3))
+    server = start_simulator(limits=ProviderLimits(quota=3))
     output = tmp_path / "out.xlsx"
     child = spawn(*run_args(write_xlsx(tmp_path, songs(10)), output, server.url, transport, "--quiet"))
     assert child.stderr is not None
@@ -70,7 +70,7 @@ def test_without_a_time_limit_the_run_says_until_when_it_waits_and_ctrl_c_ends_i
 def test_the_library_reports_the_wait_on_the_result_and_to_its_logger(
     tmp_path: Path, start_simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_simulator(limits=Limits(quota=2))
+    server = start_simulator(limits=ProviderLimits(quota=2))
     with caplog.at_level(logging.WARNING, logger="batchgen"):
         result = batchgen.run(
             write_xlsx(tmp_path, songs(6)),

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.simulator import QUOTA_MESSAGE, Faults, FixedWindow, Generations, Latency, Limits, Outage
+from batchgen.simulator import QUOTA_MESSAGE, Downtime, Faults, FixedWindow, Generations, Latency, ProviderLimits
 
 from .conftest import API_KEY, SAMPLES, read_sheet, spawn
 
@@ -73,7 +73,7 @@ def test_rate_limit_answers_429_beyond_it(start_simulator) -> None:
 
 @pytest.mark.slow
 def test_an_in_flight_cap_answers_429_at_once_beyond_it(start_simulator) -> None:
-    server = start_simulator(latency_ms=300, limits=Limits(in_flight=2))
+    server = start_simulator(latency_ms=300, limits=ProviderLimits(in_flight=2))
 
     async def post_four() -> list[httpx.Response]:
         async with httpx.AsyncClient() as client:
@@ -89,7 +89,7 @@ def test_an_in_flight_cap_answers_429_at_once_beyond_it(start_simulator) -> None
 
 @pytest.mark.slow
 def test_a_quota_refuses_every_request_once_spent(start_simulator) -> None:
-    server = start_simulator(limits=Limits(quota=2))
+    server = start_simulator(limits=ProviderLimits(quota=2))
     with httpx.Client() as client:
         answers = [client.post(f"{server.url}/riffusion/generate", json=BODY, headers=AUTH) for _ in range(4)]
     assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
@@ -99,7 +99,7 @@ def test_a_quota_refuses_every_request_once_spent(start_simulator) -> None:
 
 
 def test_a_limit_schedule_changes_the_rate_from_each_start_on() -> None:
-    limits = Limits(rate=10, schedule=[(20.0, 5.0), (40.0, 40.0)])
+    limits = ProviderLimits(rate=10, schedule=[(20.0, 5.0), (40.0, 40.0)])
     assert [limits.rate_at(t) for t in (0, 19.9, 20, 39, 40, 1000)] == [10, 10, 5, 5, 40, 40]
 
 
@@ -157,7 +157,7 @@ def test_a_generation_cap_holds_each_accepted_slot_after_its_answer() -> None:
 
 
 def test_an_outage_lasts_from_its_start_to_its_end() -> None:
-    outage = Outage(30.0, 60.0)
+    outage = Downtime(30.0, 60.0)
     assert [outage.down(t) for t in (29.9, 30.0, 59.9, 60.0)] == [False, True, True, False]
 
 
@@ -199,7 +199,7 @@ def post(url: str) -> httpx.Response:
 
 @pytest.mark.slow
 def test_a_fixed_window_answers_429_with_the_seconds_to_its_reset(start_simulator) -> None:
-    server = start_simulator(limits=Limits(window=FixedWindow(2, 30.0)))
+    server = start_simulator(limits=ProviderLimits(window=FixedWindow(2, 30.0)))
     answers = [post(server.url) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert [answer.headers["X-RateLimit-Remaining"] for answer in answers] == ["1", "0", "0"]
@@ -211,7 +211,7 @@ def test_a_fixed_window_answers_429_with_the_seconds_to_its_reset(start_simulato
 
 @pytest.mark.slow
 def test_a_generation_cap_refuses_without_retry_after_until_the_hold_ends(start_simulator) -> None:
-    server = start_simulator(limits=Limits(generations=Generations(1, hold=0.3)))
+    server = start_simulator(limits=ProviderLimits(generations=Generations(1, hold=0.3)))
     first, second = post(server.url), post(server.url)
     assert (first.status_code, second.status_code) == (200, 429)
     assert "Retry-After" not in second.headers
@@ -222,7 +222,7 @@ def test_a_generation_cap_refuses_without_retry_after_until_the_hold_ends(start_
 
 @pytest.mark.slow
 def test_an_outage_answers_503_to_everything_then_heals(start_simulator) -> None:
-    server = start_simulator(limits=Limits(outage=Outage(0.2, 1.5)))
+    server = start_simulator(limits=ProviderLimits(outage=Downtime(0.2, 1.5)))
     started = time.monotonic()
     assert post(server.url).status_code == 200  # the first request: the outage counts from it
     time.sleep(0.3)
@@ -234,7 +234,7 @@ def test_an_outage_answers_503_to_everything_then_heals(start_simulator) -> None
 
 @pytest.mark.slow
 def test_an_outage_can_refuse_connections_then_listen_again(start_simulator) -> None:
-    server = start_simulator(limits=Limits(outage=Outage(0.2, 1.5, refuse=True)))
+    server = start_simulator(limits=ProviderLimits(outage=Downtime(0.2, 1.5, refuse=True)))
     started = time.monotonic()
     with httpx.Client() as kept:  # a keep-alive connection opened before the outage
         assert kept.post(f"{server.url}/riffusion/generate", json=BODY, headers=AUTH).status_code == 200
