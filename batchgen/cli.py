@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import __version__
+from .environment import KEY_ENV, LEDGER_ENV, URL_ENV
 from .errors import (
     BatchgenError,
     FatalAPIError,
@@ -55,7 +56,6 @@ FLAGS = {"output": "-o"}  # a setting's flag, where it is not --the-setting-name
 UNFLAGGED = {"api_key", "port"}  # settings whose errors say where they come from themselves
 SETTING = re.compile(r"`([a-z][a-z_]*)`")  # how library messages name a setting: `allow_resend`
 CONSOLE_LIMIT = 50
-KEY_ENV, URL_ENV, LEDGER_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL", "BATCHGEN_LEDGER"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

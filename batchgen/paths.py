@@ -12,9 +12,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .environment import STATE_ENV
 from .errors import UsageError
-
-STATE_ENV = "BATCHGEN_STATE_DIR"
 
 
 def state_dir() -> Path:

@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .environment import KEY_ENV, URL_ENV
 from .errors import UsageError
 from .progress import Progress
 from .transport import TRANSPORTS, TransportName
 
-KEY_ENV = "BATCHGEN_API_KEY"
-URL_ENV = "BATCHGEN_BASE_URL"
 ENDPOINT = "/riffusion/generate"
 USER_AGENT = "batchgen/0.2"
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")

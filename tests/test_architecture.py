@@ -84,3 +84,27 @@ def test_no_public_class_name_is_defined_in_two_modules() -> None:
             if public and (node.name, name) not in KNOWN_CLASHES:
                 defined.setdefault(node.name, []).append(name)
     assert {name: where for name, where in defined.items() if len(where) > 1} == {}
+
+
+def test_each_environment_variable_is_named_in_one_module() -> None:
+    """``BATCHGEN_*`` names are written in ``environment.py`` only (docstrings may mention them)."""
+    elsewhere = []
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        elsewhere += [
+            f"{name}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "BATCHGEN_" in node.value
+            and id(node) not in docstrings
+            and name != "batchgen.environment"
+        ]
+    assert elsewhere == []

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .base import (
     BILLED,
-    LEDGER_ENV,
     LEDGER_FAILURES,
     RELEASED,
     SENT_COLUMNS,
@@ -46,7 +45,6 @@ def open_ledger(host: str, output: str, folder: Path, url: str | None = None) ->
 
 __all__ = [
     "BILLED",
-    "LEDGER_ENV",
     "LEDGER_FAILURES",
     "RELEASED",
     "SENT_COLUMNS",
