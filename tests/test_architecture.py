@@ -59,6 +59,30 @@ def test_no_import_cycle() -> None:
     assert cycles == [], cycles[:3]
 
 
+# The floors (docs/architecture.md): the lower floor, and the stages above it that it never imports.
+LOWER = ("ledger", "transport", "pace", "clock", "environment", "errors", "faults", "files", "paths", "progress",
+         "redact", "results", "schema", "settings", "system")  # fmt: skip
+UPPER = ("submit", "journal", "batch", "api", "cli", "writer", "annotate", "template", "page", "night", "nightsheet",
+         "status")  # fmt: skip
+
+
+def within(name: str, parts: tuple[str, ...]) -> bool:
+    return any(name == f"batchgen.{part}" or name.startswith(f"batchgen.{part}.") for part in parts)
+
+
+def test_no_arrow_runs_back_up() -> None:
+    """The ledger, the transports, the pace and the small leaf modules never import a stage above them."""
+    known = modules()
+    upward = [
+        f"{name} -> {target}"
+        for name, path in known.items()
+        if within(name, LOWER)
+        for target in sorted(imports(name, path, known))
+        if within(target, UPPER)
+    ]
+    assert upward == []
+
+
 def test_no_string_outside_the_command_line_names_a_flag() -> None:
     flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
     named = [

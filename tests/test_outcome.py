@@ -6,6 +6,7 @@ import email.utils
 
 import pytest
 
+from batchgen.redact import redact
 from batchgen.submit.outcome import (
     Accepted,
     Ambiguous,
@@ -17,7 +18,6 @@ from batchgen.submit.outcome import (
     classify_error,
     parse_retry_after,
     parse_window,
-    redact,
     server_message,
 )
 from batchgen.submit.tripwire import Tripwire

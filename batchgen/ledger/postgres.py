@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..submit.outcome import redact
+from ..redact import redact
 from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerDown, LedgerError, Sent, without_password
 
 VERSION = 1
