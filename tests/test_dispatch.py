@@ -21,24 +21,10 @@ from batchgen.submit import Dispatcher, Report
 from batchgen.transport import NoAnswer, NotSent, Response
 from batchgen.transport.scripted import Request, ScriptedTransport, answer
 
+from .support.clock import FakeClock
+
 KEY = "sk-fast-layer-0123456789"
 JOBS = {"jobs": [{"id": "job-1"}, {"id": "job-2"}]}
-
-
-class FakeClock:
-    """Time that passes only when a sleep asks it to: every wait returns at once, and is counted."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.time += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 def dispatch(
