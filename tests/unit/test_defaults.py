@@ -5,14 +5,15 @@ from __future__ import annotations
 import ast
 import inspect
 from dataclasses import fields
-from pathlib import Path
 
 from batchgen import arun
 from batchgen.cli import cli
 from batchgen.faults import NO_FAULTS, SERVING
 from batchgen.settings import DEFAULTS, Limits
 
-PACKAGE = Path(__file__).resolve().parents[2] / "batchgen"
+from ..support.runs import ROOT
+
+PACKAGE = ROOT / "batchgen"
 
 
 def flag_defaults(command: str, *args: str) -> dict[str, object]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 import re
 import types
-from pathlib import Path
 
 import click
 import pytest
@@ -14,7 +13,8 @@ import pytest
 import batchgen
 from batchgen.cli import cli
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..support.runs import ROOT
+
 DOCS = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 API_DOC = (ROOT / "docs" / "api.md").read_text()
 
