@@ -16,11 +16,7 @@ from batchgen.paths import real
 from batchgen.simulator import Faults
 
 from ..support.helpers import songs, write_xlsx
-from ..support.runs import API_KEY, accepted_keys, read_sheet, spawn, wait_for
-
-
-def run_args(source: Path, output: Path, url: str, *extra: str | Path) -> list[str | Path]:
-    return ["run", source, "-o", output, "--base-url", url, "--quiet", *extra]
+from ..support.runs import API_KEY, accepted_keys, read_sheet, run_args, spawn, wait_for
 
 
 def test_chaos_with_kills_and_misuse_loses_nothing_and_bills_nothing_twice(
@@ -134,7 +130,10 @@ def test_no_row_is_resent_before_its_retry_after(tmp_path: Path, start_simulator
     assert refused == 8
 
 
-def test_the_pace_finds_a_hidden_limit(tmp_path: Path, start_simulator, cli, transport) -> None:
+def test_the_pace_finds_a_hidden_limit_with_few_refusals(tmp_path: Path, start_simulator, cli, transport) -> None:
+    """Behaviour, not speed: every row done, each once, few refusals. How fast the limit is used is a figure of
+    the machine: benchmark C (``benchmarks/faults.py``) measures it, and tests/test_pace.py's steady-limit test
+    checks the rule on the fake clock."""
     server = start_simulator(rate_limit=40, latency_ms=20)
     result = cli(
         *run_args(
@@ -151,15 +150,8 @@ def test_the_pace_finds_a_hidden_limit(tmp_path: Path, start_simulator, cli, tra
     )
     assert result.code == 0, result.err
     received = server.simulator.received
+    assert sorted(accepted_keys(server)) == sorted(set(accepted_keys(server))) and len(accepted_keys(server)) == 300
     throttled = sum(entry["fault"] == "429" for entry in received)
-    accepted = [entry["at"] for entry in server.simulator.accepted]
-    # Once found (the first second is the slow start looking for it), the limit is used: measured over the rest,
-    # but for the last 5% of rows: a row refused near the end waits its Retry-After (1 s) with nothing else left
-    # to send, and that second, an eighth of the run, says nothing about the pace.
-    found = [at for at in accepted if at >= received[0]["at"] + 1.0]
-    found = found[: len(found) * 19 // 20]
-    rate = (len(found) - 1) / (found[-1] - found[0])
-    assert rate >= 0.85 * 40, rate
     assert throttled <= 0.06 * len(received), throttled
 
 
