@@ -19,7 +19,7 @@ import batchgen
 from batchgen.results import State
 from batchgen.simulator import Faults
 
-from ..support.runs import API_KEY, accepted_ids
+from ..support.runs import API_KEY, accepted_ids, wait_for
 
 
 def counted(**states: int) -> dict[str, int]:
@@ -157,14 +157,15 @@ def test_keyboard_interrupt_cancels_the_batch_cleanly(tmp_path: Path, start_simu
     server = start_simulator(latency_ms=200)
     source = pd.DataFrame({"title": [f"S{i}" for i in range(40)], "tag": "pop", "lyrics": "la"})
 
-    def interrupt_soon() -> None:
+    def interrupt_once_sending() -> None:  # mid-run however fast the machine: once the first request arrived
+        wait_for(lambda: server.simulator.received)
         signal.raise_signal(signal.SIGINT)
 
-    timer = threading.Timer(0.5, interrupt_soon)
-    timer.start()
+    interrupter = threading.Thread(target=interrupt_once_sending)
+    interrupter.start()
     with pytest.raises(KeyboardInterrupt):
         batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY, concurrency=2)
-    timer.join()
+    interrupter.join()
     resumed = batchgen.run(source, tmp_path / "out.xlsx", base_url=server.url, api_key=API_KEY)
     assert resumed.counts["done"] + resumed.counts["unknown"] == 40 and resumed.counts["done"] >= 38
     keys = [entry["idempotency_key"] for entry in server.simulator.accepted]
