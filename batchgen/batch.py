@@ -120,31 +120,27 @@ class Finished:
     errors: list[BatchgenError] = field(default_factory=list)
 
 
-class BatchRun:
-    """A run of ``plan`` against ``output`` (its resolved real path) with ``settings``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choices:
+    """What the user chose for a run beyond how to reach and pace the provider: which rows to send again, a
+    journal made from another input, the annotated copy, and a team ledger's URL (None: the per-user file)."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        output: Path,
-        settings: Settings,
-        *,
-        simulate: bool = False,
-        retry_unknown: bool = False,
-        retry_failed: bool = False,
-        allow_resend: bool = False,
-        resend_changed: bool = False,
-        force: bool = False,
-        annotate: Path | None = None,
-        encoding: str | None = None,
-        ledger: str | None = None,
-    ) -> None:
-        self.plan, self.output, self.settings = plan, output, settings
-        self.simulate = simulate
-        self.retry_unknown, self.retry_failed, self.allow_resend = retry_unknown, retry_failed, allow_resend
-        self.resend_changed = resend_changed
-        self.force, self.annotate, self.encoding = force, annotate, encoding
-        self.ledger = ledger  # a team ledger's URL; None: the per-user file
+    simulate: bool = False
+    retry_unknown: bool = False
+    retry_failed: bool = False
+    allow_resend: bool = False
+    resend_changed: bool = False
+    force: bool = False
+    annotate: Path | None = None
+    encoding: str | None = None
+    ledger: str | None = None
+
+
+class BatchRun:
+    """A run of ``plan`` against ``output`` (its resolved real path) with ``settings`` and the user's ``choices``."""
+
+    def __init__(self, plan: Plan, output: Path, settings: Settings, choices: Choices = Choices()) -> None:
+        self.plan, self.output, self.settings, self.choices = plan, output, settings, choices
         self.dispatcher: Dispatcher | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> Finished:
@@ -165,13 +161,13 @@ class BatchRun:
     async def _locked(self, stop: asyncio.Event) -> Finished:
         folder = state_dir()
         journal_file = journal_path(self.output)
-        with output_lock(self.output, None if self.simulate else folder / "locks"):
+        with output_lock(self.output, None if self.choices.simulate else folder / "locks"):
             remove_stale_temporaries(output_files(self.output))
             existed = journal_file.exists()
             ledger = (
                 None
-                if self.simulate
-                else open_ledger(self.settings.provider.host, str(self.output), folder, self.ledger)
+                if self.choices.simulate
+                else open_ledger(self.settings.provider.host, str(self.output), folder, self.choices.ledger)
             )
             try:
                 with Journal.open(journal_file) as journal:
@@ -183,14 +179,14 @@ class BatchRun:
     async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Finished:
         table = self.plan.table
         journal.recover()
-        run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force)
+        run = journal.start_run(table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.choices.force)
         finished = Finished(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
         finished.restored = history.restore(existed)
-        find_changed(journal, self.plan.rows, run, self.resend_changed)
-        finished.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
-        records = journal.to_send(run, self.retry_unknown, self.retry_failed)
-        blocking = blocking_states(self.allow_resend, self.retry_unknown)
+        find_changed(journal, self.plan.rows, run, self.choices.resend_changed)
+        finished.skipped = 0 if self.choices.allow_resend else history.skip_sent_elsewhere()
+        records = journal.to_send(run, self.choices.retry_unknown, self.choices.retry_failed)
+        blocking = blocking_states(self.choices.allow_resend, self.choices.retry_unknown)
         self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
         watcher = None
         if stop.is_set():  # a signal while the sheet was read: nothing is sent
@@ -223,13 +219,14 @@ class BatchRun:
                 errors.append(exc)
         except OutputError as exc:
             errors.append(exc)
-        if self.annotate is not None:
+        copy = self.choices.annotate
+        if copy is not None:
             from .annotate import write_annotated  # openpyxl (and numpy through it) only when asked
 
             try:
-                write_annotated(self.plan.table, journal, self.annotate, self.plan.keys, self.encoding)
+                write_annotated(self.plan.table, journal, copy, self.plan.keys, self.choices.encoding)
             except OSError as exc:
-                errors.append(OutputError(f"cannot write {self.annotate} ({exc.strerror or exc})", self.annotate))
+                errors.append(OutputError(f"cannot write {copy} ({exc.strerror or exc})", copy))
         return errors
 
     def _rescue(self, report: Report) -> JournalError:

@@ -7,9 +7,10 @@ import inspect
 from dataclasses import fields
 
 from batchgen import arun
+from batchgen.batch import Choices
 from batchgen.cli import cli
 from batchgen.faults import NO_FAULTS, SERVING
-from batchgen.settings import DEFAULTS, Limits
+from batchgen.settings import DEFAULTS, Limits, Provider
 
 from ..support.runs import ROOT
 
@@ -71,3 +72,10 @@ def test_no_numeric_literal_is_a_default_in_the_doors() -> None:
                 and not isinstance(value.value, bool)
             ]
     assert literals == []
+
+
+def test_every_setting_is_a_keyword_of_arun() -> None:
+    """arun hands its keywords to the settings objects by name: a field no keyword names would keep its default."""
+    keywords = set(inspect.signature(arun).parameters)
+    assert [(kind.__name__, field.name) for kind in (Provider, Limits, Choices) for field in fields(kind)
+            if field.name not in keywords] == []  # fmt: skip
