@@ -20,19 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, errors
 from .environment import KEY_ENV, LEDGER_ENV, URL_ENV
-from .errors import (
-    BatchgenError,
-    FatalAPIError,
-    InputError,
-    InvalidInputError,
-    JournalError,
-    NoAnswerError,
-    OutputError,
-    UnreachableError,
-    UsageError,
-)
+from .errors import BatchgenError, InvalidInputError, JournalError, UsageError
 from .faults import NO_FAULTS, SERVING
 from .results import State
 from .settings import DEFAULTS
@@ -44,13 +34,13 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_CODES: tuple[tuple[type[BatchgenError], int], ...] = (
-    (UsageError, EXIT_USAGE),
-    (InputError, EXIT_USAGE),
-    (FatalAPIError, EXIT_STOPPED),
-    (UnreachableError, EXIT_STOPPED),
-    (NoAnswerError, EXIT_STOPPED),
-    (JournalError, EXIT_LOCAL),
-    (OutputError, EXIT_LOCAL),
+    (errors.UsageError, EXIT_USAGE),
+    (errors.InputError, EXIT_USAGE),
+    (errors.FatalAPIError, EXIT_STOPPED),
+    (errors.UnreachableError, EXIT_STOPPED),
+    (errors.NoAnswerError, EXIT_STOPPED),
+    (errors.JournalError, EXIT_LOCAL),
+    (errors.OutputError, EXIT_LOCAL),
 )
 FLAGS = {"output": "-o"}  # a setting's flag, where it is not --the-setting-name
 UNFLAGGED = {"api_key", "port"}  # settings whose errors say where they come from themselves
