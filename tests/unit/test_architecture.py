@@ -4,12 +4,19 @@ functions count too), and no string outside the command line names a command-lin
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
 from ..support.runs import ROOT
 
 PACKAGE = ROOT / "batchgen"
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every test here."""
+    return ast.parse(path.read_text())
 
 
 def modules() -> dict[str, Path]:
@@ -24,7 +31,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """Every batchgen module ``name`` imports, anywhere in it (``from . import x`` imports the package too)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             stem = ".".join([*base, *([node.module] if node.module else [])])
@@ -91,7 +98,7 @@ def test_no_string_outside_the_command_line_names_a_flag() -> None:
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value[:60]!r}"
         for path in PACKAGE.rglob("*.py")
         if path.name != "cli.py"
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and flag.search(node.value)
     ]
     assert named == []
@@ -105,7 +112,7 @@ def test_no_public_class_name_is_defined_in_two_modules() -> None:
     """A reader who greps a class name lands in the one room that defines it."""
     defined: dict[str, list[str]] = {}
     for name, path in modules().items():
-        for node in ast.parse(path.read_text()).body:
+        for node in parsed(path).body:
             public = isinstance(node, ast.ClassDef) and not node.name.startswith("_")
             if public and (node.name, name) not in KNOWN_CLASHES:
                 defined.setdefault(node.name, []).append(name)
@@ -116,7 +123,7 @@ def test_each_environment_variable_is_named_in_one_module() -> None:
     """``BATCHGEN_*`` names are written in ``environment.py`` only (docstrings may mention them)."""
     elsewhere = []
     for name, path in modules().items():
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         docstrings = {
             id(node.body[0].value)
             for node in ast.walk(tree)
