@@ -7,8 +7,6 @@ import asyncio
 import inspect
 import logging
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -189,16 +187,6 @@ def test_the_front_door_shows_every_option_typed() -> None:
     options = [p for p in run.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     assert len(options) > 25 and all(p.annotation is not inspect.Parameter.empty for p in options)
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in run.parameters.values())
-
-
-def test_mypy_catches_a_misspelt_option(tmp_path: Path) -> None:
-    caller = tmp_path / "caller.py"
-    caller.write_text('import batchgen\n\nbatchgen.run("in.csv", "out.xlsx", concurency=4)\n')
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(caller)], capture_output=True, text=True
-    )
-    assert checked.returncode == 1
-    assert 'Unexpected keyword argument "concurency"; did you mean "concurrency"?' in checked.stdout
 
 
 def test_progress_is_a_callback_the_caller_draws(tmp_path: Path) -> None:
