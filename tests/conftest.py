@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from batchgen.cli import main
 from batchgen.simulator import BackgroundSimulator, Faults, Simulator
 
 from .support.pgserver import PostgresServer, binaries
-from .support.runs import API_KEY
+from .support.runs import API_KEY, run_here
 
 TRANSPORTS = ["httpx", "aiohttp"]
 
@@ -83,19 +82,10 @@ def ledger_url(postgres: PostgresServer) -> str:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+def cli() -> Callable[..., Result]:
     """Run ``batchgen ARGS`` in this process, with the test key in the environment unless ``key`` says otherwise."""
 
     def invoke(*args: str | Path, key: str | None = API_KEY) -> Result:
-        if key is None:
-            monkeypatch.delenv("BATCHGEN_API_KEY", raising=False)
-        else:
-            monkeypatch.setenv("BATCHGEN_API_KEY", key)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        code = exited.value.code
-        return Result(code if isinstance(code, int) else 0, captured.out, captured.err)
+        return Result(*run_here(*args, key=key))
 
     return invoke

@@ -3,6 +3,8 @@ what it wrote. Paths of the repository's sample and fixture files."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 
 import python_calamine
 
+from batchgen.environment import KEY_ENV
 from batchgen.simulator import BackgroundSimulator
 
 from .systems import layer_env
@@ -42,12 +45,37 @@ def run_args(source: Path, output: Path, url: str, *extra: str | Path) -> list[s
     return ["run", source, "-o", output, "--base-url", url, "--quiet", *extra]
 
 
-def finish(*args: str | Path, **options: Any) -> tuple[int, str]:
-    """Run ``batchgen ARGS`` as a child process to its end: its exit code and stderr (never a traceback)."""
-    child = spawn(*args, **options)
-    _, err = child.communicate(timeout=120)
+def finish(*args: str | Path, key: str = API_KEY, **options: Any) -> tuple[int, str]:
+    """Run ``batchgen ARGS`` to its end: its exit code and stderr (never a traceback). In this process, as a user's
+    shell would run it but without a Python start-up of its own, unless a child process is asked for: process
+    ``options`` (``cwd``, ``env``, ``preexec_fn``), or a system's layer (.ci/run's platform step)."""
+    if options or layer_env():
+        child = spawn(*args, key=key, **options)
+        _, err = child.communicate(timeout=120)
+        code = child.returncode
+    else:
+        code, _, err = run_here(*args, key=key)
     assert "Traceback" not in err, err
-    return child.returncode, err
+    return code, err
+
+
+def run_here(*args: str | Path, key: str | None = API_KEY) -> tuple[int, str, str]:
+    """``batchgen ARGS`` in this process with ``key`` in the environment (None: no key): exit code, stdout, stderr."""
+    from batchgen.cli import main
+
+    saved, stdout, stderr = os.environ.pop(KEY_ENV, None), io.StringIO(), io.StringIO()
+    if key is not None:
+        os.environ[KEY_ENV] = key
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            main([str(arg) for arg in args])
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else 0
+    finally:
+        os.environ.pop(KEY_ENV, None)
+        if saved is not None:
+            os.environ[KEY_ENV] = saved
+    return code, stdout.getvalue(), stderr.getvalue()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
