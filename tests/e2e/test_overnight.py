@@ -132,7 +132,7 @@ def test_no_row_is_resent_before_its_retry_after(tmp_path: Path, start_simulator
 
 def test_the_pace_finds_a_hidden_limit_with_few_refusals(tmp_path: Path, start_simulator, cli, transport) -> None:
     """Behaviour, not speed: every row done, each once, few refusals. How fast the limit is used is a figure of
-    the machine: benchmark C (``benchmarks/faults.py``) measures it, and tests/test_pace.py's steady-limit test
+    the machine: benchmark C (``benchmarks/faults.py``) measures it, and tests/unit/test_pace.py's steady-limit test
     checks the rule on the fake clock."""
     server = start_simulator(rate_limit=40, latency_ms=20)
     result = cli(

@@ -14,7 +14,7 @@ from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 from batchgen.submit import Report
 from batchgen.submit.gate import Gate, Stopped
 
-from ..pace_sim import Clock
+from ..support.pace_sim import Clock
 
 MESSAGE = "quota exceeded: no credits left"
 

@@ -8,7 +8,7 @@ from batchgen.pace import Pace
 from batchgen.pace.knobs import BETA, HOLD, PLATEAU, PROBE, RECOVERY, START_WINDOW, TOLERANCE, Cubic, Rate, Slots
 from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 
-from .pace_sim import Clock, Outcome, Provider, simulate, simulate_many
+from ..support.pace_sim import Clock, Outcome, Provider, simulate, simulate_many
 
 
 def answer_all(
