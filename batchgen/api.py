@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .errors import (
     BatchgenError,
@@ -32,6 +33,7 @@ from .progress import Bar, Progress
 from .results import RunResult, State, ValidationReport
 from .schema import DEFAULT_MODEL
 from .settings import (
+    DEFAULTS,
     Limits,
     Provider,
     Settings,
@@ -47,12 +49,14 @@ from .validate import Validation, validate_table
 
 if TYPE_CHECKING:
     import pandas as pd
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
 SIMULATED_KEY = "simulated-key"
 P = ParamSpec("P")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 def validate(
@@ -71,7 +75,7 @@ def validate(
         from .annotate import write_report
 
         write_report(table, validation, Path(report), encoding)
-    checked = _report(table, validation)
+    checked = _validation_report(table, validation)
     _warn(checked, skip_hidden)
     return checked
 
@@ -106,7 +110,7 @@ def _check(
     return table, validation
 
 
-def _report(table: Table, validation: Validation) -> ValidationReport:
+def _validation_report(table: Table, validation: Validation) -> ValidationReport:
     """What a person is told of ``table``; a column reported as an error is not also listed as passed through."""
     wrong = {problem.header for problem in table.header_problems}
     return ValidationReport(
@@ -155,17 +159,17 @@ async def arun(
     base_url: str | None = None,
     api_key: str | None = None,
     simulate: bool = False,
-    concurrency: int = 8,
+    concurrency: int = DEFAULTS.concurrency,
     rate: float | str | None = None,
-    max_attempts: int = 5,
-    timeout: float = 120.0,
+    max_attempts: int = DEFAULTS.max_attempts,
+    timeout: float = DEFAULTS.timeout,
     model: str | None = None,
     skip_invalid: bool = False,
     retry_unknown: bool = False,
     retry_failed: bool = False,
     max_requests: int | None = None,
     progress: bool | Callable[[Progress], None] = False,
-    transport: TransportName = "httpx",
+    transport: TransportName = DEFAULTS.transport,
     sheet: str | None = None,
     header_row: int | None = None,
     encoding: str | None = None,
@@ -179,8 +183,8 @@ async def arun(
     log_file: str | os.PathLike[str] | None = None,
     annotate: str | os.PathLike[str] | None = None,
     allow_insecure: bool = False,
-    connect_timeout: float = 10.0,
-    grace: float = 15.0,
+    connect_timeout: float = DEFAULTS.connect_timeout,
+    grace: float = DEFAULTS.grace,
     stop: asyncio.Event | None = None,
     ledger: str | None = None,
 ) -> RunResult:
@@ -189,28 +193,11 @@ async def arun(
     ``stop``, when set, stops dispatching gracefully (requests in flight get ``grace`` seconds); so does
     cancelling the task (``asyncio.run``'s answer to Ctrl-C), which then goes on as a cancellation; a cancellation
     after ``stop`` was set, or a second one, stops at once. Either way the output is written and every stored job
-    id kept. ``ledger`` is a
-    team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that several machines share.
+    id kept. ``ledger`` is a team ledger's URL (``postgresql://user@host/db``, default ``$BATCHGEN_LEDGER``) that
+    several machines share.
     """
-    settings = _settings(
-        base_url=base_url,
-        api_key=api_key,
-        simulate=simulate,
-        allow_insecure=allow_insecure,
-        transport=transport,
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        limits=Limits(
-            concurrency=concurrency,
-            rate=parse_rate(rate),
-            max_attempts=max_attempts,
-            max_requests=max_requests,
-            stop_after=stop_after,
-            grace=grace,
-        ),
-        log_file=log_file,
-        progress=progress,
-    )
+    given = dict(locals())  # the keywords as passed: each settings object takes those it names
+    settings = _settings(given)
     from .ledger import ledger_url
 
     team_ledger = None if simulate else ledger_url(ledger)
@@ -228,46 +215,34 @@ async def arun(
         from .annotate import check_target
 
         check_target(copy, "annotate", table, target)
-    report = _report(table, validation)
+    report = _validation_report(table, validation)
     _warn(report, skip_hidden, send_duplicates)
     if validation.errors and not skip_invalid:
         raise InvalidInputError(validation.errors, table.name)
-    from .batch import Batch, plan
+    from .batch import BatchRun, Choices, plan
 
     planned = plan(table, validation, rows=rows, skip_hidden=skip_hidden, send_duplicates=send_duplicates)
     with _provider(settings, simulate) as settings, _drawn(settings.progress):
-        outcome = await Batch(
-            planned,
-            target,
-            settings,
-            simulate=simulate,
-            retry_unknown=retry_unknown,
-            retry_failed=retry_failed,
-            allow_resend=allow_resend,
-            resend_changed=resend_changed,
-            force=force,
-            annotate=copy,
-            encoding=encoding,
-            ledger=team_ledger,
-        ).run(stop)
+        choices = _pick(Choices, given, annotate=copy, ledger=team_ledger)
+        finished = await BatchRun(planned, target, settings, choices).run(stop)
     result = RunResult(
         output=target,
-        journal=outcome.journal,
-        counts={**dict.fromkeys(State, 0), **outcome.counts},
-        requests=outcome.report.requests - outcome.report.unconnected,
-        retries=outcome.report.retries - outcome.report.unconnected,
-        unconnected=outcome.report.unconnected,
-        interrupted=outcome.report.interrupted,
-        stopped=outcome.report.stopped,
-        restored=outcome.restored,
+        journal=finished.journal,
+        counts={**dict.fromkeys(State, 0), **finished.counts},
+        requests=finished.report.requests - finished.report.unconnected,
+        retries=finished.report.retries - finished.report.unconnected,
+        unconnected=finished.report.unconnected,
+        interrupted=finished.report.interrupted,
+        stopped=finished.report.stopped,
+        restored=finished.restored,
         invalid=validation.errors if skip_invalid else [],
         hidden=report.hidden,
         passthrough=report.passthrough,
         duplicates=report.duplicates,
-        waiting=outcome.report.waiting,
-        tables=functools.partial(_table, outcome.journal, target),
+        waiting=finished.report.waiting,
+        tables=functools.partial(_table, finished.journal, target),
     )
-    errors = sorted(outcome.errors, key=_severity)
+    errors = sorted(finished.errors, key=_severity)
     if errors:
         for error in errors:
             error.result = result
@@ -309,38 +284,29 @@ def _severity(error: BatchgenError) -> int:
     return 0 if isinstance(error, JournalError) else 1 if isinstance(error, OutputError) else 2
 
 
-def _settings(
-    *,
-    base_url: str | None,
-    api_key: str | None,
-    simulate: bool,
-    allow_insecure: bool,
-    transport: TransportName,
-    timeout: float,
-    connect_timeout: float,
-    limits: Limits,
-    log_file: str | os.PathLike[str] | None,
-    progress: bool | Callable[[Progress], None],
-) -> Settings:
-    """Every setting checked before anything is read, journaled or sent (the ranges by :class:`Limits` and
-    :class:`Provider` themselves)."""
-    if simulate:
+def _settings(given: Mapping[str, Any]) -> Settings:
+    """Every setting of ``given`` (:func:`arun`'s keywords) checked before anything is read, journaled or sent
+    (the ranges by :class:`Limits` and :class:`Provider` themselves)."""
+    if given["simulate"]:
         url, key = "http://127.0.0.1", check_api_key(SIMULATED_KEY)
     else:
-        url = check_base_url(base_url if base_url is not None else env_url(), allow_insecure)
+        base_url, api_key = given["base_url"], given["api_key"]
+        url = check_base_url(base_url if base_url is not None else env_url(), given["allow_insecure"])
         key = check_api_key(api_key if api_key is not None else env_key())
-    log_path = Path(log_file) if log_file is not None else None
+    log_path = Path(given["log_file"]) if given["log_file"] is not None else None
     if log_path is not None and not log_path.parent.is_dir():
         raise UsageError(f"cannot open {log_path} (the folder {log_path.parent} does not exist)", setting="log_file")
-    provider = Provider(
-        base_url=url,
-        api_key=key,
-        transport=check_transport(transport),
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-    )
+    provider = _pick(Provider, given, base_url=url, api_key=key, transport=check_transport(given["transport"]))
+    limits = _pick(Limits, given, rate=parse_rate(given["rate"]))
+    progress = given["progress"]
     drawn = Bar() if progress is True else progress or None
     return Settings(provider=provider, limits=limits, log_file=log_path, progress=drawn)
+
+
+def _pick(kind: type[D], given: Mapping[str, Any], **checked: Any) -> D:
+    """A ``kind`` (a settings dataclass) from the keywords of ``given`` it has a field for, ``checked`` on top."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    return kind(**{name: value for name, value in given.items() if name in names} | checked)
 
 
 @contextlib.contextmanager
@@ -414,8 +380,8 @@ def _blocking(start: Callable[P, Coroutine[Any, Any, RunResult]]) -> Callable[P,
 
 
 def _cancel_until_finished(box: dict[str, Any], started: threading.Event, finished: threading.Event) -> None:
-    """Cancel the run's task (a graceful stop, see :meth:`Batch.run`) and wait for it to end; each further
-    KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
+    """Cancel the run's task (a graceful stop, see :meth:`~batchgen.batch.BatchRun.run`) and wait for it to end;
+    each further KeyboardInterrupt cancels it again (the second cuts requests in flight short)."""
     started.wait()
     while True:
         if "loop" in box:

@@ -115,8 +115,8 @@ def _body(payload: dict[str, Any]) -> str:
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What :class:`Batch` hands back to the library's front door."""
+class Finished:
+    """What :class:`BatchRun` hands back to the library's front door."""
 
     report: Report
     counts: dict[str, int]
@@ -126,34 +126,30 @@ class Outcome:
     errors: list[BatchgenError] = field(default_factory=list)
 
 
-class Batch:
-    """A run of ``plan`` against ``output`` (its resolved real path) with ``settings``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choices:
+    """What the user chose for a run beyond how to reach and pace the provider: which rows to send again, a
+    journal made from another input, the annotated copy, and a team ledger's URL (None: the per-user file)."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        output: Path,
-        settings: Settings,
-        *,
-        simulate: bool = False,
-        retry_unknown: bool = False,
-        retry_failed: bool = False,
-        allow_resend: bool = False,
-        resend_changed: bool = False,
-        force: bool = False,
-        annotate: Path | None = None,
-        encoding: str | None = None,
-        ledger: str | None = None,
-    ) -> None:
-        self.plan, self.output, self.settings = plan, output, settings
-        self.simulate = simulate
-        self.retry_unknown, self.retry_failed, self.allow_resend = retry_unknown, retry_failed, allow_resend
-        self.resend_changed = resend_changed
-        self.force, self.annotate, self.encoding = force, annotate, encoding
-        self.ledger = ledger  # a team ledger's URL; None: the per-user file
+    simulate: bool = False
+    retry_unknown: bool = False
+    retry_failed: bool = False
+    allow_resend: bool = False
+    resend_changed: bool = False
+    force: bool = False
+    annotate: Path | None = None
+    encoding: str | None = None
+    ledger: str | None = None
+
+
+class BatchRun:
+    """A run of ``plan`` against ``output`` (its resolved real path) with ``settings`` and the user's ``choices``."""
+
+    def __init__(self, plan: Plan, output: Path, settings: Settings, choices: Choices = Choices()) -> None:
+        self.plan, self.output, self.settings, self.choices = plan, output, settings, choices
         self.dispatcher: Dispatcher | None = None
 
-    async def run(self, stop: asyncio.Event | None = None) -> Outcome:
+    async def run(self, stop: asyncio.Event | None = None) -> Finished:
         """Run the batch; ``stop``, when set, stops it gracefully.
 
         A cancellation (``asyncio.run``'s answer to Ctrl-C, a notebook's stop button) is a graceful stop first:
@@ -168,17 +164,17 @@ class Batch:
             await _wind_down(task, stop)
             raise
 
-    async def _locked(self, stop: asyncio.Event) -> Outcome:
+    async def _locked(self, stop: asyncio.Event) -> Finished:
         folder = state_dir()
         journal_file = journal_path(self.output)
         provider = self.settings.provider
-        with output_lock(self.output, None if self.simulate else folder / "locks"):
+        with output_lock(self.output, None if self.choices.simulate else folder / "locks"):
             remove_stale_temporaries(output_files(self.output))
             existed = journal_file.exists()
             ledger = (
                 None
-                if self.simulate
-                else open_ledger(provider.ledger_host, str(self.output), folder, self.ledger, provider.account)
+                if self.choices.simulate
+                else open_ledger(provider.ledger_host, str(self.output), folder, self.choices.ledger, provider.account)
             )
             try:
                 with Journal.open(journal_file) as journal:
@@ -187,20 +183,20 @@ class Batch:
                 if ledger is not None:
                     ledger.close()
 
-    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Outcome:
+    async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Finished:
         table = self.plan.table
         journal.recover()
         run = journal.start_run(
-            table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.force, self.plan.in_file
+            table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.choices.force, self.plan.in_file
         )
-        outcome = Outcome(Report(), {}, journal.path)
+        finished = Finished(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
-        outcome.restored = history.restore(existed)
+        finished.restored = history.restore(existed)
         elsewhere = history.sent_elsewhere(journal.unsent_before(run))
-        find_changed(journal, self.plan.rows, run, self.resend_changed, self.plan.in_file, elsewhere)
-        outcome.skipped = 0 if self.allow_resend else history.skip_sent_elsewhere()
-        records = journal.to_send(run, self.retry_unknown, self.retry_failed)
-        blocking = blocking_states(self.allow_resend, self.retry_unknown)
+        find_changed(journal, self.plan.rows, run, self.choices.resend_changed, self.plan.in_file, elsewhere)
+        finished.skipped = 0 if self.choices.allow_resend else history.skip_sent_elsewhere()
+        records = journal.to_send(run, self.choices.retry_unknown, self.choices.retry_failed)
+        blocking = blocking_states(self.choices.allow_resend, self.choices.retry_unknown)
         self.dispatcher = Dispatcher(journal, self.settings, ledger=ledger, blocking=blocking)
         watcher = None
         if stop.is_set():  # a signal while the sheet was read: nothing is sent
@@ -208,20 +204,20 @@ class Batch:
         else:
             watcher = asyncio.create_task(_watch(stop, self.dispatcher))
         try:
-            outcome.report = await self.dispatcher.run(records)
+            finished.report = await self.dispatcher.run(records)
         finally:
             if watcher is not None:
                 watcher.cancel()
             report_skipped(self.dispatcher.commit.skipped_to)
-            outcome.errors += self._finish(journal, outcome)
-            outcome.counts = dict(journal.counts(run))
+            finished.errors += self._finish(journal, finished)
+            finished.counts = dict(journal.counts(run))
             _report_failures(journal, run)
-        return outcome
+        return finished
 
-    def _finish(self, journal: Journal, outcome: Outcome) -> list[BatchgenError]:
+    def _finish(self, journal: Journal, finished: Finished) -> list[BatchgenError]:
         """Rescue unsaved ids, then write the output and the annotated copy: each failure is reported."""
         errors: list[BatchgenError] = []
-        report = outcome.report
+        report = finished.report
         if report.unsaved:
             errors.append(self._rescue(report))
         elif report.error is not None:
@@ -234,13 +230,14 @@ class Batch:
                 errors.append(exc)
         except OutputError as exc:
             errors.append(exc)
-        if self.annotate is not None:
+        copy = self.choices.annotate
+        if copy is not None:
             from .annotate import write_annotated  # openpyxl (and numpy through it) only when asked
 
             try:
-                write_annotated(self.plan.table, journal, self.annotate, self.plan.keys, self.encoding)
+                write_annotated(self.plan.table, journal, copy, self.plan.keys, self.choices.encoding)
             except OSError as exc:
-                errors.append(OutputError(f"cannot write {self.annotate} ({exc.strerror or exc})", self.annotate))
+                errors.append(OutputError(f"cannot write {copy} ({exc.strerror or exc})", copy))
         return errors
 
     def _rescue(self, report: Report) -> JournalError:
@@ -269,7 +266,7 @@ def _report_failures(journal: Journal, run: int) -> None:
             log.warning("%d row(s) %s: %s%s; %s", sum(n for _, n in reasons), what, shown, more, then)
 
 
-async def _wind_down(task: asyncio.Future[Outcome], stop: asyncio.Event) -> None:
+async def _wind_down(task: asyncio.Future[Finished], stop: asyncio.Event) -> None:
     """The batch ``task`` after its caller was cancelled: stopped gracefully unless ``stop`` was set already,
     else (or on a further cancellation) cut short; either way it has ended, its output written."""
     if not stop.is_set() and not task.done():

@@ -20,39 +20,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
-from .errors import (
-    BatchgenError,
-    FatalAPIError,
-    InputError,
-    InvalidInputError,
-    JournalError,
-    NoAnswerError,
-    OutputError,
-    UnreachableError,
-    UsageError,
-)
+from . import __version__, errors
+from .environment import KEY_ENV, LEDGER_ENV, URL_ENV
+from .errors import BatchgenError, InvalidInputError, JournalError, UsageError
+from .faults import NO_FAULTS, SERVING
 from .results import State
+from .settings import DEFAULTS
 from .system import is_hangup, on_signals, stop_signals
+from .transport import TRANSPORTS
 
 if TYPE_CHECKING:
     from .results import CellError, RunResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_CODES: tuple[tuple[type[BatchgenError], int], ...] = (
-    (UsageError, EXIT_USAGE),
-    (InputError, EXIT_USAGE),
-    (FatalAPIError, EXIT_STOPPED),
-    (UnreachableError, EXIT_STOPPED),
-    (NoAnswerError, EXIT_STOPPED),
-    (JournalError, EXIT_LOCAL),
-    (OutputError, EXIT_LOCAL),
+    (errors.UsageError, EXIT_USAGE),
+    (errors.InputError, EXIT_USAGE),
+    (errors.FatalAPIError, EXIT_STOPPED),
+    (errors.UnreachableError, EXIT_STOPPED),
+    (errors.NoAnswerError, EXIT_STOPPED),
+    (errors.JournalError, EXIT_LOCAL),
+    (errors.OutputError, EXIT_LOCAL),
 )
 FLAGS = {"output": "-o"}  # a setting's flag, where it is not --the-setting-name
 UNFLAGGED = {"api_key", "port"}  # settings whose errors say where they come from themselves
 SETTING = re.compile(r"`([a-z][a-z_]*)`")  # how library messages name a setting: `allow_resend`
 CONSOLE_LIMIT = 50
-KEY_ENV, URL_ENV, LEDGER_ENV = "BATCHGEN_API_KEY", "BATCHGEN_BASE_URL", "BATCHGEN_LEDGER"
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -202,6 +195,26 @@ def source_options(command: F) -> F:
     return command
 
 
+FAULT_SHARES = {
+    "rate_429": "Share of requests answered 429.",
+    "rate_5xx": "Share answered 503.",
+    "rate_500": "Share answered 500.",
+    "rate_drop": "Share whose connection is dropped.",
+    "rate_accept_drop": "Share processed, then dropped.",
+    "rate_hang": "Share that hang before answering.",
+    "rate_malformed": "Share answered with a bad body.",
+}
+
+
+def fault_options(command: F) -> F:
+    """The simulator's fault shares (``--rate-429 0.05``), each defaulting to the simulator's own."""
+    for name, text in reversed(FAULT_SHARES.items()):
+        command = click.option(flag(name), type=click.FloatRange(0, 1), default=getattr(NO_FAULTS, name), help=text)(
+            command
+        )
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, package_name="batchgen")
 def cli() -> None:
@@ -215,28 +228,12 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Write a copy of INPUT (.xlsx) with each invalid cell highlighted and commented, and an errors sheet.",
 )
-def validate(
-    input: Path,
-    sheet: str | None,
-    header_row: int | None,
-    encoding: str | None,
-    model: str | None,
-    rows: tuple[int, int | None] | None,
-    skip_hidden: bool,
-    report: Path | None,
-) -> int:
+def validate(input: Path, report: Path | None, rows: tuple[int, int | None] | None, **options: Any) -> int:
     """Check every cell of INPUT and list all problems; sends nothing."""
     from . import api
 
-    checked = api.validate(
-        input,
-        sheet=sheet,
-        header_row=header_row,
-        encoding=encoding,
-        model=model,
-        skip_hidden=skip_hidden,
-        report=report,
-    )
+    del rows  # every row is checked: a shard (the row keys count over the whole file) is a run's business
+    checked = api.validate(input, report=report, **options)
     echo_errors(checked.errors, err=False)
     if report:
         say(f"report: {report}")
@@ -254,15 +251,23 @@ def validate(
 @click.option("--simulate", is_flag=True, help="Send to a built-in simulator instead of the provider.")
 @click.option(
     "--transport",
-    type=click.Choice(["httpx", "aiohttp"]),
-    default="httpx",
+    type=click.Choice(TRANSPORTS),
+    default=DEFAULTS.transport,
     show_default=True,
     help="HTTP client; aiohttp costs about a third less CPU per request.",
 )
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight (1-1024).")
+@click.option(
+    "--concurrency", type=int, default=DEFAULTS.concurrency, show_default=True, help="Requests in flight (1-1024)."
+)
 @click.option("--rate", callback=parse_rate, help="Hard cap on requests, e.g. 10/s or 300/min.")
-@click.option("--max-attempts", type=int, default=5, show_default=True, help="Attempts per row for retryable errors.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds for a whole request.")
+@click.option(
+    "--max-attempts",
+    type=int,
+    default=DEFAULTS.max_attempts,
+    show_default=True,
+    help="Attempts per row for retryable errors.",
+)
+@click.option("--timeout", type=float, default=DEFAULTS.timeout, show_default=True, help="Seconds for a whole request.")
 @click.option("--skip-invalid", is_flag=True, help="Send the valid rows and list the invalid ones as failed.")
 @click.option("--retry-unknown", is_flag=True, help="Send again rows whose earlier request got no clear answer.")
 @click.option("--retry-failed", is_flag=True, help="Send again rows the provider rejected (4xx) in an earlier run.")
@@ -484,10 +489,16 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="Port (0: a free one).")
+@click.option("--host", default=SERVING.host, show_default=True, help="Loopback address to listen on.")
 @click.option(
-    "--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Delay before answers."
+    "--port", type=click.IntRange(0, 65535), default=SERVING.port, show_default=True, help="Port (0: a free one)."
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=SERVING.latency_ms,
+    show_default=True,
+    help="Delay before answers.",
 )
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests per second beyond which 429.")
 @click.option(
@@ -513,15 +524,13 @@ def export(output: Path, shards: tuple[Path, ...]) -> int:
 @click.option(
     "--latency-jitter", type=click.Choice(["uniform", "lognormal"]), help="Jitter around --latency-ms, same mean."
 )
-@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429.")
-@click.option("--rate-5xx", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
-@click.option("--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500.")
-@click.option("--rate-drop", type=click.FloatRange(0, 1), default=0.0, help="Share whose connection is dropped.")
-@click.option("--rate-accept-drop", type=click.FloatRange(0, 1), default=0.0, help="Share processed, then dropped.")
-@click.option("--rate-hang", type=click.FloatRange(0, 1), default=0.0, help="Share that hang before answering.")
-@click.option("--rate-malformed", type=click.FloatRange(0, 1), default=0.0, help="Share answered with a bad body.")
+@fault_options
 @click.option(
-    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Retry-After of a 429."
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=NO_FAULTS.retry_after,
+    show_default=True,
+    help="Retry-After of a 429.",
 )
 @click.option("--script", default="", help="Faults of the first requests, in order, comma-separated.")
 @click.option("--seed", type=int, help="Seed for the fault dice.")
@@ -550,18 +559,19 @@ def simulate(
 
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
-    from .simulator import Faults, FixedWindow, Generations, Limits, Outage, Simulator, serve
+    from .faults import Faults
+    from .simulator import Downtime, FixedWindow, Generations, ProviderLimits, Simulator, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)
-    limits = Limits(rate_limit, limit_schedule, in_flight_limit, quota)
+    limits = ProviderLimits(rate_limit, limit_schedule, in_flight_limit, quota)
     if fixed_window:
         limits.window = FixedWindow(int(fixed_window[0]), fixed_window[1])
     if generation_cap:
         hold = {} if generation_hold is None else {"hold": generation_hold}
         limits.generations = Generations(generation_cap, **hold)
     if outage:
-        limits.outage = Outage(*outage, refuse=outage_refuse)
+        limits.outage = Downtime(*outage, refuse=outage_refuse)
     simulator = Simulator(
         os.environ.get(KEY_ENV) or None, latency_ms, faults, log_path=log_path, limits=limits, jitter=latency_jitter
     )
@@ -604,7 +614,7 @@ def _message(error: BatchgenError) -> str:
     return error.message
 
 
-def _report(error: BatchgenError) -> int:
+def _explain(error: BatchgenError) -> int:
     """Print what the user needs from an error (the ids the journal lost, the summary) and its exit code."""
     if isinstance(error, JournalError):
         for item in error.unsaved:
@@ -630,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
         echo_error(exc.format_message())
         code = EXIT_USAGE
     except BatchgenError as exc:
-        code = _report(exc)
+        code = _explain(exc)
     except KeyboardInterrupt:
         echo_error("interrupted")
         code = EXIT_INTERRUPTED

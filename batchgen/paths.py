@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from .environment import MACHINE_ENV, STATE_ENV
 from .errors import UsageError
 
-STATE_ENV = "BATCHGEN_STATE_DIR"
-MACHINE_ENV = "BATCHGEN_MACHINE"
 MACHINE_FILE = "machine-id"
 
 
@@ -90,6 +89,11 @@ def refuse_same(target: str | os.PathLike[str], flag: str, **others: str | os.Pa
             raise UsageError(f"{target} is the {name} ({other}); choose another file", setting=flag)
 
 
+def journal_path(output: Path) -> Path:
+    """The journal lives beside the output's real file: ``results.xlsx`` -> ``results.xlsx.journal``."""
+    return output.with_name(output.name + ".journal")
+
+
 @contextlib.contextmanager
 def output_lock(output: Path, lock_dir: Path | None) -> Iterator[None]:
     """One run per output at a time, keyed by its real path and, when it exists, its inode.
@@ -98,8 +102,6 @@ def output_lock(output: Path, lock_dir: Path | None) -> Iterator[None]:
     state folder. A second run on the same output by any name is refused at once.
     """
     from filelock import FileLock, Timeout
-
-    from .journal import journal_path
 
     locks = [FileLock(f"{journal_path(output)}.lock")]
     if lock_dir is not None and output.exists():

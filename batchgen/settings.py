@@ -19,12 +19,11 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .environment import KEY_ENV, URL_ENV
 from .errors import UsageError
 from .progress import Progress
 from .transport import TRANSPORTS, TransportName
 
-KEY_ENV = "BATCHGEN_API_KEY"
-URL_ENV = "BATCHGEN_BASE_URL"
 ENDPOINT = "/riffusion/generate"
 USER_AGENT = "batchgen/0.2"
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -50,6 +49,23 @@ SECONDS: dict[str, tuple[float, float]] = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defaults:
+    """Each default of a run, written once (as httpx's ``_config.py`` does): :class:`Provider`, :class:`Limits`,
+    :func:`batchgen.arun`'s keywords and the command line's flags all read :data:`DEFAULTS`, so they cannot
+    disagree."""
+
+    transport: TransportName = "httpx"
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    grace: float = 15.0
+
+
+DEFAULTS = Defaults()
+
+
 def check_seconds(name: str, value: float | None, optional: bool = True) -> None:
     """``value`` seconds (or None, when ``optional``) within the range :data:`SECONDS` gives ``name``."""
     if value is None and optional:
@@ -70,9 +86,9 @@ class Provider:
 
     base_url: str
     api_key: SecretStr
-    transport: TransportName = "httpx"
-    timeout: float = 120.0
-    connect_timeout: float = 10.0
+    transport: TransportName = DEFAULTS.transport
+    timeout: float = DEFAULTS.timeout
+    connect_timeout: float = DEFAULTS.connect_timeout
 
     def __post_init__(self) -> None:
         check_seconds("timeout", self.timeout, optional=False)
@@ -114,12 +130,12 @@ class Limits:
     the grace a stop gives the requests in flight. Each is checked here, the one place (the command line's
     flags pass through it too)."""
 
-    concurrency: int = 8
+    concurrency: int = DEFAULTS.concurrency
     rate: float | None = None
-    max_attempts: int = 5
+    max_attempts: int = DEFAULTS.max_attempts
     max_requests: int | None = None
     stop_after: float | None = None
-    grace: float = 15.0
+    grace: float = DEFAULTS.grace
 
     def __post_init__(self) -> None:
         for name, (low, high) in WHOLE.items():

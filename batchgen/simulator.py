@@ -23,36 +23,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from .errors import UsageError
+from .faults import NO_FAULTS, REJECTIONS, SERVING, Faults
 from .schema import GenerateRequest
 
 ENDPOINT = "/riffusion/generate"
 LOG_ENDPOINT = "/_simulator/log"
-REJECTIONS = {
-    "400": "The provider rejected this request",
-    "404": "Not found",
-    "409": "Conflict",
-    "413": "Request too large",
-    "422": "Unprocessable request",
-}
-FAULTS = (
-    "ok",
-    "307",
-    *REJECTIONS,
-    "401",
-    "402",
-    "403",
-    "429",
-    "500",
-    "502",
-    "503",
-    "504",
-    "drop",
-    "accept_drop",
-    "hang",
-    "malformed",
-)
-
-
 QUOTA_MESSAGE = "quota exceeded: no credits left"
 QUOTA_RETRY_AFTER = 3600.0
 JITTERS = (None, "uniform", "lognormal")
@@ -117,7 +92,7 @@ class Generations:
 
 
 @dataclass
-class Outage:
+class Downtime:
     """The provider down from ``start`` to ``end`` seconds after the first request: every request answered 503
     at once, or (``refuse``) no one listening, so connections are refused."""
 
@@ -153,7 +128,7 @@ class Latency:
 
 
 @dataclass
-class Limits:
+class ProviderLimits:
     """The shapes a provider's limit takes (the contract's "Limits have shapes"), any of them at once.
 
     ``rate``: requests per second, a sliding one-second window of accepted requests. ``schedule``: the rate
@@ -169,7 +144,7 @@ class Limits:
     quota: int | None = None
     window: FixedWindow | None = None
     generations: Generations | None = None
-    outage: Outage | None = None
+    outage: Downtime | None = None
     first: float | None = None  # when the first request came: the schedule, windows and outage count from it
     _window: deque[float] = field(default_factory=deque, init=False, repr=False)
 
@@ -194,28 +169,6 @@ class Limits:
         return False
 
 
-@dataclass
-class Faults:
-    """What goes wrong, and how often. ``script`` names the fault of each of the first requests, in order."""
-
-    rate_429: float = 0.0
-    rate_5xx: float = 0.0
-    rate_500: float = 0.0
-    rate_drop: float = 0.0
-    rate_accept_drop: float = 0.0
-    rate_hang: float = 0.0
-    rate_malformed: float = 0.0
-    retry_after: float = 1.0
-    hang_seconds: float = 3600.0
-    script: list[str] = field(default_factory=list)
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        unknown = [name for name in self.script if name not in FAULTS]
-        if unknown:
-            raise UsageError(f"unknown fault {unknown[0]!r}; use one of {', '.join(FAULTS)}", setting="script")
-
-
 def check_loopback(host: str) -> None:
     """The simulator never listens beyond this machine."""
     try:
@@ -232,17 +185,17 @@ class Simulator:
     def __init__(
         self,
         api_key: str | None = None,
-        latency_ms: float = 0.0,
+        latency_ms: float = SERVING.latency_ms,
         faults: Faults | None = None,
         rate_limit: float | None = None,
         log_path: Path | None = None,
-        limits: Limits | None = None,
+        limits: ProviderLimits | None = None,
         jitter: str | None = None,
     ) -> None:
         self.api_key = api_key
-        self.faults = faults or Faults()
+        self.faults = faults or NO_FAULTS
         self.latency = Latency(latency_ms / 1000, jitter, self.faults.seed)
-        self.limits = limits or Limits()
+        self.limits = limits or ProviderLimits()
         if rate_limit is not None:
             self.limits.rate = rate_limit
         self.log_path = log_path

@@ -1,4 +1,4 @@
-"""The pace on the limiter grid of ``grid.py``, in the model (``tests/pace_sim.py``): seconds, not hours.
+"""The pace on the limiter grid of ``grid.py``, in the model (``tests/support/pace_sim.py``): seconds, not hours.
 
     python benchmarks/model_grid.py                      # every shape, the whole grid, two seeds
     python benchmarks/model_grid.py --limiter haproxy --limits 20 --verbose
@@ -18,7 +18,7 @@ from pathlib import Path
 from grid import HOLD, LIMITERS, TARGET_REFUSED, TARGET_SHARE, TARGET_USED, WINDOW, Cell
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.pace_sim import Provider, simulate
+from tests.support.pace_sim import Provider, simulate
 
 JITTER = {"": 0.1, "uniform": 0.5, "lognormal": 0.8}  # the model's latency spread for grid.py's jitter names
 

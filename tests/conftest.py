@@ -4,26 +4,18 @@ state folder (ledger, rescue files, locks) for every test, so the suite never to
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import python_calamine
 
-from batchgen.cli import main
 from batchgen.simulator import BackgroundSimulator, Faults, Simulator
 
-from .pgserver import PostgresServer, binaries
-from .systems import layer_env
+from .support.pgserver import PostgresServer, binaries
+from .support.runs import API_KEY, run_here
 
-API_KEY = "sk-test-5f1c9b7e2a6d4e80b3c1"
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SAMPLES = ROOT / "samples"
 TRANSPORTS = ["httpx", "aiohttp"]
 
 
@@ -90,51 +82,10 @@ def ledger_url(postgres: PostgresServer) -> str:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+def cli() -> Callable[..., Result]:
     """Run ``batchgen ARGS`` in this process, with the test key in the environment unless ``key`` says otherwise."""
 
     def invoke(*args: str | Path, key: str | None = API_KEY) -> Result:
-        if key is None:
-            monkeypatch.delenv("BATCHGEN_API_KEY", raising=False)
-        else:
-            monkeypatch.setenv("BATCHGEN_API_KEY", key)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        code = exited.value.code
-        return Result(code if isinstance(code, int) else 0, captured.out, captured.err)
+        return Result(*run_here(*args, key=key))
 
     return invoke
-
-
-def spawn(*args: str | Path, key: str = API_KEY, **options: Any) -> subprocess.Popen[str]:
-    """``python -m batchgen ARGS`` as a real child process (for kill -9 and Ctrl-C tests), in the layer of the system
-    ``.ci/run`` names, if any (tests/systems.py)."""
-    env = {**os.environ, "BATCHGEN_API_KEY": key, "PYTHONUNBUFFERED": "1", **layer_env(), **options.pop("env", {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchgen", *map(str, args)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **options,
-    )
-
-
-def read_sheet(path: Path, sheet: str) -> list[dict[str, Any]]:
-    """A sheet of an output workbook as a list of dicts keyed by its header."""
-    book = python_calamine.CalamineWorkbook.from_path(str(path))
-    try:
-        rows = book.get_sheet_by_name(sheet).to_python()
-    finally:
-        book.close()
-    return [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
-
-
-def accepted_keys(server: BackgroundSimulator) -> list[str | None]:
-    return [entry["idempotency_key"] for entry in server.simulator.accepted]
-
-
-def accepted_ids(server: BackgroundSimulator) -> set[str]:
-    return {job_id for entry in server.simulator.accepted for job_id in entry["job_ids"]}

@@ -5,17 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
+from ..paths import journal_path
 from ..schema import canonical
 from .store import EarlierLine, Journal, NewRow, now
 from .view import DoneRow, JournalView, LeftOut, Record
-
-
-def journal_path(output: Path) -> Path:
-    """The journal lives beside the output's real file: ``results.xlsx`` -> ``results.xlsx.journal``."""
-    return output.with_name(output.name + ".journal")
 
 
 def row_keys(payloads: Iterable[dict[str, Any]]) -> list[str]:

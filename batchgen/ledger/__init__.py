@@ -19,7 +19,6 @@ from pathlib import Path
 from ..paths import machine_id, machine_name
 from .base import (
     BILLED,
-    LEDGER_ENV,
     LEDGER_FAILURES,
     RELEASED,
     SENT_COLUMNS,
@@ -50,7 +49,6 @@ def open_ledger(host: str, output: str, folder: Path, url: str | None = None, ac
 
 __all__ = [
     "BILLED",
-    "LEDGER_ENV",
     "LEDGER_FAILURES",
     "RELEASED",
     "SENT_COLUMNS",

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..environment import LEDGER_ENV
 from ..errors import JournalError, UnreachableError, UsageError
 from ..settings import provider_host
 
-LEDGER_ENV = "BATCHGEN_LEDGER"
 SCHEMES = ("postgresql", "postgres")
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)

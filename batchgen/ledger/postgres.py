@@ -27,7 +27,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..submit.outcome import redact
+from ..redact import redact
 from .base import (
     BILLED,
     RELEASED,

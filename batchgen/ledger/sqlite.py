@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..environment import STATE_ENV
 from ..system import sqlite_durable
 from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent, respell
 
@@ -62,7 +63,7 @@ class SqliteLedger:
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
-                f"cannot open the ledger of sent rows in {folder} ({exc}); set BATCHGEN_STATE_DIR to a writable folder"
+                f"cannot open the ledger of sent rows in {folder} ({exc}); set {STATE_ENV} to a writable folder"
             ) from None
 
     def _migrate(self) -> None:

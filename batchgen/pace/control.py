@@ -10,7 +10,7 @@ from collections.abc import Callable
 from .flight import Flight
 from .model import Model
 from .outage import Outage
-from .slots import EVEN, Grid, Slots, Ticket
+from .slots import EVEN, SlotGrid, Slots, Ticket
 
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 ROUND_LEAST = 4  # answers that make a round's evidence, when a round-trip holds fewer
@@ -38,7 +38,7 @@ class Pace:
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)  # (when, status) of recent answers
         self.sends: deque[float] = deque(maxlen=1024)
         self._resume_at: float | None = None  # a pause of the whole run ends then
-        self.departures = Grid(EVEN)  # when requests actually leave, their claims synced
+        self.departures = SlotGrid(EVEN)  # when requests actually leave, their claims synced
 
     @property
     def rate(self) -> float:

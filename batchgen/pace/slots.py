@@ -21,7 +21,7 @@ class Ticket:
     rate: float = 1.0
 
 
-class Grid:
+class SlotGrid:
     """Start times on a grid of ``1 / rate``: a slot taken late moves the next one only as far as keeps the
     interval from shrinking below ``floor`` of itself, so timer lateness does not erode the rate while no two
     requests leave closer than the grid allows (a strict leaky bucket refuses any burst). After an idle spell the
@@ -45,8 +45,8 @@ class Slots:
 
     def __init__(self, cap: float | None) -> None:
         self.cap = cap
-        self.even = Grid(EVEN)
-        self.capped = Grid(1.0)
+        self.even = SlotGrid(EVEN)
+        self.capped = SlotGrid(1.0)
         self.paused_until = float("-inf")
 
     def wait(self, now: float) -> float:

@@ -14,28 +14,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_random,
-)
-
 from ..clock import SYSTEM, Clock
 from ..errors import BatchgenError
 from ..journal import Journal, Record
 from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
-from ..pace import LONG_RETRY_AFTER, Pace
+from ..pace import Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
-from .outcome import Retryable, TryAgain, classify, classify_error, parse_retry_after, parse_window
+from .outcome import TryAgain, classify, classify_error, parse_retry_after, parse_window
 from .report import Report
+from .retry import AttemptBudget, RetryPolicy
 from .settle import Settler
 
-BACKOFF = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5)  # 0.5 s, 1 s, 2 s... plus jitter
 ROW_TASKS_PER_SLOT = 4
 
 
@@ -59,6 +51,7 @@ class Dispatcher:
         self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock.now)
         self.report = Report()
         self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice, clock.sleep)
+        self.retries = RetryPolicy(AttemptBudget(limits.max_attempts), down=lambda: self.pace.down)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 
@@ -123,24 +116,9 @@ class Dispatcher:
                 return
 
     async def _row(self, record: Record, settler: Settler) -> None:
-        """One row through its attempts: tenacity retries what is retryable, waiting outside the slot."""
-        forgiven = 0  # attempts that failed while the provider was down: they cost the row nothing
-
-        def stop(state: RetryCallState) -> bool:
-            nonlocal forgiven
-            forgiven += self.pace.down
-            return state.attempt_number - forgiven >= self.settings.limits.max_attempts
-
-        retrying = AsyncRetrying(
-            stop=stop,
-            wait=self._wait,
-            retry=retry_if_exception_type(TryAgain),
-            sleep=self.gate.sleep,
-            before_sleep=self._before_retry,
-            reraise=True,
-        )
+        """One row through its attempts, as the retry policy allows, waiting outside the slot."""
         try:
-            async for attempt in retrying:
+            async for attempt in self.retries.attempts(self.gate.sleep, self.gate.hold):
                 with attempt:
                     await self._attempt(record, attempt.retry_state.attempt_number, settler)
         except Stopped:
@@ -197,30 +175,6 @@ class Dispatcher:
             written = settler.settle(record, outcome, number, self.pace.clock() - started)
         await written
 
-    def _before_retry(self, state: RetryCallState) -> None:
-        """A Retry-After far beyond the pace's own waits (a quota) is the whole run's: the gate holds it."""
-        outcome = _retried(state)
-        if outcome is not None and outcome.retry_after is not None and outcome.retry_after >= LONG_RETRY_AFTER:
-            self.gate.hold(outcome.retry_after, outcome.message.removeprefix(f"HTTP {outcome.status}: "))
-
     def _notice(self, text: str | None) -> None:
         if self._settler is not None:
             self._settler.tally.show(text)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Exponential backoff with jitter, but never shorter than the Retry-After (1 s for a 429 without);
-        none while the provider is down (the gate holds every row until it answers again)."""
-        backoff = BACKOFF(state)
-        outcome = _retried(state)
-        if self.pace.down:
-            return 0.0  # the row waits at the gate, behind the one request that probes the provider
-        if outcome is None:
-            return backoff
-        floor = outcome.retry_after if outcome.retry_after is not None else 1.0 if outcome.status == 429 else 0.0
-        return max(backoff, floor)
-
-
-def _retried(state: RetryCallState) -> Retryable | None:
-    """The outcome of the attempt tenacity is about to retry."""
-    error = state.outcome.exception() if state.outcome else None
-    return error.outcome if isinstance(error, TryAgain) else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -169,16 +168,3 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def redact(text: str, secret: str) -> str:
-    """``text`` with the key masked wherever it stands as a token of its own.
-
-    With the key ``k``, "not known" stays as it is. A key of 12 characters or more cannot occur inside an
-    ordinary word by chance, so every occurrence of it is masked.
-    """
-    if not secret:
-        return text
-    if len(secret) >= 12:
-        return text.replace(secret, "***")
-    return re.sub(rf"(?<![A-Za-z0-9_\-.~+/=]){re.escape(secret)}(?![A-Za-z0-9_\-.~+/=])", "***", text)

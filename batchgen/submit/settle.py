@@ -17,11 +17,12 @@ from ..journal import Record
 from ..journal.group import GroupCommit
 from ..journal.store import done, failed, pending, unknown
 from ..pace import LONG_RETRY_AFTER
+from ..redact import redact
 from ..results import State
 from ..settings import Settings
 from .gate import Gate
 from .keep import Keeper
-from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, TryAgain, redact
+from .outcome import Accepted, Ambiguous, Fatal, Outcome, Rejected, Retryable, TryAgain
 from .report import Report
 from .tally import Tally
 from .tripwire import Trip, Tripwire

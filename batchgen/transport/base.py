@@ -5,7 +5,7 @@ whether the request body left this machine. That, and nothing else, decides betw
 "the provider may have created (and billed) jobs", so each implementation learns it from its client's own
 signal (httpx's ``trace`` extension, aiohttp's request tracing), never by guessing from an exception's type.
 
-The contract both implementations are tested against (``tests/test_transport.py``):
+The contract both implementations are tested against (``tests/e2e/test_transport.py``):
 
 ``await transport.send(url, headers, body, timeout=..., connect_timeout=...)``
 

@@ -3,10 +3,9 @@
 Whether the body left is read from httpx's ``trace`` extension (httpcore's ``send_request_body.complete``).
 
 httpcore 1.0's pool offers a freed connection to every queued request, so its CPU cost per request grows with
-the pool's size and collapses past about 40 connections (7 ms per request at 64, 134 requests/s where the
-provider allowed 1,280; encode/httpx#3215). So the client's transport (httpx's seam for this) spreads the
-connections over pools of at most :data:`POOL_SIZE`, each request going to the least busy one: about 0.7 ms
-per request at any concurrency.
+the pool's size (encode/httpx#3215; the figures are in ``docs/benchmarks.md``, F). So the client's transport
+(httpx's seam for this) spreads the connections over pools of at most :data:`POOL_SIZE`, each request going to
+the least busy one.
 """
 
 from __future__ import annotations

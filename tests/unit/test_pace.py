@@ -1,0 +1,351 @@
+"""The pace on a fake clock: its rules one by one, then the limiters providers run, each a modelled batch of
+seconds in milliseconds (``pace_sim``: nginx's arithmetic, HAProxy's counter, the simulator's shapes)."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+
+import pytest
+
+from batchgen.pace import Pace
+from batchgen.pace.flight import START_WINDOW
+from batchgen.pace.model import CRUISE, FIRST_STEP, LEAST_STEP, MOST_STEP
+from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
+from batchgen.pace.slots import EVEN, TOLERANCE, Slots
+
+from ..support.pace_sim import Clock, Outcome, Provider, simulate, simulate_many
+
+
+def used(outcome: Outcome, start: float, end: float, limit: float) -> float:
+    """Share of ``limit`` accepted per second between ``start`` and ``end`` seconds into the model."""
+    accepted = sum(1 for at, status in outcome.sends if 1000 + start <= at < 1000 + end and status == 200)
+    return accepted / (end - start) / limit
+
+
+def drive(pace: Pace, clock: Clock, statuses: str, gap: float = 0.02) -> None:
+    """One request at a time, each sent as soon as the pace allows and answered ``gap`` later: ``.`` accepted,
+    ``x`` refused (429, no Retry-After)."""
+    for status in statuses:
+        clock.now += pace.wait()
+        ticket = pace.send()
+        clock.now += gap
+        pace.answered(ticket, 429 if status == "x" else 200)
+        pace.release()
+
+
+def cruising(estimate: float = 20.0) -> tuple[Pace, Clock]:
+    """A pace out of its start, cruising below ``estimate``."""
+    clock = Clock()
+    pace = Pace(start=2 * estimate, clock=clock)
+    drive(pace, clock, ".")
+    pace.model._cut(clock.now, pace.model.phase, estimate / 0.9)  # as after a first refusal at that rate
+    pace.model.estimate = estimate
+    pace.model._begin("cruise", clock.now, estimate * CRUISE)
+    pace.model.drain_until = clock.now
+    return pace, clock
+
+
+# --- the rules ---
+
+
+def test_no_two_requests_leave_closer_than_the_pace_allows_whatever_the_timer_does() -> None:
+    slots, now, gaps, last = Slots(None), 0.0, [], None
+    for index in range(2000):  # wake-ups late by 0-3 ms, one far late now and then (an idle spell)
+        now += slots.wait(now) + 0.001 * (index % 4) + (0.5 if index % 500 == 0 else 0.0)
+        slots.take(now, 50.0)
+        gaps.append(now - last if last is not None else 1.0)
+        last = now
+    assert min(gaps) >= EVEN / 50.0 - 1e-9  # never a burst, not even after a late timer or an idle spell
+    # a late wake-up is made up by the next slots, as far as the floor of the interval allows: 1.5 ms of mean
+    # lateness on 20 ms costs 5%, not 7.5%
+    assert 2000 / (now - 4 * 0.5) >= 0.94 * 50
+
+
+def test_a_rate_cap_keeps_its_grid_when_a_wake_up_is_a_little_late() -> None:
+    slots = Slots(10.0)
+    slots.take(0.0, 1e9)
+    assert slots.wait(0.05) == pytest.approx(0.05)
+    slots.take(0.102, 1e9)  # 2 ms late: the next slot is still at 0.2, not 0.202
+    assert slots.wait(0.15) == pytest.approx(0.05)
+    slots.take(0.2 + TOLERANCE, 1e9)  # as late as the tolerance: still on the grid
+    assert slots.wait(0.25) == pytest.approx(0.05)
+    slots.take(0.5, 1e9)  # far late (idle): the grid restarts from now
+    assert slots.wait(0.5) == pytest.approx(0.1)
+    slots.pause(2.0)
+    assert slots.wait(0.6) == pytest.approx(1.4)
+    assert slots.wait(2.0 - 0.001) == 0.0  # less than a timer can wait: now
+
+
+def test_a_rate_cap_is_delivered_when_the_provider_allows_more_and_never_exceeded() -> None:
+    outcome, _pace = simulate(3000, Provider(), concurrency=32, latency=0.02, cap=200)
+    assert outcome.accepted_rate >= 190
+    times = [at for at, _ in outcome.sends]
+    assert all(sum(1 for t in times[i : i + 210] if t < start + 1) <= 205 for i, start in enumerate(times))
+    below, _pace = simulate(600, Provider(limit=20), concurrency=8, latency=0.02, cap=18)
+    assert below.refused == 0 and below.accepted_rate >= 17.1
+
+
+def test_the_start_grows_exponentially_from_a_window_of_four() -> None:
+    outcome, pace = simulate(3000, Provider(), concurrency=10_000, latency=0.3, start_rate=10, jitter=0)
+    per_round = [sum(1 for at, _ in outcome.sends if 1000 + 0.3 * k <= at < 1000 + 0.3 * (k + 1)) for k in range(10)]
+    assert per_round[0] <= START_WINDOW  # before any answer, a handful in flight, not the whole concurrency
+    assert all(later >= 1.2 * earlier for earlier, later in itertools.pairwise(per_round[2:]))
+    assert per_round[9] >= 5 * per_round[0]
+    assert pace.model.starting  # nothing refused: still starting
+
+
+def test_a_probe_that_gets_more_through_raises_the_estimate_and_the_next_goes_twice_as_far() -> None:
+    pace, clock = cruising(20.0)
+    model = pace.model
+    while model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    probe_rate, step = model.phase.rate, model.step
+    assert probe_rate == pytest.approx(20.0 * (1 + FIRST_STEP))
+    drive(pace, clock, "." * 30)
+    assert model.estimate == pytest.approx(probe_rate)
+    assert model.step == min(2 * step, MOST_STEP)
+
+
+def test_a_probe_that_finds_the_limit_keeps_the_estimate_and_the_next_goes_half_as_far_later() -> None:
+    pace, clock = cruising(20.0)
+    model = pace.model
+    while model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    patience = model.patience
+    drive(pace, clock, "x")  # the probe's first answer is a refusal, the background none yet learned beyond
+    assert model.phase.kind == "cruise" and model.estimate == 20.0
+    assert model.step == FIRST_STEP / 2 and model.patience == 2 * patience
+    assert model.drain_until >= clock.now - 0.02  # what the probe sent beyond the cruise is let go by first
+
+
+def test_refusals_while_cruising_cut_the_estimate_once_per_phase() -> None:
+    pace, clock = cruising(20.0)
+    model = pace.model
+    drive(pace, clock, "..")
+    tickets = []
+    for _ in range(6):  # six requests of one cruise in flight together
+        clock.now += pace.wait()
+        tickets.append(pace.send())
+    clock.now += 0.02
+    for ticket in tickets[:3]:  # three refusals in a cruise whose background is not yet known: a cut
+        pace.answered(ticket, 429)
+        pace.release()
+    cut = model.estimate
+    assert 0.5 * 20 <= cut <= 0.9 * 20
+    for ticket in tickets[3:]:  # the rest of that cruise's refusals were sent before the cut: no second one
+        pace.answered(ticket, 429)
+        pace.release()
+    assert model.estimate == cut
+
+
+def test_a_steady_stream_of_scattered_429s_is_learned_as_background() -> None:
+    outcome, pace = simulate(3000, Provider(p429=0.05, seed=2), concurrency=4, latency=0.05, seed=2)
+    assert 0.02 <= pace.model.background.share <= 0.1
+    assert outcome.resent_early == 0  # no row went again before its Retry-After
+
+
+def test_a_run_pauses_only_when_most_answers_are_429s_with_a_retry_after() -> None:
+    clock = Clock()
+    pace = Pace(start=50.0, clock=clock)
+    drive(pace, clock, "......")
+    ticket = pace.send()
+    clock.now += 0.05
+    pace.answered(ticket, 429, 2.0)
+    pace.release()
+    assert pace.wait() < 1.0  # one 429 among successes: no run-wide pause
+    tickets = [pace.send() for _ in range(4)]
+    clock.now += 0.05
+    for ticket in tickets:
+        pace.answered(ticket, 429, 2.0)
+        pace.release()
+    assert pace.wait() == pytest.approx(2.0, abs=0.01)  # most of the round refused: everyone waits
+
+
+def test_a_quota_pauses_the_run_for_its_retry_after_and_cuts_nothing() -> None:
+    outcome, pace = simulate(300, Provider(quota=100), concurrency=8, latency=0.02, until=120)
+    assert outcome.done == 100
+    assert outcome.refused <= 8  # those in flight when the first quota answer came; then nothing is sent
+    assert pace.wait() >= 3600 - 120
+    assert pace.model.starting  # no cut: a quota says nothing about the pace
+
+
+def test_remaining_taken_by_the_requests_in_flight_pauses_the_run_until_the_reset() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    tickets = [pace.send() for _ in range(3)]
+    clock.now += 0.05
+    pace.answered(tickets[0], 200, None, remaining=5, reset=4.0)
+    assert pace.wait() < 1.0  # five left, two in flight: go on
+    pace.release()
+    pace.answered(tickets[1], 200, None, remaining=1, reset=3.9)
+    assert pace.wait() == pytest.approx(3.9)  # one left, and one still in flight takes it
+
+
+def test_a_provider_down_is_probed_by_one_request_at_a_growing_interval() -> None:
+    clock = Clock()
+    pace = Pace(clock=clock)
+    pace.answered(pace.send(), 200)
+    pace.release()
+    for _ in range(DOWN_AFTER):
+        clock.now += 0.3
+        pace.answered(pace.send(), 503)
+        pace.release()
+    assert pace.down and pace.room() and pace.wait() == pytest.approx(FIRST_TRY)
+    clock.now += pace.wait()
+    ticket = pace.send()
+    assert not pace.room() and pace.wait() == float("inf")  # one probe at a time
+    pace.answered(ticket, 503)
+    pace.release()
+    assert pace.wait() == pytest.approx(2 * FIRST_TRY)  # it failed: twice as long
+    clock.now += pace.wait()
+    pace.answered(pace.send(), 200)
+    pace.release()
+    assert not pace.down and pace.wait() <= 1.0  # answered: the run resumes at its pace
+
+
+def test_refused_connections_before_any_answer_are_not_an_outage() -> None:
+    clock = Clock()
+    pace = Pace(clock=clock)
+    for _ in range(3 * DOWN_AFTER):
+        clock.now += 0.5
+        pace.unanswered(pace.send())
+        pace.release()
+    assert not pace.down  # never answered: unreachable, which stops the run instead
+
+
+def test_an_outage_in_the_model_costs_about_one_request_per_probe() -> None:
+    clean, _ = simulate(300, Provider(), concurrency=8, latency=0.2)
+    outage, _ = simulate(300, Provider(down=(2.0, 32.0)), concurrency=8, latency=0.2)
+    assert outage.done == 300
+    assert outage.requests <= 300 + 60  # those in flight and retried in the second it took to tell, one per probe
+    assert outage.finished <= clean.finished + 30 + 2 * FIRST_TRY + 16
+
+
+def test_scattered_5xx_do_not_slow_the_run() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    for index in range(200):
+        ticket = pace.send()
+        clock.now += 0.01
+        pace.answered(ticket, 503 if index % 10 == 0 else 200)
+        pace.release()
+    assert pace.model.starting and pace.rate >= 100.0
+
+
+def test_a_5xx_storm_slows_the_run_without_stopping_it() -> None:
+    outcome, pace = simulate(500, Provider(p5xx=0.6), concurrency=16, latency=0.05)
+    assert outcome.done == 500 and outcome.wall < 60 and pace.rate >= 1.0
+
+
+# --- the limiters providers run (the model's versions; benchmarks/grid.py runs the real ones) ---
+
+
+@pytest.mark.parametrize("latency", [0.02, 0.05, 0.2])
+def test_a_sliding_window_is_found_and_used_with_few_429s(latency: float) -> None:
+    outcome, _pace = simulate(600, Provider(limit=20), concurrency=8, latency=latency)
+    assert outcome.accepted_rate >= 0.9 * 20
+    assert outcome.refused <= 0.03 * outcome.requests
+
+
+def test_a_strict_leaky_bucket_is_paced_evenly_just_below_its_rate() -> None:
+    outcome, _pace = simulate(400, Provider(bucket=(20, 0)), concurrency=8, latency=0.02)
+    assert outcome.accepted_rate >= 0.9 * 20  # main's CUBIC pace: 48% median on this shape
+    assert outcome.refused <= 0.03 * outcome.requests
+
+
+def test_a_counter_that_counts_refusals_too_is_not_driven_into_the_ground() -> None:
+    outcome, _pace = simulate(1000, Provider(counting=50), concurrency=16, latency=0.1)
+    assert outcome.accepted_rate >= 0.9 * 50
+    assert outcome.refused <= 0.03 * outcome.requests
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_cap_on_requests_in_flight_is_found_and_held(seed: int) -> None:
+    outcome, pace = simulate(1200, Provider(in_flight=4, seed=seed), concurrency=16, latency=0.1, seed=seed)
+    assert outcome.accepted_rate >= 0.95 * 40
+    assert outcome.refused <= 0.03 * outcome.requests
+    assert pace.flight.bound == 4
+
+
+def test_a_cap_on_generations_running_is_held_like_a_rate() -> None:
+    outcome, _pace = simulate(1000, Provider(running=51, hold=1.0), concurrency=8, latency=0.02)
+    assert outcome.accepted_rate >= 0.9 * 51 / 1.02
+    assert outcome.refused <= 0.03 * outcome.requests
+
+
+def test_a_window_the_provider_announces_is_waited_for_with_about_no_refusal() -> None:
+    outcome, _ = simulate(400, Provider(fixed=(50, 5.0)), concurrency=16, latency=0.05)
+    assert outcome.refused <= 3
+    assert outcome.finished <= 7 * 5.0 + 1.5  # eight windows of 50: the perfect client's 35 s, about
+
+
+def test_a_window_said_only_in_its_429s_costs_about_one_refusal_per_window() -> None:
+    outcome, _ = simulate(400, Provider(fixed=(50, 5.0), announce=False), concurrency=16, latency=0.05)
+    assert outcome.refused <= 2 * 8 + 8
+    assert outcome.finished <= 7 * 5.0 + 2.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_limit_that_drops_and_rises_is_followed_within_seconds(seed: int) -> None:
+    limit = {0: 20.0, 1: 5.0, 2: 40.0}  # 20/s, then 5/s from 20 s on, then 40/s from 40 s on to the end
+    outcome, _pace = simulate(
+        1600,
+        Provider(limit_at=lambda t: limit[min(int((t - 1000) // 20), 2)], seed=seed),
+        concurrency=32,
+        latency=0.05,
+        seed=seed,
+    )
+    end = max(at for at, status in outcome.sends if status == 200) - 1000
+    for window, (start, stop) in enumerate(((5, 20), (25, 40), (45, end))):
+        assert used(outcome, start, stop, limit[window]) >= 0.85, window
+    assert outcome.refused <= 0.05 * outcome.requests
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 16])
+def test_scattered_429s_cost_little(concurrency: int) -> None:
+    rows = 3000 if concurrency == 16 else 600
+    reference, _ = simulate(rows, Provider(), concurrency=concurrency, latency=0.05)
+    walls = []
+    for seed in range(1, 5):
+        provider = Provider(p429=0.05, seed=seed)
+        outcome, _pace = simulate(rows, provider, concurrency=concurrency, latency=0.05, seed=seed)
+        walls.append(outcome.wall / reference.wall)
+        assert outcome.resent_early == 0
+    # the last rows wait out their Retry-After whatever the pace: a second's tail on ten seconds of rows
+    assert statistics.mean(walls) <= 1.22 and max(walls) <= 1.3
+
+
+def test_a_fault_mix_costs_little() -> None:
+    reference, _ = simulate(3000, Provider(), concurrency=16, latency=0.05)
+    for seed in (1, 2, 3):  # scattered 429s and 5xx: no cut may stand on too little evidence and spiral down
+        outcome, _pace = simulate(3000, Provider(p429=0.03, p5xx=0.07, seed=seed), concurrency=16, latency=0.05)
+        assert outcome.wall <= 1.3 * reference.wall, seed
+
+
+def test_two_runs_sharing_one_limit_get_it_together() -> None:
+    refused, splits = [], []
+    for seed in range(1, 9):
+        (first, _), (second, _) = simulate_many(
+            [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
+        )
+        end = 1000 + min(first.finished, second.finished)  # from the first request until one run is done
+        accepted = [sum(at < end and status == 200 for at, status in run.sends) for run in (first, second)]
+        assert sum(accepted) / (end - 1000) >= 0.9 * 20, seed
+        splits.append(min(accepted) / sum(accepted))
+        refused.append((first.refused + second.refused) / (first.requests + second.requests))
+    # usually an even split; the runs cut and probe by multiples, so an uneven start can last (docs/pace.md)
+    assert statistics.median(splits) >= 0.4 and min(splits) >= 0.15
+    assert statistics.mean(refused) <= 0.05
+
+
+def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
+    pace, clock = cruising(20.0)
+    steps = []
+    for _ in range(8):  # every probe finds the limit at once
+        while pace.model.phase.kind == "cruise":
+            drive(pace, clock, ".")
+        drive(pace, clock, "x")
+        steps.append(pace.model.step)
+    assert steps[:3] == [FIRST_STEP / 2, FIRST_STEP / 4, FIRST_STEP / 8]  # narrowing on the limit...
+    assert min(steps) >= LEAST_STEP  # ...never below the least; after a long cruise, a wider probe again
