@@ -3,6 +3,7 @@ and what the provider's own words (Retry-After, ``X-RateLimit-*``, a quota, an o
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -153,12 +154,13 @@ class Pace:
 
     def _mostly(self, status: int, now: float, least: int) -> bool:
         """Whether most answers of the last round-trip (at least ``least`` of them) were ``status`` (or any
-        5xx, for 500)."""
+        5xx, for 500), and, for 429s, more than the background explains (scattered 429s are no burst)."""
         window = [code for at, code in self.recent if now - at <= self.model.round_trip()]
         if len(window) < least:
             window = [code for _, code in list(self.recent)[-least:]]
         hits = sum(code >= 500 if status == 500 else code == status for code in window)
-        return len(window) >= least and hits * 2 > len(window)
+        expected = self.model.background.share * len(window) if status == 429 else 0.0
+        return len(window) >= least and hits * 2 > len(window) and hits > expected + 3 * math.sqrt(expected) + 1
 
     def _sending(self, now: float) -> float:
         """Requests sent per second over the last round-trip (at least 50 ms)."""

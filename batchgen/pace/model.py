@@ -23,6 +23,7 @@ CRUISE_SECONDS, CRUISE_REQUESTS = 1.0, 8  # a cruise at least this long and this
 MOST_PATIENCE, LONGEST_CRUISE = 8.0, 8.0  # ...up to 8, and never longer than 8 s: a raised limit is found
 START_ROUND = 0.25  # seconds: the start doubles at most this often
 DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
+UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
@@ -98,7 +99,14 @@ class Model:
         phase.count(verdict, flight)
         if phase.kind == "probe":
             self._judge(now, phase, verdict == "bounded")
-        elif phase.refused and not phase.cut and (not phase.accepted or self.background.exceeded(phase, 3, True)):
+        elif (
+            phase.refused
+            and not phase.cut
+            and (
+                (not phase.accepted and phase.refused >= 2)  # nothing got through: a pause, or far too fast
+                or (phase.judges is None and self.background.exceeded(phase, 3, True))
+            )
+        ):
             if not phase.accepted and not phase.answered:
                 # refused at once, the accepted answers still on their way: wait for them (they tell a cap on
                 # requests in flight, refused only beyond what was accepted, from a rate)
@@ -162,13 +170,16 @@ class Model:
         if self.good is not None and self.good < self.estimate:
             self.estimate = self.good
             self._narrow()
+            self._begin("cruise", now, self.estimate * CRUISE)
         else:
-            through = min(self.got_through(), rate)
+            before, through = self.estimate, min(self.got_through(), rate)
             if phase.kind != "start" and phase.accepted:
                 through = min(max(phase.delivered(), through), LEAST_CUT * rate)
             self.estimate, self.step, self.patience = max(through, 0.5 * rate, MIN_RATE), FIRST_STEP, 1.0
+            self._begin("cruise", now, self.estimate * CRUISE)
+            if phase.kind == "cruise" and phase.accepted:  # the cruise after it judges the cut
+                self.phase.judges, self.phase.before = phase, before
         self.good = None
-        self._begin("cruise", now, self.estimate * CRUISE)
         excess = sum(1 for at in self.sends if at > now - 1.0) - self.estimate
         self.drain_until = max(self.drain_until, now + min(max(excess, 0.0) / self.estimate, 1.0))
 
@@ -184,7 +195,9 @@ class Model:
             return
         judged = phase.judges
         if judged is not None:
-            if phase.refused * judged.answers * 2 >= judged.refused * phase.answers:
+            rarer = phase.refused * judged.answers * 2 < judged.refused * phase.answers
+            less = phase.delivered() < UNDO * judged.delivered()  # a cut: did it cost what got through?
+            if not rarer and (less or not judged.cut):
                 self.estimate = max(self.estimate, phase.before)  # no rarer when slower: not the pace's
                 self.background.learn(judged)
             self.background.learn(phase)

@@ -28,7 +28,7 @@ from batchgen.simulator import BackgroundSimulator
 from ..support.helpers import songs, write_xlsx
 from ..support.pgserver import PASSWORD
 from ..support.runs import API_KEY, accepted_ids, accepted_keys, read_sheet
-from .systems import layer_env
+from ..support.systems import layer_env
 
 TWIN_NAME = "studio-laptop"  # the host name both twins have
 OTHER_KEY = "sk-test-0a9b8c7d6e5f4a3b2c1d"
