@@ -2,7 +2,8 @@
 
 An attempt is kept when its outcome is decided, with what the pace was when its request left (noted by
 :meth:`Keeper.leaving`); events are kept as they happen: the run's start (or resume), a pause the provider asked
-for (a quota), the stop and why, a signal. Times are Unix seconds, so several runs on one output make one night.
+for (a quota), the stop and why, a signal, and the end of a run that was not stopped (so a run with none of these
+is one that was killed: the report says so). Times are Unix seconds, so several runs on one output make one night.
 """
 
 from __future__ import annotations
@@ -68,12 +69,22 @@ class Keeper:
         self.event("pause", why, at + seconds)
 
     def close(self) -> None:
-        self._watch.cancel()
+        """The run is over: keep how it ended, unless its stop was kept already."""
+        if not self._watch.done():
+            self._watch.cancel()
+            self._ended()
 
     async def _stopped(self) -> None:
-        """The run stopped dispatching: keep why, as a signal when it was interrupted."""
+        """Keep the stop when the run stops dispatching, not when its last request is answered."""
         await self.gate.closed.wait()
-        self.event("signal" if self.report.interrupted else "stop", self.report.stopped or "")
+        self._ended()
+
+    def _ended(self) -> None:
+        """Why the run ended: stopped (a signal when it was interrupted), or every row was worked."""
+        if self.gate.closed.is_set():
+            self.event("signal" if self.report.interrupted else "stop", self.report.stopped or "")
+        else:
+            self.event("end", "every row was worked")
 
     def _keep(self, record: Record, outcome: str, status: int | None, latency: float | None) -> None:
         left = self._leaving.pop(record.key, None)
