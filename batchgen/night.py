@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KINDS = ("accepted", "refused", "failed", "ambiguous")
+OPENINGS = ("start", "resume")
+ENDINGS = ("stop", "signal", "end")
+UNHEARD = "no word from this run after this moment: it was killed, or its machine stopped (or it is still running)"
 LONG_NIGHT = 1800.0  # seconds: a night longer than this is drawn per minute, not per second
 PERCENTILES = (50, 90, 99)
 
@@ -72,6 +75,17 @@ class Night:
     attempts: int
     states: dict[str, int]  # rows per state, as ``status`` counts them
 
+    def pause_end(self, pause: Event) -> float:
+        """When ``pause`` really ended: at the time the provider gave, or when its run ended (or was last heard
+        from), or when a later run started, whichever came first."""
+        ends = [pause.until if pause.until is not None else self.last, self.last]
+        ends += [
+            e.at
+            for e in self.events
+            if e.at >= pause.at and (e.kind in ENDINGS if e.run == pause.run else e.kind in OPENINGS)
+        ]
+        return min(ends)
+
 
 def kind(outcome: str, status: int | None) -> str:
     """The kind of an attempt's answer (see the module's docstring)."""
@@ -90,7 +104,9 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
     rows = journal.db.execute(
         "SELECT sent, answered, outcome, status, latency, flight, rate, window FROM attempts ORDER BY sent"
     ).fetchall()
-    events = [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")]
+    events = _with_unheard(
+        journal, [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")]
+    )
     moments = [row[0] for row in rows] + [event.at for event in events]
     first, last = (min(moments), max(moments + [(row[1] or row[0]) for row in rows])) if moments else (0.0, 0.0)
     step = step or (60 if last - first > LONG_NIGHT else 1)
@@ -110,6 +126,17 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
 
 
 Row = tuple[float, float | None, str, int | None, float | None, int, float, int]
+
+
+def _with_unheard(journal: JournalView, events: list[Event]) -> list[Event]:
+    """``events``, and a stop for each run that started and never said how it ended (a process killed with
+    SIGKILL writes nothing), at the last moment it was heard from."""
+    unended = {e.run for e in events if e.kind in OPENINGS} - {e.run for e in events if e.kind in ENDINGS}
+    heard = {run: max(e.at for e in events if e.run == run) for run in unended}
+    for run, at in journal.db.execute("SELECT run, MAX(COALESCE(answered, sent)) FROM attempts GROUP BY run"):
+        if run in heard:
+            heard[run] = max(heard[run], at)
+    return sorted([*events, *(Event(run, at, "stop", UNHEARD) for run, at in heard.items())], key=lambda e: e.at)
 
 
 def _spans(rows: Iterable[Row], first: float, step: int) -> tuple[list[Span], dict[str, int]]:

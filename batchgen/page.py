@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 COLOURS = dict(zip(KINDS, ("#2e7d32", "#f9a825", "#c62828", "#6a1b9a"), strict=True))
-MARKS = {"start": "#555555", "resume": "#1565c0", "pause": "#ef6c00", "stop": "#b71c1c", "signal": "#b71c1c"}
+MARKS = {
+    "start": "#555555",
+    "resume": "#1565c0",
+    "pause": "#ef6c00",
+    "stop": "#b71c1c",
+    "signal": "#b71c1c",
+    "end": "#555555",
+}
 
 
 def page_path(output: Path) -> Path:
@@ -88,6 +95,7 @@ drawn per {span}.</p>
 
 def _charts(night: Night) -> str:
     """Answers per span by kind; the pace beside what got through; latency percentiles: one SVG, shared time."""
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     times = [_utc(span.start) for span in night.spans] + [_utc(night.spans[-1].start + night.step)]
@@ -149,10 +157,12 @@ def _charts(night: Night) -> str:
         latency.set_title("Latency percentiles")
         latency.set_xlabel("UTC")
         latency.set_xlim(times[0], times[-1])
+        latency.xaxis.set_major_formatter(mdates.ConciseDateFormatter(latency.xaxis.get_major_locator()))
         latency.legend(loc="upper left", fontsize="small")
         answers.legend(loc="upper left", fontsize="small", ncols=len(KINDS))
-        for axes in (answers, pace, latency):
-            _mark(axes, night)
+        for name, axes in (("answers", answers), ("pace", pace), ("latency", latency)):
+            axes.patch.set_gid(f"{name}-plot")  # the plot's frame: a reader maps a mark's x back to its time
+            _mark(axes, name, night)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg")
     finally:
@@ -161,16 +171,16 @@ def _charts(night: Night) -> str:
     return svg[svg.index("<svg") :]
 
 
-def _mark(axes: Axes, night: Night) -> None:
-    """The night's events on a chart: a pause as a shaded span until it ends (or the night does), others as lines."""
-    end = _day(night.last)
-    for event in night.events:
-        colour = MARKS.get(event.kind, "#555555")
+def _mark(axes: Axes, chart: str, night: Night) -> None:
+    """The night's events on a chart: a pause as a shaded span until it ended, others as lines. Each mark's id
+    names its chart, its place among the events and its kind (``answers-event-3-pause``)."""
+    for number, event in enumerate(night.events):
+        colour, gid = MARKS.get(event.kind, "#555555"), f"{chart}-event-{number}-{event.kind}"
         at = _day(event.at)
-        if event.kind == "pause" and event.until is not None:
-            axes.axvspan(at, min(_day(event.until), end), color=colour, alpha=0.15, gid=f"event-{event.kind}")
+        if event.kind == "pause":
+            axes.axvspan(at, _day(night.pause_end(event)), color=colour, alpha=0.15, gid=gid)
         else:
-            axes.axvline(at, color=colour, linewidth=1, linestyle="--", gid=f"event-{event.kind}")
+            axes.axvline(at, color=colour, linewidth=1, linestyle="--", gid=gid)
 
 
 def _closed(values: list[T]) -> list[T]:
