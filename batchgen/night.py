@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 KINDS = ("accepted", "refused", "failed", "ambiguous")
 OPENINGS = ("start", "resume")
 ENDINGS = ("stop", "signal", "end")
-UNHEARD = "no word from this run after this moment: it was killed, or its machine stopped (or it is still running)"
+LOST = "no word from this run after this moment: it was killed, or its machine stopped (or it is still running)"
 LONG_NIGHT = 1800.0  # seconds: a night longer than this is drawn per minute, not per second
 PERCENTILES = (50, 90, 99)
 
@@ -76,8 +76,8 @@ class Night:
     states: dict[str, int]  # rows per state, as ``status`` counts them
 
     def pause_end(self, pause: Event) -> float:
-        """When ``pause`` really ended: at the time the provider gave, or when its run ended (or was last heard
-        from), or when a later run started, whichever came first."""
+        """When ``pause`` really ended: at the time the provider gave, or when its run ended, or when a later run
+        started, whichever came first."""
         ends = [pause.until if pause.until is not None else self.last, self.last]
         ends += [
             e.at
@@ -104,9 +104,7 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
     rows = journal.db.execute(
         "SELECT sent, answered, outcome, status, latency, flight, rate, window FROM attempts ORDER BY sent"
     ).fetchall()
-    events = _with_unheard(
-        journal, [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")]
-    )
+    events = _with_lost(journal, [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")])
     moments = [row[0] for row in rows] + [event.at for event in events]
     first, last = (min(moments), max(moments + [(row[1] or row[0]) for row in rows])) if moments else (0.0, 0.0)
     step = step or (60 if last - first > LONG_NIGHT else 1)
@@ -128,15 +126,16 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
 Row = tuple[float, float | None, str, int | None, float | None, int, float, int]
 
 
-def _with_unheard(journal: JournalView, events: list[Event]) -> list[Event]:
-    """``events``, and a stop for each run that started and never said how it ended (a process killed with
-    SIGKILL writes nothing), at the last moment it was heard from."""
+def _with_lost(journal: JournalView, events: list[Event]) -> list[Event]:
+    """``events``, and a ``lost`` event for each run that started and never said how it ended (a process killed
+    with SIGKILL writes nothing), at the last moment it was heard from. Not an ending: a run waiting out a pause
+    is silent, so its pause is drawn on until the next run."""
     unended = {e.run for e in events if e.kind in OPENINGS} - {e.run for e in events if e.kind in ENDINGS}
     heard = {run: max(e.at for e in events if e.run == run) for run in unended}
     for run, at in journal.db.execute("SELECT run, MAX(COALESCE(answered, sent)) FROM attempts GROUP BY run"):
         if run in heard:
             heard[run] = max(heard[run], at)
-    return sorted([*events, *(Event(run, at, "stop", UNHEARD) for run, at in heard.items())], key=lambda e: e.at)
+    return sorted([*events, *(Event(run, at, "lost", LOST) for run, at in heard.items())], key=lambda e: e.at)
 
 
 def _spans(rows: Iterable[Row], first: float, step: int) -> tuple[list[Span], dict[str, int]]:

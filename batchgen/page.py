@@ -30,6 +30,7 @@ MARKS = {
     "stop": "#b71c1c",
     "signal": "#b71c1c",
     "end": "#555555",
+    "lost": "#b71c1c",
 }
 
 
@@ -95,8 +96,8 @@ drawn per {span}.</p>
 
 def _charts(night: Night) -> str:
     """Answers per span by kind; the pace beside what got through; latency percentiles: one SVG, shared time."""
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     times = [_utc(span.start) for span in night.spans] + [_utc(night.spans[-1].start + night.step)]
     figure, (answers, pace, latency) = plt.subplots(3, 1, figsize=(11, 9), sharex=True, layout="constrained")
@@ -157,7 +158,8 @@ def _charts(night: Night) -> str:
         latency.set_title("Latency percentiles")
         latency.set_xlabel("UTC")
         latency.set_xlim(times[0], times[-1])
-        latency.xaxis.set_major_formatter(mdates.ConciseDateFormatter(latency.xaxis.get_major_locator()))
+        clock = "%H:%M:%S" if night.step == 1 else "%H:%M"
+        latency.xaxis.set_major_formatter(FuncFormatter(lambda day, _: f"{_utc(day * 86400.0):{clock}}"))
         latency.legend(loc="upper left", fontsize="small")
         answers.legend(loc="upper left", fontsize="small", ncols=len(KINDS))
         for name, axes in (("answers", answers), ("pace", pace), ("latency", latency)):
