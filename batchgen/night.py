@@ -9,7 +9,6 @@ Answers are counted in four kinds: ``accepted`` (job ids came back), ``refused``
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,14 +39,11 @@ class Span:
     rate: float = 0.0
     window: int = 0
     flight: int = 0
-    latencies: list[float] = field(default_factory=list, repr=False)
+    latency: dict[int, float] = field(default_factory=dict)  # percentile -> seconds (nearest rank)
 
     def percentile(self, p: int) -> float | None:
-        """The ``p``-th percentile of this span's latencies (nearest rank), ``None`` without any."""
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+        """The ``p``-th percentile (one of :data:`PERCENTILES`) of this span's latencies, ``None`` without any."""
+        return self.latency.get(p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +83,12 @@ class Night:
         return min(ends)
 
 
-def kind(outcome: str, status: int | None) -> str:
-    """The kind of an attempt's answer (see the module's docstring)."""
-    if outcome == "accepted":
-        return "accepted"
-    if status == 429:
-        return "refused"
-    return "ambiguous" if outcome in ("ambiguous", "interrupted") else "failed"
+# An attempt's kind (see the module's docstring), as SQL: the night is counted in the database and numpy, not in a
+# Python loop over every attempt.
+KIND_SQL = (
+    "CASE WHEN outcome = 'accepted' THEN 'accepted' WHEN status = 429 THEN 'refused'"
+    " WHEN outcome IN ('ambiguous', 'interrupted') THEN 'ambiguous' ELSE 'failed' END"
+)
 
 
 def read_night(journal: JournalView, step: int | None = None) -> Night:
@@ -102,14 +97,18 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
     run = journal.latest_run()
     source = journal.run_info(run)[0]
     rows = journal.db.execute(
-        "SELECT sent, answered, outcome, status, latency, flight, rate, window FROM attempts ORDER BY sent"
+        f"SELECT sent, COALESCE(answered, sent + COALESCE(latency, 0)), answered IS NOT NULL, {KIND_SQL},"
+        " COALESCE(latency, 0), flight, rate, window FROM attempts"
     ).fetchall()
     events = _with_lost(journal, [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")])
-    moments = [row[0] for row in rows] + [event.at for event in events]
-    first, last = (min(moments), max(moments + [(row[1] or row[0]) for row in rows])) if moments else (0.0, 0.0)
+    attempts = _Attempts(rows)
+    moments = [event.at for event in events]
+    if rows:
+        moments += [float(attempts.sent.min()), float(attempts.ended.max())]
+    first, last = (min(moments), max(moments)) if moments else (0.0, 0.0)
     step = step or (60 if last - first > LONG_NIGHT else 1)
     first = first // step * step  # spans start on the second (the minute)
-    spans, totals = _spans(rows, first, step)
+    spans, totals = attempts.spans(first, step)
     return Night(
         source,
         step,
@@ -121,9 +120,6 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
         len(rows),
         dict(journal.counts(run)),
     )
-
-
-Row = tuple[float, float | None, str, int | None, float | None, int, float, int]
 
 
 def _with_lost(journal: JournalView, events: list[Event]) -> list[Event]:
@@ -138,33 +134,56 @@ def _with_lost(journal: JournalView, events: list[Event]) -> list[Event]:
     return sorted([*events, *(Event(run, at, "lost", LOST) for run, at in heard.items())], key=lambda e: e.at)
 
 
-def _spans(rows: Iterable[Row], first: float, step: int) -> tuple[list[Span], dict[str, int]]:
-    """The attempts in spans of ``step`` seconds from ``first``: a request counts where it left, its answer
-    where it came (where it gave up waiting, for none)."""
-    found: dict[int, Span] = {}
-    totals = dict.fromkeys(KINDS, 0)
+class _Attempts:
+    """The night's attempts as columns: when each left and was answered (or gave up waiting), whether it was
+    answered, its kind, latency and the pace when it left."""
 
-    def span(moment: float) -> Span:
-        index = int((moment - first) // step)
-        return found.setdefault(index, Span(first + index * step))
+    def __init__(self, rows: list[tuple[float, float, int, str, float, int, float, int]]) -> None:
+        import numpy as np
 
-    for sent, answered, outcome, status, latency, flight, rate, window in rows:
-        left = span(sent)
-        left.sent += 1
-        left.rate += rate
-        left.window, left.flight = max(left.window, window), max(left.flight, flight)
-        answer = span(answered if answered is not None else sent + (latency or 0.0))
-        which = kind(outcome, status)
-        answer.answers[which] += 1
-        totals[which] += 1
-        if answered is not None and latency is not None:
-            answer.latencies.append(latency)
-    ordered = []
-    for index in range(max(found, default=-1) + 1):  # every span of the night, the quiet ones too
-        current = found.get(index) or Span(first + index * step)
-        current.rate = current.rate / current.sent if current.sent else 0.0
-        ordered.append(current)
-    return ordered, totals
+        columns = list(zip(*rows, strict=True)) or [()] * 8
+        self.sent, self.ended = np.array(columns[0], dtype=float), np.array(columns[1], dtype=float)
+        self.answered = np.array(columns[2], dtype=bool)
+        self.kinds = np.array(columns[3], dtype=str)
+        self.latency, self.flight = np.array(columns[4], dtype=float), np.array(columns[5], dtype=int)
+        self.rate, self.window = np.array(columns[6], dtype=float), np.array(columns[7], dtype=int)
+
+    def spans(self, first: float, step: int) -> tuple[list[Span], dict[str, int]]:
+        """Every span of ``step`` seconds from ``first`` (the quiet ones too), and answers per kind in all: a
+        request counts where it left, its answer where it came (where it gave up waiting, for none)."""
+        import numpy as np
+
+        left = ((self.sent - first) // step).astype(int)
+        came = ((self.ended - first) // step).astype(int)
+        count = int(max(left.max(initial=-1), came.max(initial=-1))) + 1
+        sent = np.bincount(left, minlength=count)
+        rate = np.bincount(left, weights=self.rate, minlength=count)
+        window, flight = np.zeros(count, dtype=int), np.zeros(count, dtype=int)
+        np.maximum.at(window, left, self.window)
+        np.maximum.at(flight, left, self.flight)
+        answers = {kind: np.bincount(came[self.kinds == kind], minlength=count) for kind in KINDS}
+        spans = [
+            Span(
+                first + index * step,
+                {kind: int(answers[kind][index]) for kind in KINDS},
+                int(sent[index]),
+                float(rate[index] / sent[index]) if sent[index] else 0.0,
+                int(window[index]),
+                int(flight[index]),
+            )
+            for index in range(count)
+        ]
+        timed = came[self.answered]
+        latency = self.latency[self.answered]
+        order = np.lexsort((latency, timed))  # by span, then by latency
+        timed, latency = timed[order], latency[order]
+        starts = np.searchsorted(timed, np.arange(count + 1))
+        for index in np.flatnonzero(np.diff(starts)):
+            begin, size = starts[index], starts[index + 1] - starts[index]
+            spans[index].latency = {
+                p: float(latency[begin + min(size - 1, max(0, round(p / 100 * size + 0.5) - 1))]) for p in PERCENTILES
+            }
+        return spans, {kind: int(answers[kind].sum()) for kind in KINDS}
 
 
 def decisions(journal: JournalView, output: Path) -> list[Decision]:
@@ -201,12 +220,13 @@ def attempts_frame(journal: JournalView) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.read_sql_query(
-        "SELECT a.run, r.row, r.title, a.key, a.attempt, a.sent, a.answered, a.outcome, a.status, a.latency,"
-        " a.flight, a.rate, a.window FROM attempts a LEFT JOIN rows r ON r.key = a.key ORDER BY a.sent",
+        f"SELECT a.run, r.row, r.title, a.key, a.attempt, a.sent, a.answered, a.outcome, {KIND_SQL} AS kind,"
+        " a.status, a.latency, a.flight, a.rate, a.window FROM attempts a LEFT JOIN rows r ON r.key = a.key"
+        " ORDER BY a.sent",
         journal.db,
     )
-    statuses = [None if pd.isna(status) else int(status) for status in frame.status]
-    frame.insert(8, "kind", [kind(outcome, status) for outcome, status in zip(frame.outcome, statuses, strict=True)])
     for column in ("sent", "answered"):
         frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    for column in ("row", "status"):  # missing for a row no longer in the journal, an attempt with no answer
+        frame[column] = frame[column].astype("Int64")
     return frame

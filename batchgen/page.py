@@ -100,7 +100,8 @@ def _charts(night: Night) -> str:
     from matplotlib.ticker import FuncFormatter
 
     times = [_utc(span.start) for span in night.spans] + [_utc(night.spans[-1].start + night.step)]
-    figure, (answers, pace, latency) = plt.subplots(3, 1, figsize=(11, 9), sharex=True, layout="constrained")
+    figure, (answers, pace, latency) = plt.subplots(3, 1, figsize=(11, 9), sharex=True)
+    figure.subplots_adjust(left=0.07, right=0.93, top=0.96, bottom=0.06, hspace=0.22)  # not a layout engine: 0.5 s
     try:
         unit = "s" if night.step == 1 else "min"
         bottom = [0] * len(times)
