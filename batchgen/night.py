@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KINDS = ("accepted", "refused", "failed", "ambiguous")
+COLOURS = dict(zip(KINDS, ("#2e7d32", "#f9a825", "#c62828", "#6a1b9a"), strict=True))  # the page's and the sheet's
 OPENINGS = ("start", "resume")
 ENDINGS = ("stop", "signal", "end")
 LOST = "no word from this run after this moment: it was killed, or its machine stopped (or it is still running)"

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .journal import JournalView
-from .night import KINDS, PERCENTILES, read_night
+from .night import COLOURS, KINDS, PERCENTILES, read_night
 
 HEADER = ["minute (UTC)", *KINDS, "sent", "pace (requests/s)", "window", *(f"p{p} latency (s)" for p in PERCENTILES)]
 EVENTS_AT = len(HEADER) + 1  # the events' table starts one column after the figures
+TOP = 19  # rows above the figures, where the chart is: the first thing seen when the sheet opens, and printed
 
 
 def add_night(book: Any, journals: Sequence[JournalView]) -> None:
@@ -23,12 +24,13 @@ def add_night(book: Any, journals: Sequence[JournalView]) -> None:
     if not night.spans:
         return
     sheet = book.add_worksheet("night")
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)  # as wide as a page, as long as it takes
     minute = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
     sheet.set_column(0, 0, 17)
     sheet.set_column(1, len(HEADER) - 1, 11)
-    sheet.freeze_panes(1, 0)
-    sheet.write_row(0, 0, HEADER)
-    for number, span in enumerate(night.spans, start=1):
+    sheet.write_row(TOP, 0, HEADER)
+    for number, span in enumerate(night.spans, start=TOP + 1):
         sheet.write_datetime(number, 0, _utc(span.start), minute)
         rate = round(span.rate, 2) if span.sent else None
         latencies = [span.percentile(p) for p in PERCENTILES]
@@ -36,9 +38,9 @@ def add_night(book: Any, journals: Sequence[JournalView]) -> None:
         sheet.write_row(number, 1 + len(KINDS) + 3, [None if value is None else round(value, 3) for value in latencies])
     sheet.set_column(EVENTS_AT, EVENTS_AT, 17)
     sheet.set_column(EVENTS_AT + 2, EVENTS_AT + 2, 50)
-    sheet.write_row(0, EVENTS_AT, ["event (UTC)", "kind", "why"])
+    sheet.write_row(TOP, EVENTS_AT, ["event (UTC)", "kind", "why"])
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    for number, event in enumerate(night.events, start=1):
+    for number, event in enumerate(night.events, start=TOP + 1):
         sheet.write_datetime(number, EVENTS_AT, _utc(event.at), when)
         sheet.write_string(number, EVENTS_AT + 1, event.kind)
         sheet.write_string(number, EVENTS_AT + 2, event.why)
@@ -46,16 +48,18 @@ def add_night(book: Any, journals: Sequence[JournalView]) -> None:
 
 
 def _chart(book: Any, sheet: Any, lines: int) -> None:
-    """Answers per minute by kind (stacked columns) and the pace's rate (a line, right axis)."""
+    """Answers per minute by kind (stacked columns) and the pace's rate (a line, right axis), over the figures.
+
+    The minutes are categories, not a date axis: a spreadsheet's date axis counts whole days, and would pile a
+    night's minutes into one column."""
     answers = book.add_chart({"type": "column", "subtype": "stacked"})
-    colours = dict(zip(KINDS, ("#2e7d32", "#f9a825", "#c62828", "#6a1b9a"), strict=True))
     for column, name in enumerate(KINDS, start=1):
         answers.add_series(
             {
-                "name": ["night", 0, column],
-                "categories": ["night", 1, 0, lines, 0],
-                "values": ["night", 1, column, lines, column],
-                "fill": {"color": colours[name]},
+                "name": ["night", TOP, column],
+                "categories": ["night", TOP + 1, 0, TOP + lines, 0],
+                "values": ["night", TOP + 1, column, TOP + lines, column],
+                "fill": {"color": COLOURS[name]},
                 "gap": 20,
             }
         )
@@ -63,21 +67,23 @@ def _chart(book: Any, sheet: Any, lines: int) -> None:
     rate = len(KINDS) + 2
     pace.add_series(
         {
-            "name": ["night", 0, rate],
-            "categories": ["night", 1, 0, lines, 0],
-            "values": ["night", 1, rate, lines, rate],
+            "name": ["night", TOP, rate],
+            "categories": ["night", TOP + 1, 0, TOP + lines, 0],
+            "values": ["night", TOP + 1, rate, TOP + lines, rate],
             "y2_axis": True,
             "line": {"color": "#1565c0", "width": 1.5},
         }
     )
     answers.combine(pace)
     answers.set_title({"name": "The night: answers per minute, and the pace"})
-    answers.set_x_axis({"name": "minute (UTC)", "date_axis": True, "num_format": "hh:mm"})
+    answers.set_x_axis(
+        {"name": "minute (UTC)", "text_axis": True, "num_format": "hh:mm", "num_font": {"rotation": -45}}
+    )
     answers.set_y_axis({"name": "answers per minute"})
     pace.set_y2_axis({"name": "pace (requests/s)"})
     answers.set_legend({"position": "bottom"})
     answers.set_size({"width": 900, "height": 360})
-    sheet.insert_chart(1, EVENTS_AT + 4, answers)
+    sheet.insert_chart(0, 0, answers, {"x_offset": 8, "y_offset": 4})
 
 
 def _utc(moment: float) -> dt.datetime:

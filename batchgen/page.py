@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 from .files import atomic_write
 from .journal import journal_path
-from .night import KINDS, PERCENTILES, Decision, Night, decisions, read_night
+from .night import COLOURS, KINDS, PERCENTILES, Decision, Night, decisions, read_night
 from .paths import real, refuse_same
 from .status import open_journal
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 T = TypeVar("T")
-COLOURS = dict(zip(KINDS, ("#2e7d32", "#f9a825", "#c62828", "#6a1b9a"), strict=True))
 MARKS = {
     "start": "#555555",
     "resume": "#1565c0",

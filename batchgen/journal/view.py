@@ -235,6 +235,7 @@ class JournalView:
                 (latest,),
             ),
             ("SELECT row, label, title, message, extras, state FROM invalid ORDER BY row", ()),
+            ("SELECT COUNT(*), MAX(sent) FROM attempts", ()),  # the night sheet (a run that sends nothing adds none)
         )
         for query, params in queries:
             for values in self.db.execute(query, params):
