@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from ..support.office import libreoffice_with_uno, office, script
 from ..support.runs import read_sheet
-
-FILL = Path(__file__).resolve().parents[1] / "support" / "libreoffice" / "fill.py"
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def libreoffice_with_uno() -> bool:
-    if not shutil.which("soffice") or not os.path.exists(SYSTEM_PYTHON):
-        return False
-    return subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True).returncode == 0
 
 
 @pytest.mark.skipif(not libreoffice_with_uno(), reason="needs LibreOffice and python3-uno (.ci/run installs them)")
@@ -47,25 +35,8 @@ def test_template_filled_in_libreoffice_validates_and_runs(tmp_path: Path, start
         ],
     ]
     (tmp_path / "rows.json").write_text(json.dumps(rows))
-    pipe = f"batchgen{uuid.uuid4().hex}"
-    office = subprocess.Popen(
-        [
-            "soffice",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nologo",
-            f"--accept=pipe,name={pipe};urp;",
-            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        subprocess.run([SYSTEM_PYTHON, FILL, pipe, template, filled, tmp_path / "rows.json"], check=True, timeout=120)
-    finally:
-        office.terminate()
-        office.wait(timeout=30)
+    with office(tmp_path / "profile") as pipe:
+        script("fill.py", pipe, template, filled, tmp_path / "rows.json")
     with zipfile.ZipFile(filled) as package:
         assert b"LibreOffice" in package.read("docProps/app.xml")  # saved by LibreOffice, not by us
     checked = cli("validate", filled)
