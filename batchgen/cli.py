@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import re
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -416,7 +417,7 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
             f"{counts['unknown']} rows are unknown: the provider may have created (and billed) jobs for them. "
             "Check with the provider, then run again with --retry-unknown to send them again."
         )
-    say(f"the night, drawn: batchgen report {result.output}")
+    say(f"the night, drawn: batchgen report {shlex.quote(str(result.output))}")
     if error is None and result.interrupted:
         say("interrupted: run the same command again to resume")
     elif error is None and result.stopped:

@@ -22,7 +22,7 @@ from batchgen.night import KINDS, LOST, Night, read_night
 from batchgen.paths import real
 from batchgen.simulator import Faults, Limits
 
-from .conftest import spawn
+from .conftest import read_sheet, spawn
 from .helpers import songs, write_xlsx
 
 pytestmark = pytest.mark.slow
@@ -124,6 +124,7 @@ def test_a_night_with_faults_a_pause_a_stop_and_a_kill_is_drawn_as_it_happened(
     third = spawn(*args)
     _, err = third.communicate(timeout=120)
     assert third.returncode in (0, 1), err
+    assert f"the night, drawn: batchgen report {output}\n" in err
 
     reported = cli("report", output)
     assert reported.code == 0, reported.err
@@ -140,6 +141,8 @@ def test_a_night_with_faults_a_pause_a_stop_and_a_kill_is_drawn_as_it_happened(
     assert table(page, "totals") == dict(journaled) == dict(simulated)
     assert Counter(frame["kind"]) + Counter() == journaled + Counter() and len(frame) == night.attempts
     assert table(page, "states") == {state: count for state, count in states.items() if count}
+    minutes = [line for line in read_sheet(output, "night") if line["minute (UTC)"]]  # not the events' lines
+    assert {kind: sum(int(line[kind]) for line in minutes) for kind in KINDS} == dict(journaled)
     assert states["done"] + states["unknown"] == ROWS
     assert night.totals["accepted"] == len(done) == states["done"]
     billed = {entry["idempotency_key"] for entry in server.simulator.accepted}
