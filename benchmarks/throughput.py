@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from harness import Child, Figure, batchgen, child, inputs, make_rows, simulator, simulator_log, write_csv, write_xlsx
+from harness import (
+    KEY,
+    Child,
+    Figure,
+    batchgen,
+    child,
+    inputs,
+    make_rows,
+    simulator,
+    simulator_log,
+    write_csv,
+    write_xlsx,
+)
 
 PEERS = Path(__file__).with_name("peers.py")
 
 
-def send_all(work: Path, rows: int, url: str, concurrency: int, transport: str, name: str) -> Child:
-    """``batchgen run`` of ``rows`` generated rows to a new output ``name``, as a user runs it."""
-    return batchgen(
-        "run",
-        inputs(work, rows),
-        "-o",
-        work / f"{name}.xlsx",
-        "--base-url",
-        url,
-        "-q",
-        "--concurrency",
-        str(concurrency),
-        "--transport",
-        transport,
-    )
+def send_all(
+    work: Path, rows: int, url: str, concurrency: int, transport: str, name: str, launcher: Sequence[str] = ()
+) -> Child:
+    """``batchgen run`` of ``rows`` generated rows to a new output ``name``, as a user runs it (or through
+    ``launcher``, Python code that runs the command line given in ``sys.argv[1:]``)."""
+    args: list[str | Path] = ["run", inputs(work, rows), "-o", work / f"{name}.xlsx", "--base-url", url, "-q"]
+    args += ["--concurrency", str(concurrency), "--transport", transport]
+    if launcher:
+        return child([sys.executable, "-c", *launcher, *args], {"BATCHGEN_API_KEY": KEY})
+    return batchgen(*args)
 
 
 def littles_law(work: Path) -> list[Figure]:
