@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 T = TypeVar("T")
+NAMED = 10  # rows named in a line of the decisions' table
 MARKS = {
     "start": "#555555",
     "resume": "#1565c0",
@@ -67,11 +68,7 @@ def render(night: Night, rows: list[Decision], title: str) -> str:
         f"<td>{_clock(e.until) if e.until else ''}</td></tr>"
         for e in night.events
     )
-    decide = "".join(
-        f"<tr><td>{_e(str(d.label))}</td><td>{_e(d.title)}</td><td>{_e(d.state)}</td><td>{_e(d.reason)}</td>"
-        f"<td><code>{_e(d.command)}</code></td></tr>"
-        for d in rows
-    )
+    decide = _decisions(rows)
     span = "second" if night.step == 1 else "minute"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>The night of {_e(title)}</title>
@@ -88,9 +85,27 @@ drawn per {span}.</p>
 <div class="chart" id="charts">{charts}</div>
 <h2>Events</h2><table id="events"><tr><th>at (UTC)</th><th>event</th><th>why</th><th>until</th></tr>{events}</table>
 <h2>Rows that need a decision</h2>
-<table id="decisions"><tr><th>row</th><th>title</th><th>state</th><th>why</th><th>command</th></tr>{decide}</table>
+<table id="decisions"><tr><th>state</th><th>rows</th><th>which</th><th>why</th><th>command</th></tr>{decide}</table>
 </body></html>
 """
+
+
+def _decisions(rows: list[Decision]) -> str:
+    """The rows to decide on, one line per state, reason and command (the first few rows named): a night with
+    20,000 unknown rows is still a short table and a small page; the failed sheet lists every row."""
+    groups: dict[tuple[str, str, str], list[Decision]] = {}
+    for row in rows:
+        groups.setdefault((row.state, row.reason, row.command), []).append(row)
+    lines = []
+    for (state, reason, command), members in groups.items():
+        which = ", ".join(f"{row.label} ({row.title})" for row in members[:NAMED])
+        if len(members) > NAMED:
+            which += f" and {len(members) - NAMED} more: the failed sheet lists them"
+        lines.append(
+            f"<tr><td>{_e(state)}</td><td>{len(members)}</td><td>{_e(which)}</td><td>{_e(reason)}</td>"
+            f"<td><code>{_e(command)}</code></td></tr>"
+        )
+    return "".join(lines)
 
 
 def _charts(night: Night) -> str:
@@ -174,8 +189,8 @@ def _charts(night: Night) -> str:
 
 
 def _mark(axes: Axes, chart: str, night: Night) -> None:
-    """The night's events on a chart: a pause as a shaded span until it ended, others as lines. Each mark's id
-    names its chart, its place among the events and its kind (``answers-event-3-pause``)."""
+    """The night's events on a chart: a pause as a shaded span until it ended, others as lines, named on the first
+    chart. Each mark's id names its chart, its place among the events and its kind (``answers-event-3-pause``)."""
     for number, event in enumerate(night.events):
         colour, gid = MARKS.get(event.kind, "#555555"), f"{chart}-event-{number}-{event.kind}"
         at = _day(event.at)
@@ -183,6 +198,12 @@ def _mark(axes: Axes, chart: str, night: Night) -> None:
             axes.axvspan(at, _day(night.pause_end(event)), color=colour, alpha=0.15, gid=gid)
         else:
             axes.axvline(at, color=colour, linewidth=1, linestyle="--", gid=gid)
+        if chart == "answers":
+            place = axes.get_xaxis_transform()  # x in time, y from the plot's bottom (0) to its top (1)
+            label = {"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1}
+            axes.text(
+                at, 0.98, event.kind, transform=place, rotation=90, va="top", ha="right", color=colour, bbox=label
+            )
 
 
 def _closed(values: list[T]) -> list[T]:

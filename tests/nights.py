@@ -39,7 +39,10 @@ def long_night(output: Path, attempts: int, seed: int = 27) -> None:
         for number, (outcome, status) in enumerate(answers):
             if number == int(attempts * PAUSE[0]):  # the credit runs out; Ctrl-C; a resume once it is back
                 stopped = at + PAUSE[1] - 60
-                pause = [Event(run, at, "pause", "HTTP 429: quota exceeded", at + 3600), Event(run, stopped, "signal")]
+                pause = [
+                    Event(run, at, "pause", "HTTP 429: quota exceeded", at + 3600),
+                    Event(run, stopped, "signal", "interrupted"),
+                ]
                 run = journal.start_run("catalog.xlsx", rows, [], [])
                 at += PAUSE[1]
                 journal.apply([], events=[*pause, Event(run, at, "resume", f"run {run} of catalog.xlsx")])
