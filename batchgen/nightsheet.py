@@ -29,7 +29,9 @@ def add_night(book: Any, journals: Sequence[JournalView]) -> None:
     minute = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
     sheet.set_column(0, 0, 17)
     sheet.set_column(1, len(HEADER) - 1, 11)
-    sheet.write_row(TOP, 0, HEADER)
+    header = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    sheet.set_row(TOP, 30)  # two lines: a spreadsheet does not grow a row to wrapped text it did not type
+    sheet.write_row(TOP, 0, HEADER, header)
     for number, span in enumerate(night.spans, start=TOP + 1):
         sheet.write_datetime(number, 0, _utc(span.start), minute)
         rate = round(span.rate, 2) if span.sent else None
@@ -38,7 +40,7 @@ def add_night(book: Any, journals: Sequence[JournalView]) -> None:
         sheet.write_row(number, 1 + len(KINDS) + 3, [None if value is None else round(value, 3) for value in latencies])
     sheet.set_column(EVENTS_AT, EVENTS_AT, 17)
     sheet.set_column(EVENTS_AT + 2, EVENTS_AT + 2, 50)
-    sheet.write_row(TOP, EVENTS_AT, ["event (UTC)", "kind", "why"])
+    sheet.write_row(TOP, EVENTS_AT, ["event (UTC)", "kind", "why"], header)
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     for number, event in enumerate(night.events, start=TOP + 1):
         sheet.write_datetime(number, EVENTS_AT, _utc(event.at), when)
