@@ -8,6 +8,8 @@ Answers are counted in four kinds: ``accepted`` (job ids came back), ``refused``
 
 from __future__ import annotations
 
+import itertools
+import operator
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,8 +86,8 @@ class Night:
         return min(ends)
 
 
-# An attempt's kind (see the module's docstring), as SQL: the night is counted in the database and numpy, not in a
-# Python loop over every attempt.
+# An attempt's kind (see the module's docstring), as SQL: the night is counted in the database.
+ENDED = "COALESCE(answered, sent + COALESCE(latency, 0))"  # when an attempt was answered, or gave up waiting
 KIND_SQL = (
     "CASE WHEN outcome = 'accepted' THEN 'accepted' WHEN status = 429 THEN 'refused'"
     " WHEN outcome IN ('ambiguous', 'interrupted') THEN 'ambiguous' ELSE 'failed' END"
@@ -97,19 +99,13 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
     seconds (by default a second, a minute for a night longer than :data:`LONG_NIGHT`)."""
     run = journal.latest_run()
     source = journal.run_info(run)[0]
-    rows = journal.db.execute(
-        f"SELECT sent, COALESCE(answered, sent + COALESCE(latency, 0)), answered IS NOT NULL, {KIND_SQL},"
-        " COALESCE(latency, 0), flight, rate, window FROM attempts"
-    ).fetchall()
     events = _with_lost(journal, [Event(*values) for values in journal.db.execute("SELECT * FROM events ORDER BY at")])
-    attempts = _Attempts(rows)
-    moments = [event.at for event in events]
-    if rows:
-        moments += [float(attempts.sent.min()), float(attempts.ended.max())]
+    count, earliest, latest = journal.db.execute(f"SELECT COUNT(*), MIN(sent), MAX({ENDED}) FROM attempts").fetchone()
+    moments = [event.at for event in events] + ([earliest, latest] if count else [])
     first, last = (min(moments), max(moments)) if moments else (0.0, 0.0)
     step = step or (60 if last - first > LONG_NIGHT else 1)
     first = first // step * step  # spans start on the second (the minute)
-    spans, totals = attempts.spans(first, step)
+    spans, totals = _spans(journal, first, step)
     return Night(
         source,
         step,
@@ -118,7 +114,7 @@ def read_night(journal: JournalView, step: int | None = None) -> Night:
         spans,
         events,
         totals,
-        len(rows),
+        count,
         dict(journal.counts(run)),
     )
 
@@ -135,56 +131,38 @@ def _with_lost(journal: JournalView, events: list[Event]) -> list[Event]:
     return sorted([*events, *(Event(run, at, "lost", LOST) for run, at in heard.items())], key=lambda e: e.at)
 
 
-class _Attempts:
-    """The night's attempts as columns: when each left and was answered (or gave up waiting), whether it was
-    answered, its kind, latency and the pace when it left."""
+def _spans(journal: JournalView, first: float, step: int) -> tuple[list[Span], dict[str, int]]:
+    """Every span of ``step`` seconds from ``first`` (the quiet ones too), and answers per kind in all: a request
+    counts where it left, its answer where it came (where it gave up waiting, for none). Counted by SQLite: a
+    Python loop over 100,000 attempts costs more, and numpy costs its import at the end of every run."""
+    db, found = journal.db, dict[int, Span]()
 
-    def __init__(self, rows: list[tuple[float, float, int, str, float, int, float, int]]) -> None:
-        import numpy as np
+    def span(index: int) -> Span:
+        return found.setdefault(index, Span(first + index * step))
 
-        columns = list(zip(*rows, strict=True)) or [()] * 8
-        self.sent, self.ended = np.array(columns[0], dtype=float), np.array(columns[1], dtype=float)
-        self.answered = np.array(columns[2], dtype=bool)
-        self.kinds = np.array(columns[3], dtype=str)
-        self.latency, self.flight = np.array(columns[4], dtype=float), np.array(columns[5], dtype=int)
-        self.rate, self.window = np.array(columns[6], dtype=float), np.array(columns[7], dtype=int)
-
-    def spans(self, first: float, step: int) -> tuple[list[Span], dict[str, int]]:
-        """Every span of ``step`` seconds from ``first`` (the quiet ones too), and answers per kind in all: a
-        request counts where it left, its answer where it came (where it gave up waiting, for none)."""
-        import numpy as np
-
-        left = ((self.sent - first) // step).astype(int)
-        came = ((self.ended - first) // step).astype(int)
-        count = int(max(left.max(initial=-1), came.max(initial=-1))) + 1
-        sent = np.bincount(left, minlength=count)
-        rate = np.bincount(left, weights=self.rate, minlength=count)
-        window, flight = np.zeros(count, dtype=int), np.zeros(count, dtype=int)
-        np.maximum.at(window, left, self.window)
-        np.maximum.at(flight, left, self.flight)
-        answers = {kind: np.bincount(came[self.kinds == kind], minlength=count) for kind in KINDS}
-        spans = [
-            Span(
-                first + index * step,
-                {kind: int(answers[kind][index]) for kind in KINDS},
-                int(sent[index]),
-                float(rate[index] / sent[index]) if sent[index] else 0.0,
-                int(window[index]),
-                int(flight[index]),
-            )
-            for index in range(count)
-        ]
-        timed = came[self.answered]
-        latency = self.latency[self.answered]
-        order = np.lexsort((latency, timed))  # by span, then by latency
-        timed, latency = timed[order], latency[order]
-        starts = np.searchsorted(timed, np.arange(count + 1))
-        for index in np.flatnonzero(np.diff(starts)):
-            begin, size = starts[index], starts[index + 1] - starts[index]
-            spans[index].latency = {
-                p: float(latency[begin + min(size - 1, max(0, round(p / 100 * size + 0.5) - 1))]) for p in PERCENTILES
-            }
-        return spans, {kind: int(answers[kind].sum()) for kind in KINDS}
+    index = "CAST((({}) - ?) / ? AS INTEGER)"
+    for at, sent, rate, window, flight in db.execute(
+        f"SELECT {index.format('sent')} AS i, COUNT(*), SUM(rate), MAX(window), MAX(flight) FROM attempts GROUP BY i",
+        (first, step),
+    ):
+        left = span(at)
+        left.sent, left.rate, left.window, left.flight = sent, rate / sent, window or 0, flight or 0
+    totals = dict.fromkeys(KINDS, 0)
+    for at, which, answers in db.execute(
+        f"SELECT {index.format(ENDED)} AS i, {KIND_SQL} AS k, COUNT(*) FROM attempts GROUP BY i, k", (first, step)
+    ):
+        span(at).answers[which] = answers
+        totals[which] += answers
+    timed = db.execute(
+        f"SELECT {index.format('answered')} AS i, latency FROM attempts"
+        " WHERE answered IS NOT NULL AND latency IS NOT NULL ORDER BY i, latency",
+        (first, step),
+    )
+    for at, group in itertools.groupby(timed, key=operator.itemgetter(0)):
+        ordered = [latency for _, latency in group]
+        size = len(ordered)
+        span(at).latency = {p: ordered[min(size - 1, max(0, round(p / 100 * size + 0.5) - 1))] for p in PERCENTILES}
+    return [found.get(i) or Span(first + i * step) for i in range(max(found, default=-1) + 1)], totals
 
 
 def decisions(journal: JournalView, output: Path) -> list[Decision]:
