@@ -14,7 +14,7 @@ from batchgen.night import KINDS, read_night
 from batchgen.nightsheet import TOP
 from batchgen.paths import real
 
-from ..nights import long_night
+from ..support.nights import long_night
 from ..support.office import libreoffice_with_uno, office, script
 
 SPREADSHEET_EPOCH = dt.datetime(1899, 12, 30, tzinfo=dt.UTC)  # day 0 of a sheet's dates

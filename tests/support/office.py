@@ -1,5 +1,5 @@
 """A headless LibreOffice for the tests that open a workbook as a person would: started on a pipe with its own
-profile, driven by scripts in tests/libreoffice/ that Debian's python3 runs (it has LibreOffice's ``uno``)."""
+profile, driven by scripts in tests/support/libreoffice/ that Debian's python3 runs (it has LibreOffice's ``uno``)."""
 
 from __future__ import annotations
 
@@ -46,5 +46,5 @@ def office(profile: Path) -> Iterator[str]:
 
 
 def script(name: str, pipe: str, *args: str | Path) -> None:
-    """Run ``tests/libreoffice/NAME`` against the LibreOffice on ``pipe``."""
+    """Run ``tests/support/libreoffice/NAME`` against the LibreOffice on ``pipe``."""
     subprocess.run([SYSTEM_PYTHON, SCRIPTS / name, pipe, *map(str, args)], check=True, timeout=120)

@@ -14,18 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 import batchgen
 from batchgen.journal import Journal, journal_path
 from batchgen.night import KINDS, LOST, Night, read_night
 from batchgen.paths import real
-from batchgen.simulator import Faults, Limits
+from batchgen.simulator import Faults, ProviderLimits
 
-from .conftest import read_sheet, spawn
-from .helpers import songs, write_xlsx
-
-pytestmark = pytest.mark.slow
+from ..support.helpers import songs, write_xlsx
+from ..support.runs import read_sheet, spawn
 
 T = TypeVar("T")
 ROWS, QUOTA = 60, 25
@@ -98,7 +94,7 @@ def marks(page: str, night: Night, chart: str) -> dict[str, tuple[float, float]]
 def test_a_night_with_faults_a_pause_a_stop_and_a_kill_is_drawn_as_it_happened(
     tmp_path: Path, start_simulator, cli, transport: str
 ) -> None:
-    server = start_simulator(latency_ms=20, faults=FAULTS, limits=Limits(quota=QUOTA))
+    server = start_simulator(latency_ms=20, faults=FAULTS, limits=ProviderLimits(quota=QUOTA))
     source, output = write_xlsx(tmp_path, songs(ROWS)), tmp_path / "out.xlsx"
     journal = journal_path(real(output))
     args = ["run", source, "-o", output, "--base-url", server.url, "--transport", transport]

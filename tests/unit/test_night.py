@@ -14,7 +14,7 @@ from batchgen.journal.store import Attempt, Event, NewRow
 from batchgen.night import LOST, read_night
 from batchgen.paths import real
 
-from .nights import long_night
+from ..support.nights import long_night
 
 ROWS = [NewRow(f"key-{i}", i + 2, i + 2, f"Song {i}", "{}", {}) for i in range(3)]
 

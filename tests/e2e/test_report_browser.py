@@ -17,14 +17,12 @@ import batchgen
 from batchgen.journal import Journal, journal_path
 from batchgen.night import read_night
 from batchgen.paths import real
-from batchgen.simulator import Faults, Limits
+from batchgen.simulator import Faults, ProviderLimits
 
-from .browser import Browser
-from .conftest import API_KEY
-from .helpers import songs, write_xlsx
-from .nights import long_night
-
-pytestmark = pytest.mark.slow
+from ..support.browser import Browser
+from ..support.helpers import songs, write_xlsx
+from ..support.nights import long_night
+from ..support.runs import API_KEY
 
 # What a reader's browser drew: the charts' SVG, each plot's frame, the events' marks, the paths with an area.
 DRAWN = """(() => {
@@ -70,7 +68,7 @@ def seen(browser: Browser, page: Path, events: int) -> float:
 def test_the_page_of_a_night_opens_offline_with_its_charts_drawn(
     tmp_path: Path, start_simulator, browser: Browser
 ) -> None:
-    server = start_simulator(latency_ms=20, faults=Faults(rate_429=0.1, rate_5xx=0.05, seed=5), limits=Limits())
+    server = start_simulator(latency_ms=20, faults=Faults(rate_429=0.1, rate_5xx=0.05, seed=5), limits=ProviderLimits())
     output = tmp_path / "out.xlsx"
     batchgen.run(write_xlsx(tmp_path, songs(40)), output, base_url=server.url, api_key=API_KEY, concurrency=4)
     page = batchgen.report(output)
