@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
 from .journal.view import EarlierRow
-from .ledger import RELEASED, Batch, Entry, Ledger, Sent
+from .ledger import RELEASED, Batch, Entry, Ledger, Sent, Song
 from .rescue import clear_rescued, load_rescued
 from .results import State
 from .writer import read_jobs
@@ -111,9 +111,15 @@ class History:
                 self._unknown(sent, states)
                 restored += 1
         known = taken | {sent.key for sent in here if sent.owned(output, identity)}
-        fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
+        missing = {key: ids for key, ids in billed.items() if key not in known}  # the ledger was out of reach
+        fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in missing.items()]
+        songs = {
+            record.key: Song.of(record.title, record.body.decode(), record.row)
+            for record in (journal.records() if missing else ())
+            if record.key in missing
+        }
         if fixes:
-            self.ledger.write(Batch(entries=fixes, journal=identity))
+            self.ledger.write(Batch(entries=fixes, journal=identity, songs=songs))
         return restored
 
     def _unknown(self, sent: Sent, states: dict[str, str]) -> None:
@@ -193,8 +199,10 @@ class History:
 
     def sent_elsewhere(self, rows: Sequence[EarlierRow]) -> list[EarlierRow]:
         """Those of ``rows`` (never sent by this output) that the ledger says another output (or another journal
-        of this one) sent, as sent then: an edit of one of them is an edit of a paid song."""
-        if self.ledger is None or not rows:
+        of this one) sent, as sent then, and every other row the ledger has of the titles of the rows still to
+        send that no journal of this output knows (sent by another output: a shard the edited row moved out of;
+        or by a journal of this output deleted since): an edit of one of them is an edit of a paid song."""
+        if self.ledger is None:
             return []
         output, identity = self.ledger.output, self.journal.identity()
         sent = {
@@ -202,9 +210,21 @@ class History:
             for entry in self.ledger.lookup(row.key for row in rows)
             if not entry.owned(output, identity)
         }
-        return [
+        found = [
             replace(row, state=sent[row.key].state, sent_at=sent[row.key].sent_at) for row in rows if row.key in sent
         ]
+        states = self.journal.states()
+        titles = {
+            Song.of(row.title, row.payload, row.row).title
+            for row in self.rows
+            if states.get(row.key) in (State.PENDING, State.FAILED)
+        }
+        known = set(states)
+        for entry in self.ledger.lookup_titles(titles) if titles else ():
+            if entry.song is not None and entry.key not in known and not entry.owned(output, identity):
+                known.add(entry.key)  # oldest first: one row sent to several outputs is the first of them
+                found.append(EarlierRow(entry.key, entry.song.row, "", "{}", entry.state, entry.sent_at, entry.song))
+        return found
 
 
 def report_skipped(holders: Mapping[str, int]) -> None:

@@ -261,10 +261,6 @@ def test_rows_in_flight_at_a_kill_9_and_then_edited_are_changed_not_sent(tmp_pat
     assert changed == set(flying)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ledger keeps no title: an edit is seen for this output only (needs a title fingerprint per entry)",
-)
 def test_an_edit_an_inserted_row_moved_into_another_shards_output_is_not_sent(tmp_path, start_simulator) -> None:
     """Shards by row number to two outputs; a row inserted at the top moves an edited row across the boundary:
     the edit is still an edit of a paid song, and the other output's run must not bill it again."""
