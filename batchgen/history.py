@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -197,11 +197,16 @@ class History:
             report_skipped(Counter(holders))
         return len(skipped)
 
-    def sent_elsewhere(self, rows: Sequence[EarlierRow]) -> list[EarlierRow]:
+    def sent_elsewhere(self, rows: Sequence[EarlierRow], in_file: Collection[str]) -> list[EarlierRow]:
         """Those of ``rows`` (never sent by this output) that the ledger says another output (or another journal
-        of this one) sent, as sent then, and every other row the ledger has of the titles of the rows still to
-        send that no journal of this output knows (sent by another output: a shard the edited row moved out of;
-        or by a journal of this output deleted since): an edit of one of them is an edit of a paid song."""
+        of this one) sent, as sent then; and the rows the ledger has of the titles of the rows still to send,
+        known to no journal of this output and no longer in the input (keys not ``in_file``): an edit of one of
+        them is an edit of a paid song.
+
+        A row of another output counts only when that output also sent rows still in the input (a shard of this
+        sheet, another machine's run of it): a song of another album that shares a title is another song. Rows
+        of this output count whichever journal sent them (one deleted since).
+        """
         if self.ledger is None:
             return []
         output, identity = self.ledger.output, self.journal.identity()
@@ -219,11 +224,20 @@ class History:
             for row in self.rows
             if states.get(row.key) in (State.PENDING, State.FAILED)
         }
-        known = set(states)
-        for entry in self.ledger.lookup_titles(titles) if titles else ():
-            if entry.song is not None and entry.key not in known and not entry.owned(output, identity):
-                known.add(entry.key)  # oldest first: one row sent to several outputs is the first of them
-                found.append(EarlierRow(entry.key, entry.song.row, "", "{}", entry.state, entry.sent_at, entry.song))
+        known = set(states) | set(in_file)
+        earlier = [
+            entry
+            for entry in (self.ledger.lookup_titles(titles) if titles else ())
+            if entry.song is not None and entry.key not in known and not entry.owned(output, identity)
+        ]
+        if earlier:
+            siblings = {output} | {entry.output for entry in self.ledger.lookup(in_file)}
+            for entry in earlier:  # oldest first: of one row sent to several outputs, the first is named
+                if entry.song is not None and entry.output in siblings and entry.key not in known:
+                    known.add(entry.key)
+                    found.append(
+                        EarlierRow(entry.key, entry.song.row, "", "{}", entry.state, entry.sent_at, entry.song)
+                    )
         return found
 
 
