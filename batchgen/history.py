@@ -113,10 +113,11 @@ class History:
         known = taken | {sent.key for sent in here if sent.owned(output, identity)}
         missing = {key: ids for key, ids in billed.items() if key not in known}  # the ledger was out of reach
         fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in missing.items()]
+        new = taken | set(missing)  # entries written here for the first time: with the rows they are of
         songs = {
             record.key: Song.of(record.title, record.body.decode(), record.row)
-            for record in (journal.records() if missing else ())
-            if record.key in missing
+            for record in (journal.records() if new else ())
+            if record.key in new
         }
         if fixes:
             self.ledger.write(Batch(entries=fixes, journal=identity, songs=songs))

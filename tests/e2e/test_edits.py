@@ -301,6 +301,20 @@ def test_an_edit_sent_before_the_output_and_its_journal_were_deleted_is_changed_
     no_duplicates(server)
 
 
+def test_a_ledger_rebuilt_from_a_journal_knows_the_songs_it_sent(tmp_path, start_simulator, state_dir) -> None:
+    """The ledger lost (a new state folder), the journal kept: the next run on that output writes its rows back
+    with their fingerprints, so an edit moved into another shard is still known."""
+    server = start_simulator()
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    for path in state_dir.glob("ledger.sqlite*"):
+        path.unlink()
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    sheet = [("Inserted", "new words"), *_edit(ED[:5], "Ed 005")]  # Ed 005 was row 6 (shard a), now row 7
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7"))
+    assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err, err
+    assert len(server.simulator.accepted) == 5
+
+
 def test_takes_of_one_title_in_shards_to_two_outputs_are_not_edits_of_each_other(tmp_path, start_simulator) -> None:
     """Rows that only look alike (one title, both still in the sheet) are two songs, whichever output sent the
     first: the ledger's fingerprints match an edit, never a row of the input."""
