@@ -227,18 +227,16 @@ class History:
         }
         known = set(states) | set(in_file)
         earlier = [
-            entry
+            (entry, entry.song)
             for entry in (self.ledger.lookup_titles(titles) if titles else ())
             if entry.song is not None and entry.key not in known and not entry.owned(output, identity)
         ]
         if earlier:
             siblings = {output} | {entry.output for entry in self.ledger.lookup(in_file)}
-            for entry in earlier:  # oldest first: of one row sent to several outputs, the first is named
-                if entry.song is not None and entry.output in siblings and entry.key not in known:
+            for entry, song in earlier:  # oldest first: of one row sent to several outputs, the first is named
+                if entry.output in siblings and entry.key not in known:
                     known.add(entry.key)
-                    found.append(
-                        EarlierRow(entry.key, entry.song.row, "", "{}", entry.state, entry.sent_at, entry.song)
-                    )
+                    found.append(EarlierRow(entry.key, song.row, "", "{}", entry.state, entry.sent_at, song))
         return found
 
 

@@ -120,6 +120,7 @@ class SqliteLedger:
                     if holder is not None:
                         failed[key] = holder
                         continue
+                    song = song_columns(batch.songs.get(key))
                     self.db.execute(
                         """INSERT INTO sent
                                (key, host, output, journal, state, sent_at, seq, account, machine, title, song)
@@ -129,17 +130,7 @@ class SqliteLedger:
                                machine=excluded.machine, title=COALESCE(excluded.title, title),
                                song=COALESCE(excluded.song, song)
                            WHERE state != 'done'""",
-                        (
-                            key,
-                            self.host,
-                            self.output,
-                            journal,
-                            batch.at,
-                            batch.seq,
-                            self.account,
-                            self.machine,
-                            *song_columns(batch.songs.get(key)),
-                        ),
+                        (key, self.host, self.output, journal, batch.at, batch.seq, self.account, self.machine, *song),
                     )
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot write the ledger of sent rows {self.where} ({exc})") from None
