@@ -192,7 +192,7 @@ class BatchRun:
         finished = Finished(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)
         finished.restored = history.restore(existed)
-        elsewhere = history.sent_elsewhere(journal.unsent_before(run))
+        elsewhere = history.sent_elsewhere(journal.unsent_before(run), self.plan.in_file)
         find_changed(journal, self.plan.rows, run, self.choices.resend_changed, self.plan.in_file, elsewhere)
         finished.skipped = 0 if self.choices.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.choices.retry_unknown, self.choices.retry_failed)

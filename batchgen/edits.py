@@ -1,24 +1,25 @@
 """Rows edited after they were sent: a paid row is never paid again without the user's word.
 
 A row of the input whose request is new to this output (its key is not in the journal), with the same title as a
-row already sent for this output that is no longer in the input, is the same song edited: a lyrics typo fixed, a
-strength changed, another default model. Its place does not matter (rows inserted, deleted or reordered around
-it change nothing); where titles repeat, the rows of one title are paired by how many fields they share, then by
-their order among themselves. It is ``changed``: not sent, listed with
+row already sent that is no longer in the input, is the same song edited: a lyrics typo fixed, a strength changed,
+another default model. Sent for this output or, per the ledger, for another (a shard by row number the edited row
+has moved out of, a journal deleted since): the ledger keeps fingerprints of each row's title and fields, so rows
+are matched on those, wherever they are known from. Its place does not matter (rows inserted, deleted or
+reordered around it change nothing); where titles repeat, the rows of one title are paired by how many fields
+they share, then by their order among themselves. It is ``changed``: not sent, listed with
 what changed and when the earlier request was sent. When the user asks to send such rows again, each is sent as
 a new request, and the earlier row is marked as replaced: its ids stay in the jobs sheet, marked superseded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from .journal import Journal, LeftOut, NewRow
 from .journal.view import EarlierRow
+from .ledger import Song
 from .results import State
 
 log = logging.getLogger("batchgen")
@@ -44,7 +45,7 @@ def find_changed(
     unsent = [row for row in rows if states.get(row.key) in (State.PENDING, State.FAILED)]
     changed: list[LeftOut] = []
     for row, old in pair_edits(earlier, unsent):
-        what = describe(json.loads(old.payload), json.loads(row.payload))
+        what = describe(old.fingerprints(), _song(row))
         when = old.sent_at[:10]
         if resend:
             journal.replace(old.key, row.key)
@@ -67,20 +68,20 @@ def pair_edits(earlier: Sequence[EarlierRow], rows: Sequence[NewRow]) -> list[tu
     Rows pair by title alone. Where a title repeats, the pairs that differ in the fewest fields go first, then
     those whose places among the rows of that title are closest, so two takes of one title keep their own.
     """
-    sent: dict[str, list[EarlierRow]] = defaultdict(list)
+    sent: dict[str, list[tuple[Song, EarlierRow]]] = defaultdict(list)
     for before in earlier:
-        sent[before.title].append(before)
-    fresh: dict[str, list[NewRow]] = defaultdict(list)
+        song = before.fingerprints()
+        sent[song.title].append((song, before))
+    fresh: dict[str, list[tuple[Song, NewRow]]] = defaultdict(list)
     for row in rows:
-        if row.title in sent:
-            fresh[row.title].append(row)
+        song = _song(row)
+        if song.title in sent:
+            fresh[song.title].append((song, row))
     pairs: list[tuple[NewRow, EarlierRow]] = []
     for title, new in fresh.items():
-        old = sent[title]
+        old = sorted(sent[title], key=lambda item: item[0].row)  # their order among themselves, wherever sent
         ranked = sorted(
-            (len(_differences(json.loads(b.payload), json.loads(a.payload))), abs(i - j), i, j)
-            for i, a in enumerate(new)
-            for j, b in enumerate(old)
+            (len(_differences(b, a)), abs(i - j), i, j) for i, (a, _) in enumerate(new) for j, (b, _) in enumerate(old)
         )
         taken_new: set[int] = set()
         taken_old: set[int] = set()
@@ -88,11 +89,11 @@ def pair_edits(earlier: Sequence[EarlierRow], rows: Sequence[NewRow]) -> list[tu
             if i not in taken_new and j not in taken_old:
                 taken_new.add(i)
                 taken_old.add(j)
-                pairs.append((new[i], old[j]))
+                pairs.append((new[i][1], old[j][1]))
     return sorted(pairs, key=lambda pair: pair[0].row)
 
 
-def describe(old: dict[str, Any], new: dict[str, Any]) -> str:
+def describe(old: Song, new: Song) -> str:
     """``lyrics changed``, ``model and normalized_weirdness changed``: the fields whose value differs.
 
     An earlier request known only from an output line has only the fields the output shows (title, tag, model);
@@ -104,13 +105,12 @@ def describe(old: dict[str, Any], new: dict[str, Any]) -> str:
     return f"{', '.join(fields[:-1])} and {fields[-1]} changed" if len(fields) > 1 else f"{fields[0]} changed"
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _differences(old: Song, new: Song) -> list[str]:
     """The names of the fields whose value differs (only those an output line shows, when it is all we know)."""
-    before, after = _flat(old), _flat(new)
+    before, after = old.fields, new.fields
     names = list(dict.fromkeys([*after, *before])) if "lyrics" in before else list(before)
     return [name for name in names if before.get(name) != after.get(name)]
 
 
-def _flat(payload: dict[str, Any]) -> dict[str, Any]:
-    """The request's fields and its morph options in one mapping (their names never collide)."""
-    return {**{name: value for name, value in payload.items() if name != "morph"}, **payload.get("morph", {})}
+def _song(row: NewRow) -> Song:
+    return Song.of(row.title, row.payload, row.row)

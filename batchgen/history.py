@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .journal import EarlierLine, Journal, LeftOut, NewRow, now
 from .journal.view import EarlierRow
-from .ledger import RELEASED, Batch, Entry, Ledger, Sent
+from .ledger import RELEASED, Batch, Entry, Ledger, Sent, Song
 from .rescue import clear_rescued, load_rescued
 from .results import State
 from .writer import read_jobs
@@ -111,9 +111,16 @@ class History:
                 self._unknown(sent, states)
                 restored += 1
         known = taken | {sent.key for sent in here if sent.owned(output, identity)}
-        fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in billed.items() if key not in known]
+        missing = {key: ids for key, ids in billed.items() if key not in known}  # the ledger was out of reach
+        fixes += [Entry(key, states[key], stamp, tuple(ids)) for key, ids in missing.items()]
+        new = taken | set(missing)  # entries written here for the first time: with the rows they are of
+        songs = {
+            record.key: Song.of(record.title, record.body.decode(), record.row)
+            for record in (journal.records() if new else ())
+            if record.key in new
+        }
         if fixes:
-            self.ledger.write(Batch(entries=fixes, journal=identity))
+            self.ledger.write(Batch(entries=fixes, journal=identity, songs=songs))
         return restored
 
     def _unknown(self, sent: Sent, states: dict[str, str]) -> None:
@@ -191,10 +198,17 @@ class History:
             report_skipped(Counter(holders))
         return len(skipped)
 
-    def sent_elsewhere(self, rows: Sequence[EarlierRow]) -> list[EarlierRow]:
+    def sent_elsewhere(self, rows: Sequence[EarlierRow], in_file: Collection[str]) -> list[EarlierRow]:
         """Those of ``rows`` (never sent by this output) that the ledger says another output (or another journal
-        of this one) sent, as sent then: an edit of one of them is an edit of a paid song."""
-        if self.ledger is None or not rows:
+        of this one) sent, as sent then; and the rows the ledger has of the titles of the rows still to send,
+        known to no journal of this output and no longer in the input (keys not ``in_file``): an edit of one of
+        them is an edit of a paid song.
+
+        A row of another output counts only when that output also sent rows still in the input (a shard of this
+        sheet, another machine's run of it): a song of another album that shares a title is another song. Rows
+        of this output count whichever journal sent them (one deleted since).
+        """
+        if self.ledger is None:
             return []
         output, identity = self.ledger.output, self.journal.identity()
         sent = {
@@ -202,9 +216,28 @@ class History:
             for entry in self.ledger.lookup(row.key for row in rows)
             if not entry.owned(output, identity)
         }
-        return [
+        found = [
             replace(row, state=sent[row.key].state, sent_at=sent[row.key].sent_at) for row in rows if row.key in sent
         ]
+        states = self.journal.states()
+        titles = {
+            Song.of(row.title, row.payload, row.row).title
+            for row in self.rows
+            if states.get(row.key) in (State.PENDING, State.FAILED)
+        }
+        known = set(states) | set(in_file)
+        earlier = [
+            (entry, entry.song)
+            for entry in (self.ledger.lookup_titles(titles) if titles else ())
+            if entry.song is not None and entry.key not in known and not entry.owned(output, identity)
+        ]
+        if earlier:
+            siblings = {output} | {entry.output for entry in self.ledger.lookup(in_file)}
+            for entry, song in earlier:  # oldest first: of one row sent to several outputs, the first is named
+                if entry.output in siblings and entry.key not in known:
+                    known.add(entry.key)
+                    found.append(EarlierRow(entry.key, song.row, "", "{}", entry.state, entry.sent_at, song))
+        return found
 
 
 def report_skipped(holders: Mapping[str, int]) -> None:

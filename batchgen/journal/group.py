@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BatchgenError
-from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent
+from ..ledger import LEDGER_FAILURES, RELEASED, Batch, Entry, Ledger, Sent, Song
 from ..results import State
 from .store import Attempt, Change, Event, Journal, in_flight, now, pending
 from .view import LeftOut, Record
@@ -162,7 +162,13 @@ class GroupCommit:
         sequence = self.sequence + 1 if claims else None
         if claims and self.ledger is not None and self.ledger_error is None:
             batch = Batch(
-                [record.key for record in claims], self._entries, now(), self.identity, sequence, self.blocking
+                [record.key for record in claims],
+                self._entries,
+                now(),
+                self.identity,
+                sequence,
+                self.blocking,
+                {record.key: Song.of(record.title, record.body.decode(), record.row) for record in claims},
             )
             try:
                 written.refused = self.ledger.write(batch)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..ledger.base import Song
 from ..results import State
 
 _RECORD = (
@@ -67,7 +68,11 @@ class DoneRow:
 
 @dataclass(frozen=True, slots=True)
 class EarlierRow:
-    """A row of an earlier run whose request may have created jobs: what an edited row is compared with."""
+    """A row of an earlier run whose request may have created jobs: what an edited row is compared with.
+
+    A row known from the ledger alone (another output sent it) has only its ``song``, fingerprints of its title
+    and fields; any other row, its title and request.
+    """
 
     key: str
     row: int
@@ -75,6 +80,11 @@ class EarlierRow:
     payload: str
     state: str
     sent_at: str
+    song: Song | None = None
+
+    def fingerprints(self) -> Song:
+        """The row as the ledger knows it: what edits are matched on, wherever the row is known from."""
+        return self.song or Song.of(self.title, self.payload, self.row)
 
 
 @dataclass(frozen=True, slots=True)

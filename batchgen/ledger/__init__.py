@@ -1,7 +1,8 @@
 """The ledger of sent rows: what every output of a user (or a team) has sent, so no row is billed twice.
 
 The journal lives beside one output; the ledger spans outputs, runs and, with PostgreSQL, machines. Each row
-key sent to a provider host is recorded with the output it went to, when, and its job ids. Before a request
+key sent to a provider host is recorded with the output it went to, when, its job ids, and fingerprints of
+the row it was (its title and fields: an edit of it is known whichever output sent it). Before a request
 leaves, its row is *claimed* for this output: one atomic step that fails when another output holds the row.
 
 Two backends implement :class:`Ledger`: a per-user SQLite file (:mod:`.sqlite`, the default) and a team's
@@ -28,6 +29,7 @@ from .base import (
     LedgerDown,
     LedgerError,
     Sent,
+    Song,
     blocking_states,
     ledger_url,
     without_password,
@@ -58,6 +60,7 @@ __all__ = [
     "LedgerDown",
     "LedgerError",
     "Sent",
+    "Song",
     "blocking_states",
     "ledger_url",
     "open_ledger",

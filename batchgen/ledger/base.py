@@ -6,9 +6,11 @@ pick one lazily without an import cycle.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,7 +22,51 @@ from ..settings import provider_host
 SCHEMES = ("postgresql", "postgres")
 BILLED = frozenset({"in_flight", "done", "unknown"})  # states whose request may have created jobs
 RELEASED = "released"  # an entry state meaning "this output no longer holds the row" (it was not sent)
-SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq, machine"  # a Sent's fields, as both backends read
+SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq, machine, title, song"  # a Sent's, as both read
+SONG_KEY = b"batchgen ledger song fingerprint v1"
+SONG_BYTES = 16  # 128 bits: two titles of one team never meet by chance
+
+
+@dataclass(frozen=True, slots=True)
+class Song:
+    """What the ledger keeps of a sent row to know an edit of it, sent by any output: keyed fingerprints of its
+    title and of each field of its request (never the lyrics themselves), and its row number then.
+
+    Edits are matched as within one output (:mod:`batchgen.edits`): by title, and where titles repeat by how
+    many fields differ and by order; a field whose fingerprint differs is a field that changed.
+    """
+
+    title: str
+    fields: Mapping[str, str]
+    row: int
+
+    @classmethod
+    def of(cls, title: str, payload: str, row: int) -> Song:
+        """The song of a row: its title, its request (JSON, morph options among its fields), its row number."""
+        request = json.loads(payload)
+        flat = {**{name: value for name, value in request.items() if name != "morph"}, **request.get("morph", {})}
+        return cls(fingerprint(title), {name: fingerprint(value) for name, value in flat.items()}, row)
+
+    def dumps(self) -> str:
+        """The song as an entry's ``song`` column keeps it (its title has a column of its own, to be looked up)."""
+        return json.dumps({"fields": dict(self.fields), "row": self.row}, sort_keys=True)
+
+    @classmethod
+    def loads(cls, title: str, text: str) -> Song:
+        stored = json.loads(text)
+        return cls(title, dict(stored["fields"]), int(stored["row"]))
+
+
+def fingerprint(value: object) -> str:
+    """A keyed fingerprint of a title or a field's value (BLAKE2b keyed with batchgen's own key, 128 bits): equal
+    values, equal fingerprints; the value itself is never kept. Cheap, as each claim computes a row's."""
+    if isinstance(value, str):
+        text = f"s{value}"
+    elif value is None or isinstance(value, int | float):  # bool among them: repr tells True from 1
+        text = f"n{value!r}"
+    else:
+        text = f"j{json.dumps(value, sort_keys=True)}"
+    return hashlib.blake2b(text.encode(), key=SONG_KEY, digest_size=SONG_BYTES).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +74,8 @@ class Sent:
     """What the ledger knows of one row key sent to one output: when, in which state, with which job ids.
 
     ``journal`` and ``seq`` name the journal write that claimed it, ``machine`` the machine that wrote it
-    (:func:`batchgen.paths.machine_id`); each is empty or None for entries of older versions.
+    (:func:`batchgen.paths.machine_id`), ``song`` the row it was (:class:`Song`); each is empty or None for
+    entries of older versions.
     """
 
     key: str
@@ -39,6 +86,7 @@ class Sent:
     journal: str | None = None
     seq: int | None = None
     machine: str | None = None
+    song: Song | None = None
 
     def owned(self, output: str, journal: str) -> bool:
         """Whether this entry is the claim of ``journal`` at ``output``: only then is it a run's own.
@@ -76,7 +124,8 @@ class Entry:
 class Batch:
     """One ledger transaction: rows to claim (about to be sent) and entries to bring up to date.
 
-    ``blocking`` are the states of another output's entry that make a claim fail.
+    ``blocking`` are the states of another output's entry that make a claim fail; ``songs`` the rows that claims
+    and new entries are of, by key (an entry without one is never taken for an earlier version of an edited row).
     """
 
     claims: Sequence[str] = ()
@@ -85,6 +134,7 @@ class Batch:
     journal: str | None = None
     seq: int | None = None
     blocking: frozenset[str] = field(default=BILLED)
+    songs: Mapping[str, Song] = field(default_factory=dict)
 
 
 class LedgerError(JournalError):
@@ -131,6 +181,11 @@ class Ledger(Protocol):
         first."""
         ...
 
+    def lookup_titles(self, titles: Iterable[str]) -> list[Sent]:
+        """Every billed entry of this provider whose row had one of ``titles`` (:attr:`Song.title`), whatever
+        output it went to, oldest first: the rows an edited row may be a new version of."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -161,6 +216,27 @@ def ledger_url(url: str | None) -> str | None:
     if importlib.util.find_spec("psycopg") is None:
         raise UsageError("a team ledger needs psycopg: pip install 'batchgen[postgres]'", setting="ledger")
     return value
+
+
+def sent_from(values: Sequence[object], sent_at: str, job_ids: tuple[str, ...]) -> Sent:
+    """A :class:`Sent` from a row of :data:`SENT_COLUMNS` whose time and ids each backend has read its way."""
+    key, output, state, _, _, journal, seq, machine, title, song = values
+    return Sent(
+        str(key),
+        str(output),
+        str(state),
+        sent_at,
+        job_ids,
+        str(journal) if journal else None,
+        None if seq is None else int(str(seq)),
+        None if machine is None else str(machine),
+        Song.loads(str(title), str(song)) if title and song else None,
+    )
+
+
+def song_columns(song: Song | None) -> tuple[str | None, str | None]:
+    """An entry's ``title`` and ``song`` columns, in either backend."""
+    return (song.title, song.dumps()) if song is not None else (None, None)
 
 
 def respell(host: str) -> str:

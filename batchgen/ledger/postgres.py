@@ -37,11 +37,14 @@ from .base import (
     LedgerDown,
     LedgerError,
     Sent,
+    Song,
     respell,
+    sent_from,
+    song_columns,
     without_password,
 )
 
-VERSION = 2
+VERSION = 3
 CONNECT_S = 5  # a ledger out of reach is noticed within seconds, at the start and mid-run
 STATEMENT_MS, LOCK_MS = 10_000, 5_000
 ANSWER_S = 15.0  # a server that stops answering altogether (a frozen process) is cut off after this long
@@ -55,7 +58,8 @@ _CONFLICTS = (errors.UniqueViolation, errors.DeadlockDetected, errors.Serializat
 # One tuple of statements per version: a newer batchgen appends, and never edits what is released. Version 2
 # makes each journal's entries its own (the journal joins the key), records the account and the machine, and
 # lets one exclusive entry per account and row key too; its hosts are then rewritten in one spelling
-# (:meth:`PostgresLedger._respell`).
+# (:meth:`PostgresLedger._respell`). Version 3 records the row each entry is of (:class:`~.base.Song`), found by
+# its title: older entries have none, and are never taken for an earlier version of an edited row.
 _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
     (
         """CREATE TABLE batchgen_sent (
@@ -73,6 +77,10 @@ _MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
         "CREATE UNIQUE INDEX batchgen_sent_account ON batchgen_sent (account, key) WHERE exclusive",
         "CREATE INDEX batchgen_sent_key ON batchgen_sent (key)",  # a row's entries at any host or account
     ),
+    (
+        "ALTER TABLE batchgen_sent ADD COLUMN title TEXT, ADD COLUMN song TEXT",
+        "CREATE INDEX batchgen_sent_title ON batchgen_sent (title)",
+    ),
 )
 _PROVIDER = "key = ANY(%(keys)s) AND (host = %(host)s OR account = %(account)s)"  # either matches
 _MINE = "output = %(output)s AND journal = %(journal)s"
@@ -83,23 +91,29 @@ _HOLDERS = f"""SELECT DISTINCT ON (key) {SENT_COLUMNS} FROM batchgen_sent
 _YIELD = f"""UPDATE batchgen_sent SET exclusive = FALSE WHERE {_PROVIDER} AND exclusive
     AND CASE WHEN {_MINE} THEN host <> %(host)s ELSE NOT state = ANY(%(blocking)s) END"""
 _CLAIM = """INSERT INTO batchgen_sent
-        (host, key, output, journal, state, sent_at, seq, exclusive, account, machine)
+        (host, key, output, journal, state, sent_at, seq, exclusive, account, machine, title, song)
     SELECT %(host)s, claimed, %(output)s, %(journal)s, 'in_flight', %(at)s::timestamptz, %(seq)s::bigint,
-        %(exclusive)s, %(account)s, %(machine)s FROM unnest(%(keys)s::text[]) AS claimed
+        %(exclusive)s, %(account)s, %(machine)s, title, song
+    FROM unnest(%(keys)s::text[], %(titles)s::text[], %(songs)s::text[]) AS claimed (claimed, title, song)
     ON CONFLICT (host, key, output, journal) DO UPDATE SET state = 'in_flight', sent_at = excluded.sent_at,
         seq = excluded.seq, exclusive = batchgen_sent.exclusive OR excluded.exclusive,
-        account = excluded.account, machine = excluded.machine
+        account = excluded.account, machine = excluded.machine,
+        title = COALESCE(excluded.title, batchgen_sent.title), song = COALESCE(excluded.song, batchgen_sent.song)
     WHERE batchgen_sent.state <> 'done'"""
 _RELEASE = """DELETE FROM batchgen_sent WHERE key = %(key)s AND (host = %(host)s OR account = %(account)s)
     AND output = %(output)s AND journal = %(journal)s AND state <> 'done'"""
-_ENTRY = """INSERT INTO batchgen_sent (host, key, output, journal, state, sent_at, job_ids, account, machine, exclusive)
+_ENTRY = """INSERT INTO batchgen_sent
+        (host, key, output, journal, state, sent_at, job_ids, account, machine, title, song, exclusive)
     VALUES (%(host)s, %(key)s, %(output)s, %(journal)s, %(state)s, %(at)s, %(ids)s, %(account)s, %(machine)s,
-        NOT EXISTS (SELECT 1 FROM batchgen_sent WHERE key = %(key)s AND exclusive
+        %(title)s, %(song)s, NOT EXISTS (SELECT 1 FROM batchgen_sent WHERE key = %(key)s AND exclusive
             AND (host = %(host)s OR account = %(account)s)))
     ON CONFLICT (host, key, output, journal) DO UPDATE SET state = excluded.state,
-        job_ids = COALESCE(excluded.job_ids, batchgen_sent.job_ids)
+        job_ids = COALESCE(excluded.job_ids, batchgen_sent.job_ids),
+        title = COALESCE(excluded.title, batchgen_sent.title), song = COALESCE(excluded.song, batchgen_sent.song)
     WHERE batchgen_sent.state <> 'done'"""
 _LOOKUP = f"SELECT {SENT_COLUMNS} FROM batchgen_sent WHERE {_PROVIDER} AND state = ANY(%(billed)s) ORDER BY sent_at"
+_TITLES = f"""SELECT {SENT_COLUMNS} FROM batchgen_sent WHERE title = ANY(%(titles)s)
+    AND (host = %(host)s OR account = %(account)s) AND state = ANY(%(billed)s) ORDER BY sent_at"""
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
@@ -134,6 +148,11 @@ class PostgresLedger:
         found = self._run(lambda db: db.execute(_LOOKUP, wanted).fetchall())
         return [_sent(values) for values in found]
 
+    def lookup_titles(self, titles: Iterable[str]) -> list[Sent]:
+        wanted = {**self._provider(()), "titles": sorted(set(titles)), "billed": sorted(BILLED)}
+        found = self._run(lambda db: db.execute(_TITLES, wanted).fetchall())
+        return [_sent(values) for values in found]
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -150,7 +169,7 @@ class PostgresLedger:
         if batch.entries:
             with db.pipeline():
                 for entry in batch.entries:
-                    self._apply(db, entry, mine)
+                    self._apply(db, entry, mine, batch.songs.get(entry.key))
         keys = sorted(set(batch.claims))  # one order on every machine: two claims of many rows never deadlock
         failed: dict[str, Sent] = {}
         blocking = sorted(batch.blocking)
@@ -161,17 +180,25 @@ class PostgresLedger:
         if free and blocking:  # an exclusive claim
             db.execute(_YIELD, {**mine, **self._provider(free), "blocking": blocking})
         if free:
-            claim = {"at": batch.at, "seq": batch.seq, "exclusive": bool(blocking), "keys": free}
+            songs = [song_columns(batch.songs.get(key)) for key in free]
+            claim: dict[str, Any] = {"at": batch.at, "seq": batch.seq, "exclusive": bool(blocking), "keys": free}
+            claim |= {"titles": [title for title, _ in songs], "songs": [song for _, song in songs]}
             db.execute(_CLAIM, {**mine, **claim})
         return failed
 
-    def _apply(self, db: Connection, entry: Entry, mine: dict[str, Any]) -> None:
+    def _apply(self, db: Connection, entry: Entry, mine: dict[str, Any], song: Song | None) -> None:
         if entry.taken_from is not None:
             db.execute(_RELEASE, {**mine, "key": entry.key, "journal": entry.taken_from})
         if entry.state == RELEASED:
             db.execute(_RELEASE, {**mine, "key": entry.key})
             return
-        values = {"key": entry.key, "state": entry.state, "at": entry.at, "ids": list(entry.job_ids) or None}
+        values: dict[str, Any] = {
+            "key": entry.key,
+            "state": entry.state,
+            "at": entry.at,
+            "ids": list(entry.job_ids) or None,
+        }
+        values["title"], values["song"] = song_columns(song)
         db.execute(_ENTRY, {**mine, **values})
 
     def _migrate(self, db: Connection) -> None:
@@ -286,5 +313,4 @@ class _Watchdog:
 
 
 def _sent(values: tuple[Any, ...]) -> Sent:
-    key, output, state, sent_at, job_ids, journal, seq, machine = values
-    return Sent(key, output, state, sent_at.isoformat(), tuple(job_ids or ()), journal or None, seq, machine)
+    return sent_from(values, values[3].isoformat(), tuple(values[4] or ()))

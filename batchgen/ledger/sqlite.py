@@ -16,15 +16,29 @@ from pathlib import Path
 
 from ..environment import STATE_ENV
 from ..system import sqlite_durable
-from .base import BILLED, RELEASED, SENT_COLUMNS, Batch, Entry, LedgerError, Sent, respell
+from .base import (
+    BILLED,
+    RELEASED,
+    SENT_COLUMNS,
+    Batch,
+    Entry,
+    LedgerError,
+    Sent,
+    Song,
+    respell,
+    sent_from,
+    song_columns,
+)
 
 LEDGER_FILE = "ledger.sqlite"
-VERSION = 3
+VERSION = 4
 BUSY_MS = 60_000  # another run's transaction is short; a minute covers a slow disk
 
 # Version 1 (no user_version) had no claim identity; version 2 added the journal and write sequence of a claim;
 # version 3 makes each journal's entries its own (the journal joins the key), records the account and the
-# machine, and writes every host in one spelling (the entries of older versions are rewritten).
+# machine, and writes every host in one spelling (the entries of older versions are rewritten); version 4
+# records the row each entry is of (:class:`~batchgen.ledger.base.Song`), found by its title: older entries have
+# none, and are never taken for an earlier version of an edited row.
 _TABLE = """
 CREATE TABLE sent (
     key TEXT NOT NULL, host TEXT NOT NULL, output TEXT NOT NULL, journal TEXT NOT NULL DEFAULT '',
@@ -41,6 +55,11 @@ _V3 = (
        SELECT key, batchgen_host(host), output, COALESCE(journal, ''), state, sent_at, job_ids, seq
        FROM sent_before_v3 ORDER BY state = 'done' DESC, sent_at""",
     "DROP TABLE sent_before_v3",
+)
+_V4 = (
+    "ALTER TABLE sent ADD COLUMN title TEXT",
+    "ALTER TABLE sent ADD COLUMN song TEXT",
+    "CREATE INDEX sent_title ON sent (title)",
 )
 _PROVIDER = "key=? AND (host=? OR account=?)"  # another entry of this row at the same provider: either matches
 
@@ -79,12 +98,14 @@ class SqliteLedger:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(sent)")}
             if not columns:
                 self.db.execute(_TABLE)
-            else:
+            elif "machine" not in columns:
                 if "seq" not in columns:
                     for statement in _V2:
                         self.db.execute(statement)
                 for statement in _V3:
                     self.db.execute(statement)
+            for statement in _V4:
+                self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={VERSION}")
 
     def write(self, batch: Batch) -> dict[str, Sent]:
@@ -93,20 +114,23 @@ class SqliteLedger:
         try:
             with self._transaction():
                 for entry in batch.entries:  # first: a row released and claimed again stays claimed
-                    self._apply(entry, journal)
+                    self._apply(entry, journal, batch.songs.get(entry.key))
                 for key in batch.claims:
                     holder = self._holder(key, journal, batch.blocking)
                     if holder is not None:
                         failed[key] = holder
                         continue
+                    song = song_columns(batch.songs.get(key))
                     self.db.execute(
-                        """INSERT INTO sent (key, host, output, journal, state, sent_at, seq, account, machine)
-                           VALUES (?, ?, ?, ?, 'in_flight', ?, ?, ?, ?)
+                        """INSERT INTO sent
+                               (key, host, output, journal, state, sent_at, seq, account, machine, title, song)
+                           VALUES (?, ?, ?, ?, 'in_flight', ?, ?, ?, ?, ?, ?)
                            ON CONFLICT (key, host, output, journal) DO UPDATE SET state='in_flight',
                                sent_at=excluded.sent_at, seq=excluded.seq, account=excluded.account,
-                               machine=excluded.machine
+                               machine=excluded.machine, title=COALESCE(excluded.title, title),
+                               song=COALESCE(excluded.song, song)
                            WHERE state != 'done'""",
-                        (key, self.host, self.output, journal, batch.at, batch.seq, self.account, self.machine),
+                        (key, self.host, self.output, journal, batch.at, batch.seq, self.account, self.machine, *song),
                     )
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot write the ledger of sent rows {self.where} ({exc})") from None
@@ -123,7 +147,7 @@ class SqliteLedger:
         ).fetchone()
         return _sent(found) if found else None
 
-    def _apply(self, entry: Entry, journal: str) -> None:
+    def _apply(self, entry: Entry, journal: str, song: Song | None) -> None:
         if entry.taken_from is not None:
             self._release(entry.key, entry.taken_from)
         if entry.state == RELEASED:
@@ -132,12 +156,13 @@ class SqliteLedger:
         where = (entry.key, self.host, self.output, journal)
         ids = json.dumps(list(entry.job_ids)) if entry.job_ids else None
         self.db.execute(
-            """INSERT INTO sent (key, host, output, journal, state, sent_at, job_ids, account, machine)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO sent (key, host, output, journal, state, sent_at, job_ids, account, machine, title, song)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (key, host, output, journal) DO UPDATE SET state=excluded.state,
-                   job_ids=COALESCE(excluded.job_ids, job_ids)
+                   job_ids=COALESCE(excluded.job_ids, job_ids), title=COALESCE(excluded.title, title),
+                   song=COALESCE(excluded.song, song)
                WHERE state != 'done'""",
-            (*where, entry.state, entry.at, ids, self.account, self.machine),
+            (*where, entry.state, entry.at, ids, self.account, self.machine, *song_columns(song)),
         )
 
     def _release(self, key: str, journal: str) -> None:
@@ -148,14 +173,21 @@ class SqliteLedger:
         )
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
+        return self._billed(_PROVIDER, keys)
+
+    def lookup_titles(self, titles: Iterable[str]) -> list[Sent]:
+        return self._billed("title=? AND (host=? OR account=?)", titles)
+
+    def _billed(self, where: str, values: Iterable[str]) -> list[Sent]:
+        """The billed entries of this provider that ``where`` picks, for each of ``values``, oldest first."""
         found: list[Sent] = []
         try:
-            for key in set(keys):
+            for value in set(values):
                 cursor = self.db.execute(
-                    f"SELECT {SENT_COLUMNS} FROM sent WHERE {_PROVIDER} AND state IN ({', '.join('?' * len(BILLED))})",
-                    (key, self.host, self.account, *sorted(BILLED)),
+                    f"SELECT {SENT_COLUMNS} FROM sent WHERE {where} AND state IN ({', '.join('?' * len(BILLED))})",
+                    (value, self.host, self.account, *sorted(BILLED)),
                 )
-                found.extend(_sent(values) for values in cursor)
+                found.extend(map(_sent, cursor))
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot read the ledger of sent rows {self.where} ({exc})") from None
         return sorted(found, key=lambda sent: sent.sent_at)
@@ -175,14 +207,5 @@ class SqliteLedger:
 
 
 def _sent(values: tuple[object, ...]) -> Sent:
-    key, output, state, sent_at, job_ids, journal, seq, machine = values
-    return Sent(
-        str(key),
-        str(output),
-        str(state),
-        str(sent_at),
-        tuple(json.loads(str(job_ids))) if job_ids else (),
-        str(journal) if journal else None,
-        None if seq is None else int(str(seq)),
-        None if machine is None else str(machine),
-    )
+    job_ids = values[4]
+    return sent_from(values, str(values[3]), tuple(json.loads(str(job_ids))) if job_ids else ())

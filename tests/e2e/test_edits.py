@@ -261,10 +261,6 @@ def test_rows_in_flight_at_a_kill_9_and_then_edited_are_changed_not_sent(tmp_pat
     assert changed == set(flying)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ledger keeps no title: an edit is seen for this output only (needs a title fingerprint per entry)",
-)
 def test_an_edit_an_inserted_row_moved_into_another_shards_output_is_not_sent(tmp_path, start_simulator) -> None:
     """Shards by row number to two outputs; a row inserted at the top moves an edited row across the boundary:
     the edit is still an edit of a paid song, and the other output's run must not bill it again."""
@@ -276,6 +272,70 @@ def test_an_edit_an_inserted_row_moved_into_another_shards_output_is_not_sent(tm
     code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7-12"))
     assert [entry["body"]["title"] for entry in server.simulator.accepted[10:]] == ["Inserted"], err
     assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err
+    assert "--resend-changed" in err
+    args = run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7-12", "--resend-changed")
+    code, err = finish(*args)
+    assert code == 0, err
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[11:]] == ["words 5 fixed"]
+
+
+def test_an_edit_sent_before_the_output_and_its_journal_were_deleted_is_changed_not_sent(
+    tmp_path, start_simulator
+) -> None:
+    """The output and its journal are gone, the ledger is kept: the done rows come back from the ledger, and an
+    edited row (a new key) is known by its title's fingerprint there, wherever it now stands."""
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), output, server.url))[0] == 0
+    for path in tmp_path.glob("out.*"):
+        path.unlink()
+    sheet = [("Inserted", "new words"), *_edit(ED, "Ed 005")]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url))
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[10:]] == ["Inserted"], err
+    assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err
+    assert "--resend-changed" in err
+    assert [line["row"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"] == ["7"]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url, "--resend-changed"))
+    assert code == 0, err
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[11:]] == ["words 5 fixed"]
+    no_duplicates(server)
+
+
+def test_a_ledger_rebuilt_from_a_journal_knows_the_songs_it_sent(tmp_path, start_simulator, state_dir) -> None:
+    """The ledger lost (a new state folder), the journal kept: the next run on that output writes its rows back
+    with their fingerprints, so an edit moved into another shard is still known."""
+    server = start_simulator()
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    for path in state_dir.glob("ledger.sqlite*"):
+        path.unlink()
+    assert finish(*run_args(_ed_sheet(tmp_path, ED), tmp_path / "a.csv", server.url, "--rows", "2-6"))[0] == 0
+    sheet = [("Inserted", "new words"), *_edit(ED[:5], "Ed 005")]  # Ed 005 was row 6 (shard a), now row 7
+    code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--rows", "7"))
+    assert code == 1 and f"row 7: lyrics changed since it was sent on {TODAY}" in err, err
+    assert len(server.simulator.accepted) == 5
+
+
+def test_takes_of_one_title_in_shards_to_two_outputs_are_not_edits_of_each_other(tmp_path, start_simulator) -> None:
+    """Rows that only look alike (one title, both still in the sheet) are two songs, whichever output sent the
+    first: the ledger's fingerprints match an edit, never a row of the input."""
+    server = start_simulator()
+    takes = [("Intro", "words a"), ("Song A", "words b"), ("Intro", "words c"), ("Song B", "words d")]
+    assert finish(*run_args(_ed_sheet(tmp_path, takes), tmp_path / "a.csv", server.url, "--rows", "2-3"))[0] == 0
+    code, err = finish(*run_args(_ed_sheet(tmp_path, takes), tmp_path / "b.csv", server.url, "--rows", "4-5"))
+    assert code == 0 and "changed" not in err, err
+    assert len(server.simulator.accepted) == 4
+
+
+def test_a_song_of_another_sheet_sharing_a_title_sent_before_is_another_song(tmp_path, start_simulator) -> None:
+    """Two albums, each with its ``Intro``, each to its own output: the outputs share no row, only a title, so
+    the second ``Intro`` is a new song, not an edit of the first."""
+    server = start_simulator()
+    first = [("Intro", "album one"), ("Ed 001", "words 1")]
+    assert finish(*run_args(_ed_sheet(tmp_path, first), tmp_path / "one.csv", server.url))[0] == 0
+    second = [("Intro", "album two"), ("Ed 002", "words 2")]
+    code, err = finish(*run_args(_ed_sheet(tmp_path, second), tmp_path / "two.csv", server.url))
+    assert code == 0 and "changed" not in err, err
+    assert len(server.simulator.accepted) == 4
 
 
 def test_an_edit_of_a_row_skipped_as_sent_elsewhere_is_changed_not_sent(tmp_path, start_simulator) -> None:

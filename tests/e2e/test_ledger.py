@@ -21,7 +21,18 @@ from batchgen.errors import UnreachableError
 from batchgen.journal import Journal, NewRow, row_keys
 from batchgen.journal.group import GroupCommit
 from batchgen.journal.store import done
-from batchgen.ledger import BILLED, RELEASED, Batch, Entry, Ledger, LedgerDown, LedgerError, Sent, blocking_states
+from batchgen.ledger import (
+    BILLED,
+    RELEASED,
+    Batch,
+    Entry,
+    Ledger,
+    LedgerDown,
+    LedgerError,
+    Sent,
+    Song,
+    blocking_states,
+)
 from batchgen.ledger import open_ledger as open_any
 
 from ..support.pgserver import PASSWORD, PostgresServer, free_port
@@ -227,6 +238,59 @@ def test_a_journal_claims_its_row_again_under_another_host_of_its_account(open_l
     assert claim(open_ledger("/b.xlsx", account="account-1"), "k1", journal="journal-2") == {"k1"}
 
 
+def song(title: str, lyrics: str, row: int) -> Song:
+    return Song.of(title, json.dumps({"title": title, "tag": "pop", "lyrics": lyrics}), row)
+
+
+def test_an_entry_keeps_its_rows_fingerprints_found_by_title_from_any_output(open_ledger: Opener) -> None:
+    """What an edited row (a new key) is matched with: the songs other outputs sent, by the provider's host or
+    its account; never the title or the lyrics themselves."""
+    a, b = open_ledger("/a.xlsx", account="account-1"), open_ledger("/b.xlsx", account="account-1")
+    intro, outro = song("Intro", "la la", 2), song("Outro", "bye", 3)
+    a.write(Batch(["k1", "k2"], (), AT, "journal-1", 1, BILLED, {"k1": intro, "k2": outro}))
+    settle(a, Entry("k2", RELEASED, AT))  # refused: never billed
+    b.write(Batch(entries=[Entry("k3", "done", LATER, ("id-3",))], journal="journal-2", songs={"k3": intro}))
+    found = b.lookup_titles([intro.title, song("Other", "la la", 2).title])
+    assert [(sent.key, sent.output, sent.song) for sent in found] == [("k1", a.output, intro), ("k3", b.output, intro)]
+    assert b.lookup_titles([outro.title]) == []
+    alias = open_ledger("/c.xlsx", host="https://api-alias.example.com", account="account-1")
+    assert [sent.key for sent in alias.lookup_titles([intro.title])] == ["k1", "k3"]
+    assert open_ledger("/d.xlsx", host="https://elsewhere.example.com").lookup_titles([intro.title]) == []
+    settle(a, Entry("k1", "done", LATER, ("id-1",)))  # an answer keeps the fingerprints of its claim
+    assert [sent.song for sent in a.lookup(["k1"])] == [intro]
+
+
+def test_a_sqlite_ledger_of_version_3_is_upgraded_and_its_entries_match_no_edit(tmp_path: Path) -> None:
+    """What batchgen wrote before rows had fingerprints: kept, still blocking, never taken for an edit's."""
+    import sqlite3
+
+    from batchgen.ledger.sqlite import _TABLE, LEDGER_FILE
+
+    folder = tmp_path / "state"
+    folder.mkdir()
+    with sqlite3.connect(folder / LEDGER_FILE) as db:
+        db.execute(_TABLE)
+        db.execute(
+            "INSERT INTO sent (key, host, output, journal, state, sent_at, job_ids) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("k1", HOST, "/a.xlsx", "journal-1", "done", AT, '["id-1"]'),
+        )
+        db.execute("PRAGMA user_version=3")
+    db.close()
+    ledger = open_any(HOST, "/b.xlsx", folder)
+    try:
+        ((before,),) = [ledger.lookup(["k1"])]
+        assert (before.output, before.job_ids, before.song) == ("/a.xlsx", ("id-1",), None)
+        assert claim(ledger, "k1") == {"k1"}
+        intro = song("Intro", "la", 2)
+        ledger.write(Batch(["k2"], (), LATER, "journal-2", 1, BILLED, {"k2": intro}))
+        assert [sent.key for sent in ledger.lookup_titles([intro.title])] == ["k2"]
+    finally:
+        ledger.close()
+    with sqlite3.connect(folder / LEDGER_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+    db.close()
+
+
 class Unreachable:
     """A team ledger whose server went away: every write fails, as a dropped connection does."""
 
@@ -241,6 +305,9 @@ class Unreachable:
         raise LedgerDown(f"the team ledger {self.where} cannot be used", self.where)
 
     def lookup(self, keys: Iterable[str]) -> list[Sent]:
+        return []
+
+    def lookup_titles(self, titles: Iterable[str]) -> list[Sent]:
         return []
 
     def close(self) -> None: ...
@@ -294,9 +361,10 @@ def test_the_schema_is_made_on_first_use_versioned_and_a_newer_one_refused(ledge
         assert db.execute("SELECT version, by FROM batchgen_migrations").fetchall() == [
             (1, "batchgen"),
             (2, "batchgen"),
+            (3, "batchgen"),
         ]
-        db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (3, 'batchgen 9.0')")
-    with pytest.raises(LedgerError, match=r"written by a newer batchgen \(ledger version 3\); upgrade batchgen"):
+        db.execute("INSERT INTO batchgen_migrations (version, by) VALUES (4, 'batchgen 9.0')")
+    with pytest.raises(LedgerError, match=r"written by a newer batchgen \(ledger version 4\); upgrade batchgen"):
         open_any(HOST, "/x.xlsx", tmp_path, ledger_url)
 
 
@@ -323,6 +391,37 @@ def test_a_team_ledger_of_version_1_is_upgraded_with_its_hosts_in_one_spelling(l
         assert claim(ledger, "k", "k2") == {"k"}
     finally:
         ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_team_ledger_of_version_2_is_upgraded_and_its_entries_match_no_edit(ledger_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from batchgen.ledger.postgres import _MIGRATIONS
+
+    with psycopg.connect(ledger_url, autocommit=True) as db:  # what batchgen made before rows had fingerprints
+        db.execute("CREATE TABLE batchgen_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ, by TEXT)")
+        for number, statements in enumerate(_MIGRATIONS[:2], start=1):
+            for statement in statements:
+                db.execute(statement)
+            db.execute("INSERT INTO batchgen_migrations VALUES (%s, now(), 'batchgen')", (number,))
+        db.execute(
+            "INSERT INTO batchgen_sent (host, key, output, journal, state, sent_at, job_ids, exclusive)"
+            " VALUES (%s, 'k1', 'pc:/a', 'j1', 'done', %s, %s, TRUE)",
+            (HOST, AT, ["id-1"]),
+        )
+    ledger = open_any(HOST, "/b.xlsx", tmp_path, ledger_url)
+    try:
+        ((before,),) = [ledger.lookup(["k1"])]
+        assert (before.output, before.job_ids, before.song) == ("pc:/a", ("id-1",), None)
+        assert claim(ledger, "k1") == {"k1"}
+        intro = song("Intro", "la", 2)
+        ledger.write(Batch(["k2"], (), LATER, "journal-2", 1, BILLED, {"k2": intro}))
+        assert [(sent.key, sent.song) for sent in ledger.lookup_titles([intro.title])] == [("k2", intro)]
+    finally:
+        ledger.close()
+    with psycopg.connect(ledger_url, autocommit=True) as db:
+        assert db.execute("SELECT MAX(version) FROM batchgen_migrations").fetchone() == (3,)
 
 
 @pytest.mark.postgres

@@ -21,7 +21,7 @@ from batchgen.journal import Journal, journal_path
 from batchgen.paths import real
 from batchgen.simulator import BackgroundSimulator
 
-from ..support.helpers import songs, write_xlsx
+from ..support.helpers import songs, write_csv, write_xlsx
 from ..support.pgserver import PASSWORD, PostgresServer, free_port
 from ..support.runs import API_KEY, accepted_ids, accepted_keys, read_sheet, spawn, wait_for
 
@@ -196,3 +196,32 @@ def test_the_library_records_this_machine_and_the_real_path(tmp_path: Path, star
     with psycopg.connect(ledger_url) as db:
         outputs = db.execute("SELECT DISTINCT output FROM batchgen_sent").fetchall()
     assert outputs == [(f"{socket.gethostname()}:{real(tmp_path / 'out.xlsx')}",)]
+
+
+def test_an_edit_moved_into_another_machines_shard_is_changed_not_sent(
+    tmp_path: Path, start_simulator, ledger_url: str
+) -> None:
+    """Two machines, a shard each by row number; a row inserted at the top moves an edited row into the other
+    machine's shard. The team ledger knows the song by its title's fingerprint: not billed again without
+    ``--resend-changed``."""
+    server = start_simulator()
+    one, two = machines(tmp_path, ledger_url, 2)
+
+    def sheet(rows: list[tuple[str, str]]) -> Path:
+        return write_csv(tmp_path, "title,tag,lyrics\n" + "".join(f"{title},pop,{words}\n" for title, words in rows))
+
+    ed = [(f"Ed {i:03d}", f"words {i}") for i in range(1, 11)]
+    assert [code for code, _ in wait(one.start(sheet(ed), server, "--rows", "2-6"))] == [0]
+    assert [code for code, _ in wait(two.start(sheet(ed), server, "--rows", "7-11"))] == [0]
+    edited = [
+        ("Inserted", "new words"),
+        *((title, f"{words} fixed" if title == "Ed 005" else words) for title, words in ed),
+    ]
+    assert [code for code, _ in wait(one.start(sheet(edited), server, "--rows", "2-6"))] == [0]
+    ((code, err),) = wait(two.start(sheet(edited), server, "--rows", "7-12"))
+    assert [entry["body"]["title"] for entry in server.simulator.accepted[10:]] == ["Inserted"], err
+    assert code == 1 and "row 7: lyrics changed since it was sent on" in err and "--resend-changed" in err
+    ((code, err),) = wait(two.start(sheet(edited), server, "--rows", "7-12", "--resend-changed"))
+    assert code == 0, err
+    assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[11:]] == ["words 5 fixed"]
+    billed_once(server, 12)
