@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchgen.pace import Pace, Ticket
+from batchgen.pace.outage import DOWN_AFTER
 from batchgen.simulator import QUOTA_RETRY_AFTER
 
 START = 1000.0
@@ -287,3 +288,13 @@ def answer(batch: Batch, provider: Provider, now: float, row: int, data: object)
     wait: float = retry_after if retry_after is not None else 0.5
     batch.not_before[row] = now + wait
     return wait
+
+
+def bring_down(pace: Pace, clock: Clock) -> None:
+    """One answer, then a 503 to every request for longer than an outage takes to be called one."""
+    pace.answered(pace.send(), 200)
+    pace.release()
+    for _ in range(DOWN_AFTER):
+        clock.now += 0.3
+        pace.answered(pace.send(), 503)
+        pace.release()

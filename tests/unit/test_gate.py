@@ -10,11 +10,11 @@ import re
 import pytest
 
 from batchgen.pace import Pace
-from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
+from batchgen.pace.outage import FIRST_TRY
 from batchgen.submit import Report
 from batchgen.submit.gate import Gate, Stopped
 
-from ..support.pace_sim import Clock
+from ..support.pace_sim import Clock, bring_down
 
 MESSAGE = "quota exceeded: no credits left"
 
@@ -91,12 +91,7 @@ def test_a_provider_down_is_said_with_since_when_and_the_next_try(caplog: pytest
         clock.now += seconds
 
     gate = Gate(pace, report, None, notice=shown.append, sleeper=sleeper)
-    pace.answered(pace.send(), 200)
-    pace.release()
-    for _ in range(DOWN_AFTER):
-        clock.now += 0.3
-        pace.answered(pace.send(), 503)
-        pace.release()
+    bring_down(pace, clock)
 
     async def one() -> None:
         async with gate.enter():

@@ -14,7 +14,7 @@ from batchgen.pace.model import CRUISE, FIRST_STEP, LEAST_STEP, MOST_STEP
 from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 from batchgen.pace.slots import EVEN, TOLERANCE, Slots
 
-from ..support.pace_sim import Clock, Outcome, Provider, simulate, simulate_many
+from ..support.pace_sim import Clock, Outcome, Provider, bring_down, simulate, simulate_many
 
 
 def used(outcome: Outcome, start: float, end: float, limit: float) -> float:
@@ -185,12 +185,7 @@ def test_remaining_taken_by_the_requests_in_flight_pauses_the_run_until_the_rese
 def test_a_provider_down_is_probed_by_one_request_at_a_growing_interval() -> None:
     clock = Clock()
     pace = Pace(clock=clock)
-    pace.answered(pace.send(), 200)
-    pace.release()
-    for _ in range(DOWN_AFTER):
-        clock.now += 0.3
-        pace.answered(pace.send(), 503)
-        pace.release()
+    bring_down(pace, clock)
     assert pace.down and pace.room() and pace.wait() == pytest.approx(FIRST_TRY)
     clock.now += pace.wait()
     ticket = pace.send()
