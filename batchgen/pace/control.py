@@ -37,7 +37,6 @@ class Pace:
         self.flight = Flight(ceiling)
         self.outage = Outage()
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)  # (when, status) of recent answers
-        self.sends: deque[float] = deque(maxlen=1024)
         self._resume_at: float | None = None  # a pause of the whole run ends then
         self.departures = SlotGrid(EVEN)  # when requests actually leave, their claims synced
 
@@ -78,7 +77,6 @@ class Pace:
         self.flight.probing = model.phase.kind != "cruise"
         flight, filled = self.flight.sent()
         self.slots.take(now, self.rate)
-        self.sends.append(now)
         return Ticket(now, phase, flight, filled, self.rate)
 
     def departure(self) -> float:
@@ -166,7 +164,7 @@ class Pace:
         """Requests sent per second over the last round-trip (at least 50 ms)."""
         span = max(self.model.round_trip(), 0.05)
         count = 0
-        for at in reversed(self.sends):
+        for at in reversed(self.model.sends):  # (the model keeps the last second's)
             if at <= now - span:
                 break
             count += 1

@@ -63,6 +63,3 @@ class Slots:
 
     def pause(self, until: float) -> None:
         self.paused_until = max(self.paused_until, until)
-
-    def paused(self, now: float) -> bool:
-        return now < self.paused_until
