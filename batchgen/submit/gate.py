@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..pace import Pace, Ticket
@@ -74,6 +75,8 @@ class Gate:
                 if self.closed.is_set():
                     raise Stopped
                 if not self.pace.room():
+                    if self.pace.down:  # said as soon as it is known, even while a request in flight holds
+                        self._say_down()  # the one place (a connection that hangs until the provider is back)
                     self._room.clear()
                     await self._room.wait()
                     continue
@@ -125,7 +128,7 @@ class Gate:
     def _say_down(self) -> None:
         """Say once per probe that the provider is down, since when, and when the next request tries it."""
         outage, now = self.pace.outage, self.pace.clock()
-        if outage.since is None or outage.next_try == self._down_shown:
+        if outage.since is None or outage.next_try == self._down_shown or not math.isfinite(outage.next_try):
             return
         self._down_shown = outage.next_try
         wall = dt.datetime.now()
