@@ -71,9 +71,9 @@ class Pace:
         if model.starting:  # the start's rate may not run far ahead of what is sent (held back by the window)
             most = 2 * self._sending(now) + 2 * self.flight.allowed / model.round_trip()
             model.phase.rate = min(model.phase.rate, most)
-        else:
-            self.flight.follow(model.estimate, model.round_trip())
         phase = model.sent(now)
+        # room for what the start's rate, or the estimate, needs in flight
+        self.flight.follow(self.rate if model.starting else model.estimate, model.round_trip())
         self.flight.probing = model.phase.kind != "cruise"
         flight, filled = self.flight.sent()
         self.slots.take(now, self.rate)

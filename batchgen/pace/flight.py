@@ -47,5 +47,5 @@ class Flight:
             self.window *= growth
 
     def follow(self, rate: float, round_trip: float) -> None:
-        """Out of the start, the window is what the rate needs in flight, with room to spare."""
+        """The window is at least what the pace's rate needs in flight, with room to spare."""
         self.window = max(self.window, math.ceil(GAIN * rate * round_trip) + 1.0)

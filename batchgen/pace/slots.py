@@ -30,13 +30,17 @@ class SlotGrid:
     def __init__(self, floor: float) -> None:
         self.floor = floor
         self.next = float("-inf")
+        self.interval = 0.0
 
     def wait(self, now: float) -> float:
-        return self.next - now
+        """Seconds until the next slot; 0 for one at most :data:`SLACK` away when the interval is shorter than
+        a timer can wait (above 250 requests per second the grid is kept on average, not request by request)."""
+        wait = self.next - now
+        return 0.0 if wait <= SLACK and self.interval < 2 * SLACK else wait
 
     def take(self, now: float, rate: float) -> None:
-        interval = 1 / rate
-        self.next = max(self.next + interval, now + self.floor * interval)
+        self.interval = 1 / rate
+        self.next = max(self.next + self.interval, now + self.floor * self.interval)
 
 
 class Slots:
