@@ -227,7 +227,7 @@ needs_namespaces = pytest.mark.skipif(
 def test_two_machines_with_one_host_name_and_one_path_bill_every_row_once(
     tmp_path: Path, start_simulator, ledger_url: str, rows: int
 ) -> None:
-    server = start_simulator(latency_ms=150)  # runs long enough to overlap
+    server = start_simulator(latency_ms=400)  # runs long enough to overlap, however fast each starts
     source = write_xlsx(tmp_path, songs(rows))
     team = twins(tmp_path, ledger_url)
     results = ended(*[twin.start(source, server) for twin in team])

@@ -96,7 +96,7 @@ def complete(tmp_path: Path, team: list[Machine], server: BackgroundSimulator) -
 def test_machines_on_one_sheet_at_once_bill_every_row_once(
     tmp_path: Path, start_simulator, ledger_url: str, count: int, rows: int
 ) -> None:
-    server = start_simulator(latency_ms=150)  # runs long enough to overlap
+    server = start_simulator(latency_ms=400)  # runs long enough to overlap, however fast each starts
     source = write_xlsx(tmp_path, songs(rows))
     team = machines(tmp_path, ledger_url, count)
     ended = wait(*[machine.start(source, server) for machine in team])
