@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from .base import (
 
 LEDGER_FILE = "ledger.sqlite"
 VERSION = 4
+OPEN_TRIES = 20  # an open that met another run's switch to WAL is tried again, this many times at most
 BUSY_MS = 60_000  # another run's transaction is short; a minute covers a slow disk
 
 # Version 1 (no user_version) had no claim identity; version 2 added the journal and write sequence of a claim;
@@ -73,17 +75,29 @@ class SqliteLedger:
         self.where = str(folder / LEDGER_FILE)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are explicit, so a claim can take the write lock first (IMMEDIATE).
-            self.db = sqlite3.connect(self.where, isolation_level=None, check_same_thread=False)
-            self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            sqlite_durable(self.db)
-            self._migrate()
+            for attempt in range(OPEN_TRIES):
+                try:
+                    self._open()
+                    break
+                except sqlite3.OperationalError as exc:  # runs that start at once: switching an older ledger to
+                    if "locked" not in str(exc) or attempt == OPEN_TRIES - 1:  # WAL is refused at once, not waited
+                        raise
+                    if hasattr(self, "db"):
+                        self.db.close()
+                    time.sleep(0.05 * (attempt + 1))
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
                 f"cannot open the ledger of sent rows in {folder} ({exc}); set {STATE_ENV} to a writable folder"
             ) from None
+
+    def _open(self) -> None:
+        # Autocommit mode: transactions are explicit, so a claim can take the write lock first (IMMEDIATE).
+        self.db = sqlite3.connect(self.where, isolation_level=None, check_same_thread=False)
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        sqlite_durable(self.db)
+        self._migrate()
 
     def _migrate(self) -> None:
         (version,) = self.db.execute("PRAGMA user_version").fetchone()
