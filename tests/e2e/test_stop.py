@@ -72,4 +72,5 @@ def test_sigint_to_the_process_group_while_the_journal_is_written_sends_nothing(
     child = spawn(*run_args(source, output, server.url), start_new_session=True)
     wait_for(lambda: Path(f"{output}.journal").exists(), timeout=60)
     os.killpg(child.pid, signal.SIGINT)
-    stopped_before_dispatch(child, server, output)
+    stopped_before_dispatch(child, server, output)  # exit 130, the output written...
+    assert server.simulator.received == []  # ...and not one request reached the provider
