@@ -51,6 +51,11 @@ class Pace:
         """The provider is down (:class:`~.outage.Outage`): one request at a time probes it."""
         return self.outage.down
 
+    @property
+    def failing(self) -> bool:
+        """The provider is down, or failing every request for a while (:attr:`.outage.Outage.failing`)."""
+        return self.outage.failing
+
     def room(self) -> bool:
         """Whether one more request may be in flight (if not, wait for a :meth:`release`); while the provider
         is down, one request at a time."""

@@ -28,6 +28,13 @@ class Outage:
     def down(self) -> bool:
         return self.since is not None
 
+    @property
+    def failing(self) -> bool:
+        """Down, or failures enough in a row that it may be (not yet for long enough to say so): a row's attempt
+        that fails now is the outage's, not the row's (answers late under load can put the row's last attempt
+        before the outage is told)."""
+        return self.down or self.failures >= DOWN_AFTER
+
     def sent(self) -> None:
         if self.down:
             self.probing, self.next_try = True, math.inf  # one probe at a time

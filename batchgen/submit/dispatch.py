@@ -51,7 +51,9 @@ class Dispatcher:
         self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock.now)
         self.report = Report()
         self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice, clock.sleep)
-        self.retries = RetryPolicy(AttemptBudget(limits.max_attempts), down=lambda: self.pace.down)
+        self.retries = RetryPolicy(
+            AttemptBudget(limits.max_attempts), down=lambda: self.pace.down, failing=lambda: self.pace.failing
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._settler: Settler | None = None
 

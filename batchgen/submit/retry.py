@@ -45,11 +45,13 @@ class Backoff:
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """When a row is sent again and after how long. ``down`` says whether the provider is down now (the pace's
-    call): then an attempt costs the row nothing and the row waits at the gate instead of backing off."""
+    call): then the row waits at the gate instead of backing off. ``failing`` (``down`` if not given) whether it
+    is down or failing every request: then an attempt costs the row nothing."""
 
     budget: AttemptBudget
     down: Callable[[], bool]
     backoff: Backoff = Backoff()
+    failing: Callable[[], bool] | None = None
 
     def wait(self, outcome: Retryable | None, attempt: int) -> float:
         """The backoff, never shorter than the Retry-After (1 s for a 429 without); none while the provider is
@@ -71,7 +73,7 @@ class RetryPolicy:
 
         def stop(state: RetryCallState) -> bool:
             nonlocal forgiven
-            forgiven += self.down()
+            forgiven += (self.failing or self.down)()
             return not self.budget.allows(state.attempt_number, forgiven)
 
         def before_sleep(state: RetryCallState) -> None:
