@@ -4,6 +4,7 @@ state folder (ledger, rescue files, locks) for every test, so the suite never to
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,13 @@ from .support.pgserver import PostgresServer, binaries
 from .support.runs import API_KEY, run_here
 
 TRANSPORTS = ["httpx", "aiohttp"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C is Python's KeyboardInterrupt here and in every child process, even when the suite was started in
+    the background of a shell, which starts it with SIGINT ignored (and ignored is inherited; a handler is not)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass
