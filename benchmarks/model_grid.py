@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.pace_sim import Provider, simulate
 
 JITTER = {"": 0.1, "uniform": 0.5, "lognormal": 0.8}  # the model's latency spread for grid.py's jitter names
+TRANSIT = 0.003  # seconds a request may take from leaving to reaching the limiter: what the real grid shows
 
 
 def provider(cell: Cell) -> Provider:
@@ -51,6 +52,7 @@ def run(cell: Cell, seconds: float) -> tuple[float, float, int, int, bool]:
         jitter=JITTER[spread],
         seed=cell.seed,
         until=40 * seconds,
+        transit=TRANSIT,
     )
     used = cell.perfect(rows) / outcome.finished if outcome.finished else 0.0
     share = outcome.refused / max(outcome.requests, 1)

@@ -23,7 +23,8 @@ CRUISE_SECONDS, CRUISE_REQUESTS = 1.0, 8  # a cruise at least this long and this
 MOST_PATIENCE, LONGEST_CRUISE = 8.0, 8.0  # ...up to 8, and never longer than 8 s: a raised limit is found
 START_ROUND = 0.25  # seconds: the start doubles at most this often
 DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
-UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone
+UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone...
+NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no background, the cut was not deep enough
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
@@ -104,7 +105,10 @@ class Model:
             and not phase.cut
             and (
                 (not phase.accepted and phase.refused >= 2)  # nothing got through: a pause, or far too fast
-                or (phase.judges is None and self.background.exceeded(phase, 3, True))
+                or (
+                    (phase.judges is None or phase.refused > NOT_DEEP * max(phase.answers, 4))
+                    and self.background.exceeded(phase, 3, True)
+                )
             )
         ):
             if not phase.accepted and not phase.answered:

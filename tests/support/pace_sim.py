@@ -197,9 +197,12 @@ def simulate_many(
     start_rate: float | None = None,
     until: float | None = None,
     delays: list[float] | None = None,
+    transit: float = 0.0,
 ) -> list[tuple[Outcome, Pace]]:
     """Batches of ``rows[i]`` rows started together against one provider, or ``delays[i]`` seconds after the
-    first (two runs on one key seldom start in the same millisecond); ``until`` ends the model early."""
+    first (two runs on one key seldom start in the same millisecond); ``until`` ends the model early. A request
+    reaches the provider up to ``transit`` seconds after it leaves (a real client's send path and the server's
+    loop: two requests paced 1/rate apart can arrive closer, which a strict bucket refuses)."""
     clock = Clock()
     start = clock.now
     dice = random.Random(seed)
@@ -243,7 +246,7 @@ def simulate_many(
                     outcome.resent_early += 1
                 ticket = pace.send()
                 outcome.most_in_flight = max(outcome.most_in_flight, pace.flight.count)
-                reply = provider.answer(clock.now)
+                reply = provider.answer(clock.now + (transit * dice.random() if transit else 0.0))
                 provider.processing += not reply.at_once
                 outcome.requests += 1
                 outcome.sends.append((clock.now, reply.status))
