@@ -25,12 +25,12 @@ def used(outcome: Outcome, start: float, end: float, limit: float) -> float:
 
 def drive(pace: Pace, clock: Clock, statuses: str, gap: float = 0.02) -> None:
     """One request at a time, each sent as soon as the pace allows and answered ``gap`` later: ``.`` accepted,
-    ``x`` refused (429, no Retry-After)."""
+    ``x`` refused (429, no Retry-After), ``5`` failed (503)."""
     for status in statuses:
         clock.now += pace.wait()
         ticket = pace.send()
         clock.now += gap
-        pace.answered(ticket, 429 if status == "x" else 200)
+        pace.answered(ticket, {"x": 429, "5": 503}.get(status, 200))
         pace.release()
 
 
@@ -345,6 +345,16 @@ def test_a_cut_still_refused_half_the_time_goes_deeper_instead_of_being_undone(
         round(20 * limit), Provider(bucket=(limit, 0)), concurrency=concurrency, latency=latency, transit=0.003
     )
     assert outcome.refused <= 20 and outcome.requests <= round(20 * limit) + 20
+
+
+def test_a_probe_is_judged_on_what_5xx_leave_of_it() -> None:
+    pace, clock = cruising(20.0)
+    while pace.model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    probe = pace.model.phase.rate
+    for _ in range(4):  # 3 in 10 answered 503 (issue 30: 20% 429 and 10% 503 collapsed the pace)
+        drive(pace, clock, "..5.5..5..")
+    assert pace.model.estimate >= probe  # all it could get through got through: the limit is higher
 
 
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
