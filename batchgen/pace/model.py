@@ -39,6 +39,7 @@ class Model:
         self.accepted: deque[float] = deque()  # accepted answers, and sends, of the last second
         self.sends: deque[float] = deque()
         self.drain_until = -math.inf  # nothing is sent until then
+        self.start_top = 0  # the most in flight with an accepted request of the start
         self.good: float | None = None  # the highest estimate a whole cruise held at since the last cut
         self.pending: tuple[Phase, float] | None = None  # a cruise with refusals, and the estimate it had
         self.capped = 0  # a cap on requests in flight was found at this many: the window's business
@@ -92,6 +93,8 @@ class Model:
         if verdict == "accepted":
             self.srtt = latency if self.srtt is None else 0.875 * self.srtt + 0.125 * latency
             self.accepted.append(now)
+            if self.starting:
+                self.start_top = max(self.start_top, flight)
         while self.accepted and self.accepted[0] <= now - 1.0:
             self.accepted.popleft()
         phase = self._phases.get(serial)
@@ -115,8 +118,9 @@ class Model:
                 # refused at once, the accepted answers still on their way: wait for them (they tell a cap on
                 # requests in flight, refused only beyond what was accepted, from a rate)
                 self.drain_until = max(self.drain_until, now + self.round_trip())
-            elif phase.beyond:
-                self._capped(now, phase)
+            elif phase.beyond or (phase.kind == "start" and phase.low_refused > self.start_top > 0):
+                # (the start is judged round by round: a cap shows across its rounds, not within the last)
+                self._capped(now, phase, max(phase.top_accepted, self.start_top if phase.kind == "start" else 0))
             else:
                 self._cut(now, phase, rate)
         elif phase is not self.phase and phase.answered:
@@ -150,10 +154,11 @@ class Model:
             self.estimate, self.step, self.patience = probe.rate, min(2 * self.step, MOST_STEP), 1.0
             self._begin("probe", now, self.estimate * (1 + self.step))
 
-    def _capped(self, now: float, phase: Phase) -> None:
-        """A cap on requests in flight: the window takes it, the estimate is the rate it allows (a probe tries
-        one more in flight, at a rate that would need it), and refusals within the cap are a rate's."""
-        phase.cut, self.capped = True, phase.top_accepted
+    def _capped(self, now: float, phase: Phase, top: int) -> None:
+        """A cap on requests in flight (``top``, the most that were accepted): the window takes it, the estimate
+        is the rate it allows (a probe tries one more in flight, at a rate that would need it), and refusals
+        within the cap are a rate's."""
+        phase.cut, self.capped = True, top
         self.estimate, self.step = max(self.capped / self.round_trip(), MIN_RATE), FIRST_STEP
         self._begin("cruise", now, self.estimate * CRUISE)
 
