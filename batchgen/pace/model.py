@@ -24,6 +24,7 @@ MOST_PATIENCE, LONGEST_CRUISE = 8.0, 8.0  # ...up to 8, and never longer than 8 
 START_ROUND = 0.25  # seconds: the start doubles at most this often
 DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
 UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone...
+JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it
 NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no background, the cut was not deep enough
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
@@ -147,7 +148,6 @@ class Model:
             if probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
                 self.step = max(self.step / 2, LEAST_STEP)  # held back by something else (the window, rows)
                 return
-            self.background.learn(probe)
             if self.pending is not None:  # more got through above it: its refusals were not the pace's
                 self.background.learn(self.pending[0])
                 self.pending = None
@@ -206,6 +206,8 @@ class Model:
         if phase.kind != "cruise" or phase.cut:
             return
         judged = phase.judges
+        if judged is not None and phase.answers < JUDGE_LEAST:  # too few answers to judge: no one does
+            return
         if judged is not None:
             rarer = phase.refused * judged.answers * 2 < judged.refused * phase.answers
             less = phase.delivered() < UNDO * judged.delivered()  # a cut: did it cost what got through?

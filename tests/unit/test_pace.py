@@ -357,6 +357,18 @@ def test_a_probe_is_judged_on_what_5xx_leave_of_it() -> None:
     assert pace.model.estimate >= probe  # all it could get through got through: the limit is higher
 
 
+def test_a_probe_that_got_more_through_teaches_no_background() -> None:
+    pace, clock = cruising(20.0)
+    while pace.model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    share, probe = pace.model.background.share, pace.model.phase.rate
+    for _ in range(3):  # a burst allowance lets most of it through, its last requests refused
+        drive(pace, clock, "." * 12 + "x")
+    assert pace.model.estimate >= probe  # more got through
+    # the probe's refusals may be the allowance running out: only a cruise that held says what the background is
+    assert pace.model.background.share == share
+
+
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
     pace, clock = cruising(20.0)
     steps = []
