@@ -111,7 +111,7 @@ class Model:
                 (not phase.accepted and phase.refused >= 2)  # nothing got through: a pause, or far too fast
                 or (
                     (phase.judges is None or phase.refused > NOT_DEEP * max(phase.answers, 4))
-                    and self.background.exceeded(phase, 3, True)
+                    and self.background.exceeded(phase, *((2, False) if self._above_good() else (3, True)))
                 )
             )
         ):
@@ -153,6 +153,10 @@ class Model:
                 self.pending = None
             self.estimate, self.step, self.patience = probe.rate, min(2 * self.step, MOST_STEP), 1.0
             self._begin("probe", now, self.estimate * (1 + self.step))
+
+    def _above_good(self) -> bool:
+        """The estimate is a probe's, above one a whole cruise held at: a cut to that costs little."""
+        return self.good is not None and self.good < self.estimate
 
     def _capped(self, now: float, phase: Phase, top: int) -> None:
         """A cap on requests in flight (``top``, the most that were accepted): the window takes it, the estimate

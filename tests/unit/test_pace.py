@@ -369,6 +369,22 @@ def test_a_probe_that_got_more_through_teaches_no_background() -> None:
     assert pace.model.background.share == share
 
 
+def test_a_probes_success_that_does_not_last_is_given_up_after_few_refusals() -> None:
+    pace, clock = cruising(20.0)
+    drive(pace, clock, "." * 30)
+    while pace.model.phase.kind != "probe":
+        drive(pace, clock, ".")
+    while pace.model.phase.kind == "probe":  # a burst allowance lets the probes through...
+        drive(pace, clock, ".")
+    raised, good, refusals = pace.model.estimate, pace.model.good, 0
+    assert good is not None and raised > good
+    while pace.model.estimate >= raised and refusals < 10:  # ...and the cruise at their rate runs it out
+        drive(pace, clock, "....x")
+        refusals += 1
+    # a whole cruise held lower: going back there costs little, so less evidence is asked (it took 3-4)
+    assert pace.model.estimate <= good and refusals <= 2
+
+
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
     pace, clock = cruising(20.0)
     steps = []
