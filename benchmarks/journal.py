@@ -10,7 +10,6 @@ and without it.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -122,12 +121,8 @@ def night_cost(work: Path) -> list[Figure]:
     """Scenario O's batchgen run (aiohttp) with and without the night's record, alternated, medians."""
     walls: dict[bool, list[float]] = {True: [], False: []}
     cpus: dict[bool, list[float]] = {True: [], False: []}
-    ledgers = os.environ["BATCHGEN_STATE_DIR"]
     for repeat in range(REPEATS):
         for kept in (True, False) if repeat % 2 == 0 else (False, True):  # ABBA: a drifting load hits both
-            # A ledger of its own: a simulator on a port an earlier one had is the same provider to the ledger,
-            # and the rows it sent would be skipped.
-            os.environ["BATCHGEN_STATE_DIR"] = str(work / f"night_state_{kept}_{repeat}")
             with simulator("--latency-ms", str(LATENCY * 1000)) as url:
                 name = f"night_{kept}_{repeat}"
                 run = send_all(work, ROWS, url, CONCURRENCY, "aiohttp", name, () if kept else (WITHOUT_NIGHT,))
@@ -135,7 +130,6 @@ def night_cost(work: Path) -> list[Figure]:
             walls[kept].append(run.wall)
             cpus[kept].append(run.cpu)
             print(f"O-night run {repeat + 1}, night kept: {kept}: {run.wall:.2f} s, CPU {run.cpu:.2f} s", flush=True)
-    os.environ["BATCHGEN_STATE_DIR"] = ledgers
     kept, without = statistics.median(walls[True]), statistics.median(walls[False])
     paired = statistics.median(a / b for a, b in zip(walls[True], walls[False], strict=True)) - 1
     cpu = statistics.median(cpus[True]) / statistics.median(cpus[False]) - 1  # steadier than wall on a busy machine

@@ -28,12 +28,12 @@ def send_all(
     work: Path, rows: int, url: str, concurrency: int, transport: str, name: str, launcher: Sequence[str] = ()
 ) -> Child:
     """``batchgen run`` of ``rows`` generated rows to a new output ``name``, as a user runs it (or through
-    ``launcher``, Python code that runs the command line given in ``sys.argv[1:]``)."""
+    ``launcher``, Python code that runs the command line given in ``sys.argv[1:]``), with a ledger of its own:
+    a simulator on a port an earlier one had is the same provider to the ledger, which would skip the rows."""
     args: list[str | Path] = ["run", inputs(work, rows), "-o", work / f"{name}.xlsx", "--base-url", url, "-q"]
     args += ["--concurrency", str(concurrency), "--transport", transport]
-    if launcher:
-        return child([sys.executable, "-c", *launcher, *args], {"BATCHGEN_API_KEY": KEY})
-    return batchgen(*args)
+    runner = [sys.executable, "-c", *launcher] if launcher else [sys.executable, "-m", "batchgen"]
+    return child([*runner, *args], {"BATCHGEN_API_KEY": KEY, "BATCHGEN_STATE_DIR": str(work / f"{name}.state")})
 
 
 def littles_law(work: Path) -> list[Figure]:

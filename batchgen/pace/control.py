@@ -13,6 +13,8 @@ from .model import Model
 from .outage import Outage
 from .slots import EVEN, SlotGrid, Slots, Ticket
 
+START_RATE = 16.0  # requests per second the start doubles from, whatever the concurrency: a faster one overshoots
+# a low limit by more than its round-trip's requests before the first refusal is back (measured on the model grid)
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 ROUND_LEAST = 4  # answers that make a round's evidence, when a round-trip holds fewer
 STORM_LEAST = 8  # answers that make a storm of 5xx, which the rows' own backoff handles until it is clear
@@ -26,7 +28,7 @@ class Pace:
         self,
         cap: float | None = None,
         *,
-        start: float = 64.0,
+        start: float = START_RATE,
         ceiling: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):

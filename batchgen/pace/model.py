@@ -68,8 +68,8 @@ class Model:
     def sent(self, now: float) -> int:
         """Count a request in the phase it belongs to (moving on when one has sent enough); its serial."""
         phase, cruised = self.phase, now - self._cruise_began
-        if phase.kind == "start" and now - phase.first >= max(self.round_trip(), START_ROUND):
-            self._begin("start", now, phase.rate)  # the start is judged round by round
+        if phase.kind == "start" and now - phase.first >= max(self.round_trip(), START_ROUND) and not phase.refused:
+            self._begin("start", now, phase.rate)  # the start is judged round by round, a round with refusals on
         elif phase.kind == "cruise" and (
             cruised >= LONGEST_CRUISE
             or (phase.sent >= CRUISE_REQUESTS * self.patience and cruised >= CRUISE_SECONDS * self.patience)
