@@ -1,0 +1,59 @@
+"""Mixed refusals (issue #30, item 8): 20% 429 with a Retry-After plus 10% 503, against the 20% 429 alone, in the
+model (``tests/support/pace_sim.py``) over a grid of latencies, concurrencies and seeds. Target: within 2x.
+
+    python benchmarks/mixed_refusals.py
+    python benchmarks/mixed_refusals.py --rows 3000 --seeds 1 2 3
+
+Each cell is the wall time of ``--rows`` rows with both kinds of refusal over the wall time with the 429s alone,
+same seed; the exit code is 0 only when every cell is within the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.pace_sim import Provider, simulate
+
+TARGET = 2.0
+P429, P5XX, RETRY_AFTER = 0.2, 0.1, 2.0
+
+
+def ratio(rows: int, latency: float, concurrency: int, seed: int) -> float:
+    """Wall with 429s and 503s over wall with the 429s alone."""
+    walls = []
+    for p5xx in (P5XX, 0.0):
+        provider = Provider(p429=P429, p5xx=p5xx, retry_after=RETRY_AFTER, seed=seed)
+        outcome, _pace = simulate(rows, provider, concurrency=concurrency, latency=latency, seed=seed)
+        assert outcome.done == rows
+        walls.append(outcome.wall)
+    return walls[0] / walls[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--latencies", nargs="+", type=float, default=[0.05, 0.2, 0.5], help="seconds")
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[4, 8, 16])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6])
+    args = parser.parse_args()
+    ratios = []
+    for latency, concurrency in itertools.product(args.latencies, args.concurrency):
+        cell = [ratio(args.rows, latency, concurrency, seed) for seed in args.seeds]
+        ratios += cell
+        figures = " ".join(f"{r:.2f}" for r in cell)
+        print(f"{args.rows} rows, {latency * 1000:.0f} ms, c={concurrency}: {figures} (worst {max(cell):.2f}x)")
+    over = sum(r > TARGET for r in ratios)
+    print(
+        f"median {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x, "
+        f"{over} of {len(ratios)} over {TARGET:g}x (target: none)"
+    )
+    return 0 if over == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
