@@ -20,7 +20,7 @@ ROWS = 80
 def test_an_outage_costs_no_row_its_attempts_and_about_one_request_per_row(
     tmp_path: Path, start_simulator, cli, transport: str, refuse: bool
 ) -> None:
-    server = start_simulator(latency_ms=100, limits=ProviderLimits(outage=Downtime(1.0, 7.0, refuse=refuse)))
+    server = start_simulator(latency_ms=100, limits=ProviderLimits(outage=Downtime(1.0, 4.0, refuse=refuse)))
     output = tmp_path / "out.xlsx"
     result = cli(
         "run", write_xlsx(tmp_path, songs(ROWS)), "-o", output, "--base-url", server.url,
