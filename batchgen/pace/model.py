@@ -24,8 +24,8 @@ MOST_PATIENCE, LONGEST_CRUISE = 8.0, 8.0  # ...up to 8, and never longer than 8 
 START_ROUND = 0.25  # seconds: the start doubles at most this often
 DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
 UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone...
-JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it
 NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no background, the cut was not deep enough
+JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
