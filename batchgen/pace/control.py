@@ -13,8 +13,6 @@ from .model import Model
 from .outage import Outage
 from .slots import EVEN, SlotGrid, Slots, Ticket
 
-START_RATE = 16.0  # requests per second the start doubles from, whatever the concurrency: a faster one overshoots
-# a low limit by more than its round-trip's requests before the first refusal is back (measured on the model grid)
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 ROUND_LEAST = 4  # answers that make a round's evidence, when a round-trip holds fewer
 STORM_LEAST = 8  # answers that make a storm of 5xx, which the rows' own backoff handles until it is clear
@@ -28,7 +26,7 @@ class Pace:
         self,
         cap: float | None = None,
         *,
-        start: float = START_RATE,
+        start: float = 64.0,
         ceiling: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -85,6 +83,12 @@ class Pace:
         flight, filled = self.flight.sent()
         self.slots.take(now, self.rate)
         return Ticket(now, phase, flight, filled, self.rate)
+
+    def unsent(self, ticket: Ticket) -> None:
+        """A request :meth:`send` let through never left: its slot is free again, and its phase never counts it
+        (an answer that never comes would keep the phase from being judged)."""
+        self.slots.even.next = min(self.slots.even.next, ticket.sent_at)
+        self.model.unsent(ticket.phase, ticket.sent_at)
 
     def departure(self) -> float:
         """Seconds until a request whose claim is on disk may leave: a sync takes longer one time than the next,

@@ -87,6 +87,14 @@ class Model:
             self._begin("cruise", now, self.estimate * CRUISE)  # the probe is sent: cruise while it is judged
         return phase.serial
 
+    def unsent(self, serial: int, at: float) -> None:
+        """A request counted by :meth:`sent` at ``at`` never left."""
+        phase = self._phases.get(serial)
+        if phase is not None:
+            phase.sent = max(phase.sent - 1, 0)
+        if at in self.sends:
+            self.sends.remove(at)
+
     def answered(self, now: float, serial: int, latency: float, verdict: str, rate: float, flight: int) -> None:
         """An answer to a request of phase ``serial``, sent at ``rate`` with ``flight`` in flight: ``accepted``,
         ``refused`` (a 429 about the pace), ``bounded`` (a 429 beyond a cap on requests in flight already

@@ -48,7 +48,7 @@ class Dispatcher:
         self.commit = GroupCommit(journal, ledger, blocking)
         limits = settings.limits
         self.transport = transport or open_transport(settings.provider.transport, limits.concurrency)
-        self.pace = Pace(limits.rate, ceiling=limits.concurrency, clock=clock.now)
+        self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock.now)
         self.report = Report()
         self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice, clock.sleep)
         self.retries = RetryPolicy(
@@ -136,23 +136,23 @@ class Dispatcher:
             try:
                 holder = await self.commit.claim(record)
             except ClaimsClosed:
-                self.gate.unsent()
+                self.gate.unsent(ticket)
                 raise Stopped from None
             except BaseException:
-                self.gate.unsent()
+                self.gate.unsent(ticket)
                 raise
             if holder is not None:
-                self.gate.unsent()
+                self.gate.unsent(ticket)
                 settler.skipped(record)  # another output holds the row: it is not sent
                 return
             try:
                 await self.gate.depart()
             except BaseException:
-                self.gate.unsent()
+                self.gate.unsent(ticket)
                 self.commit.give_back(record)
                 raise
             if self.commit.claims_closed:  # the run stopped in the turn its claim was written: it never leaves
-                self.gate.unsent()
+                self.gate.unsent(ticket)
                 self.commit.give_back(record)
                 raise Stopped
             started = settler.keeper.leaving(record, ticket)

@@ -101,10 +101,12 @@ class Gate:
             await self.sleep(delay)
         self.pace.departed()
 
-    def unsent(self) -> None:
+    def unsent(self, ticket: Ticket) -> None:
         """A request let through that never left (its row was claimed by another run, or the run stopped while it
-        was being claimed): it is not counted, and does not spend the budget."""
+        was being claimed): it is not counted, does not spend the budget, and gives its slot back to the pace
+        (a run that finds the rows ahead of it held by another machine walks past them at once)."""
         self.report.requests -= 1
+        self.pace.unsent(ticket)
 
     def hold(self, seconds: float, message: str) -> None:
         """The provider asked the whole run to wait ``seconds`` (the pace has paused it): say so once, with the

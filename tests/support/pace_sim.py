@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchgen.pace import Pace, Ticket
-from batchgen.pace.control import START_RATE
 from batchgen.pace.outage import DOWN_AFTER
 from batchgen.simulator import QUOTA_RETRY_AFTER
 
@@ -210,7 +209,7 @@ def simulate_many(
     batches = [
         Batch(
             count,
-            Pace(cap, start=start_rate or START_RATE, ceiling=concurrency, clock=clock),
+            Pace(cap, start=start_rate or 8.0 * concurrency, ceiling=concurrency, clock=clock),
             latency,
             jitter,
             deque(range(count)),

@@ -320,28 +320,29 @@ def test_a_fault_mix_costs_little() -> None:
 
 def test_two_runs_sharing_one_limit_get_it_together() -> None:
     refused, splits = [], []
-    for seed in range(1, 17):
+    for seed in range(1, 9):
         (first, _), (second, _) = simulate_many(
             [600, 600], Provider(limit=20, seed=seed), concurrency=8, latency=0.05, seed=seed
         )
         end = 1000 + min(first.finished, second.finished)  # from the first request until one run is done
         accepted = [sum(at < end and status == 200 for at, status in run.sends) for run in (first, second)]
-        assert sum(accepted) / (end - 1000) >= 0.88 * 20, seed
+        assert sum(accepted) / (end - 1000) >= 0.9 * 20, seed
         splits.append(min(accepted) / sum(accepted))
         refused.append((first.refused + second.refused) / (first.requests + second.requests))
     # usually an even split; the runs cut and probe by multiples, so an uneven start can last (docs/pace.md)
     assert statistics.median(splits) >= 0.4 and min(splits) >= 0.15
-    # the contract's 5% holds in half the seeds; two runs probing one key refuse each other's probes, and both
-    # starting at once overshoot it together (mean 6.1% over these 16 seeds; 5.4% with a start four times as
-    # fast, which costs the single runs of the limiter grid 155 of 1,440 cells: docs/pace.md)
-    assert statistics.mean(refused) <= 0.065
+    # the contract's 5% holds in most seeds; the start's overshoot on a shared key tips the mean just over it
+    assert statistics.mean(refused) <= 0.055
 
 
 @pytest.mark.parametrize("limit", [20, 50])
 def test_the_start_is_judged_on_every_refusal_of_its_rounds_not_each_round_alone(limit: float) -> None:
-    # a strict bucket at 500 ms: each round's two refusals come back at once, its accepted answers a round later,
-    # and a round alone never showed enough; the start ran on, 65% of its requests refused
-    outcome, pace = simulate(round(20 * limit), Provider(bucket=(limit, 0)), concurrency=16, latency=0.5, transit=0.003)
+    # a strict bucket at 500 ms, a start slower than the limit (16/s: what --concurrency 2 starts at): each round's
+    # two refusals come back at once, its accepted answers a round later, and a round alone never showed enough;
+    # the start ran on, 65% of its requests refused
+    outcome, pace = simulate(
+        round(20 * limit), Provider(bucket=(limit, 0)), concurrency=16, latency=0.5, transit=0.003, start_rate=16
+    )
     assert not pace.model.starting
     assert outcome.refused <= 0.05 * outcome.requests
 
