@@ -87,7 +87,7 @@ class Pace:
     def unsent(self, ticket: Ticket) -> None:
         """A request :meth:`send` let through never left: its slot is free again, and its phase never counts it
         (an answer that never comes would keep the phase from being judged)."""
-        self.slots.even.next = min(self.slots.even.next, ticket.sent_at)
+        self.slots.give_back(ticket.sent_at)
         self.model.unsent(ticket.phase, ticket.sent_at)
 
     def departure(self) -> float:

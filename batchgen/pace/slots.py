@@ -67,3 +67,7 @@ class Slots:
 
     def pause(self, until: float) -> None:
         self.paused_until = max(self.paused_until, until)
+
+    def give_back(self, at: float) -> None:
+        """The slot taken at ``at`` went unused: the pace's next one is there again (the cap's stays taken)."""
+        self.even.next = min(self.even.next, at)

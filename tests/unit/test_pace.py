@@ -199,6 +199,19 @@ def test_a_provider_down_is_probed_by_one_request_at_a_growing_interval() -> Non
     assert not pace.down and pace.wait() <= 1.0  # answered: the run resumes at its pace
 
 
+def test_a_request_that_never_left_gives_its_slot_back_and_is_not_counted() -> None:
+    pace, clock = cruising(20.0)
+    drive(pace, clock, "..")
+    clock.now += pace.wait()
+    phase, sent = pace.model.phase, pace.model.phase.sent
+    ticket = pace.send()  # its row turned out to be held by another run: it never leaves
+    assert pace.wait() > 0
+    pace.unsent(ticket)
+    pace.release()
+    assert pace.wait() == 0  # the next row goes in its slot: a run walks past rows another holds at once
+    assert phase.sent == sent  # no answer is awaited for it: the phase can be judged
+
+
 def test_refused_connections_before_any_answer_are_not_an_outage() -> None:
     clock = Clock()
     pace = Pace(clock=clock)
