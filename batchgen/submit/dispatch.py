@@ -48,7 +48,7 @@ class Dispatcher:
         self.commit = GroupCommit(journal, ledger, blocking)
         limits = settings.limits
         self.transport = transport or open_transport(settings.provider.transport, limits.concurrency)
-        self.pace = Pace(limits.rate, start=8.0 * limits.concurrency, ceiling=limits.concurrency, clock=clock.now)
+        self.pace = Pace(limits.rate, start=16.0, ceiling=limits.concurrency, clock=clock.now)
         self.report = Report()
         self.gate = Gate(self.pace, self.report, limits.max_requests, limits.stop_after, self._notice, clock.sleep)
         self.retries = RetryPolicy(

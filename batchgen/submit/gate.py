@@ -47,6 +47,7 @@ class Gate:
         self.closed = asyncio.Event()
         self._turn = asyncio.Lock()
         self._room = asyncio.Event()  # set when a place in the window is freed (or the gate closes)
+        self._given_back = asyncio.Event()  # set when a slot is given back: the one waiting for the next may go
         self._held_until = float("-inf")
         self._showing = False  # the notice shows a wait
         self._down_shown = float("nan")  # the probe time last said
@@ -85,7 +86,8 @@ class Gate:
                     break
                 if self.pace.down:
                     self._say_down()
-                await self.sleep(delay)
+                self._given_back.clear()
+                await self.sleep(delay, wake=self._given_back)
             if self.max_requests is not None and self.report.requests >= self.max_requests:
                 self.close(f"`max_requests` {self.max_requests} reached")
                 raise Stopped
@@ -103,10 +105,12 @@ class Gate:
 
     def unsent(self, ticket: Ticket) -> None:
         """A request let through that never left (its row was claimed by another run, or the run stopped while it
-        was being claimed): it is not counted, does not spend the budget, and gives its slot back to the pace
-        (a run that finds the rows ahead of it held by another machine walks past them at once)."""
+        was being claimed): it is not counted, does not spend the budget, and gives its slot back to the pace, waking
+        the request waiting for the next slot (a run that finds the rows ahead of it held by another machine walks
+        past them at once, not at the pace's rate)."""
         self.report.requests -= 1
         self.pace.unsent(ticket)
+        self._given_back.set()
 
     def hold(self, seconds: float, message: str) -> None:
         """The provider asked the whole run to wait ``seconds`` (the pace has paused it): say so once, with the
@@ -144,11 +148,12 @@ class Gate:
             self._showing = True
             self.notice(text)
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep on the run's clock, but wake at once when the gate closes."""
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep on the run's clock, but wake at once when the gate closes (or ``wake`` is set)."""
         if self.closed.is_set():
             return
-        waits = [asyncio.ensure_future(self.sleeper(seconds)), asyncio.ensure_future(self.closed.wait())]
+        events = [self.closed] if wake is None else [self.closed, wake]
+        waits = [asyncio.ensure_future(self.sleeper(seconds)), *(asyncio.ensure_future(e.wait()) for e in events)]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -209,7 +209,7 @@ def simulate_many(
     batches = [
         Batch(
             count,
-            Pace(cap, start=start_rate or 8.0 * concurrency, ceiling=concurrency, clock=clock),
+            Pace(cap, start=start_rate or 16.0, ceiling=concurrency, clock=clock),
             latency,
             jitter,
             deque(range(count)),

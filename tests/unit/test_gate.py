@@ -105,3 +105,30 @@ def test_a_provider_down_is_said_with_since_when_and_the_next_try(caplog: pytest
     )
     assert shown == [report.down, None]  # said while waiting, cleared when the probe leaves
     assert report.down in caplog.records[0].getMessage()
+
+
+def test_a_slot_given_back_lets_the_request_waiting_for_the_next_one_go_at_once() -> None:
+    """A row held by another run gives its slot back: the next row goes now, not a pace interval later (a second
+    machine on one sheet walks past the rows the first holds at once, and finds rows of its own)."""
+
+    async def never(_seconds: float) -> None:
+        await asyncio.Event().wait()  # the clock stands still: only the slot given back can let it through
+
+    async def main() -> tuple[float, float, int]:
+        gate = Gate(Pace(start=2.0, ceiling=4, clock=Clock()), Report(), None, sleeper=never)
+
+        async def next_row() -> float:
+            async with gate.enter() as ticket:
+                return ticket.sent_at
+
+        async with gate.enter() as held:
+            waiting = asyncio.create_task(next_row())
+            await asyncio.sleep(0)
+            assert not waiting.done()  # its slot is half a second away
+            gate.unsent(held)  # the first row was held by another run: it never left
+            after = await asyncio.wait_for(waiting, 1.0)
+        return held.sent_at, after, gate.report.requests
+
+    first, second, requests = asyncio.run(main())
+    assert second == first  # the same instant: the slot given back was taken at once
+    assert requests == 1  # the request that never left is not counted
