@@ -153,13 +153,16 @@ class Model:
             # 5xx and lost answers are no one's pace: what a probe could deliver is what they leave
             failed = 1 - (probe.accepted + probe.refused) / max(probe.answers, 1)
             through = (1 - self.background.share) * (1 - failed)
-            if probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
+            if through <= 0 or probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
                 self.step = max(self.step / 2, LEAST_STEP)  # held back by something else (the window, rows)
                 return
             if self.pending is not None:  # more got through above it: its refusals were not the pace's
                 self.background.learn(self.pending[0])
                 self.pending = None
-            self.estimate, self.step, self.patience = probe.rate, min(2 * self.step, MOST_STEP), 1.0
+            # what got through, not what was sent: two runs on one key that each took their probe's rate would
+            # together stay above the limit, each refused a little, too little to cut on
+            self.estimate = max(min(probe.rate, probe.delivered() / through), self.estimate)
+            self.step, self.patience = min(2 * self.step, MOST_STEP), 1.0
             self._begin("probe", now, self.estimate * (1 + self.step))
 
     def _above_good(self) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 PRIOR_REFUSED, PRIOR_ANSWERS = 0.5, 10.0  # the background presumed until answers show it: 5%, worth ten answers
 SURE_ANSWERS = 200  # answers that show the background well enough for one refusal beyond it to count
 HORIZON = 400  # answers over which the background is averaged
-MOST_BACKGROUND = 0.5  # a larger share of 429s is about the pace, whatever else is said of it
+MOST_BACKGROUND = 0.25  # a larger share of 429s is about the pace, whatever else is said of it
 
 
 @dataclass(slots=True)

@@ -386,10 +386,10 @@ def test_a_probe_that_got_more_through_teaches_no_background() -> None:
     pace, clock = cruising(20.0)
     while pace.model.phase.kind == "cruise":
         drive(pace, clock, ".")
-    share, probe = pace.model.background.share, pace.model.phase.rate
+    share, before, probe = pace.model.background.share, pace.model.estimate, pace.model.phase.rate
     for _ in range(3):  # a burst allowance lets most of it through, its last requests refused
         drive(pace, clock, "." * 12 + "x")
-    assert pace.model.estimate >= probe  # more got through
+    assert probe >= pace.model.estimate >= 0.95 * probe > before  # more got through: about what did
     # the probe's refusals may be the allowance running out: only a cruise that held says what the background is
     assert pace.model.background.share == share
 
