@@ -3,6 +3,7 @@ and what the provider's own words (Retry-After, ``X-RateLimit-*``, a quota, an o
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -39,6 +40,7 @@ class Pace:
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)  # (when, status) of recent answers
         self._resume_at: float | None = None  # a pause of the whole run ends then
         self.departures = SlotGrid(EVEN)  # when requests actually leave, their claims synced
+        self.leaving: list[float] = []  # when each request in flight was sent
 
     @property
     def rate(self) -> float:
@@ -82,6 +84,7 @@ class Pace:
         self.flight.probing = model.phase.kind != "cruise"
         flight, filled = self.flight.sent()
         self.slots.take(now, self.rate)
+        self.leaving.append(now)
         return Ticket(now, phase, flight, filled, self.rate)
 
     def unsent(self, ticket: Ticket) -> None:
@@ -89,6 +92,7 @@ class Pace:
         (an answer that never comes would keep the phase from being judged)."""
         self.slots.give_back(ticket.sent_at)
         self.model.unsent(ticket.phase, ticket.sent_at)
+        self._over(ticket)
 
     def departure(self) -> float:
         """Seconds until a request whose claim is on disk may leave: a sync takes longer one time than the next,
@@ -107,6 +111,7 @@ class Pace:
         now = self.clock()
         self.outage.answered(now, None)
         if ticket is not None:
+            self._over(ticket)
             self.model.answered(now, ticket.phase, now - ticket.sent_at, "other", ticket.rate, ticket.flight)
 
     def answered(
@@ -121,6 +126,7 @@ class Pace:
         limit: ``Retry-After``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds from now)."""
         now, model = self.clock(), self.model
         latency = max(now - ticket.sent_at, 0.0)
+        later = self._over(ticket)
         self.outage.answered(now, status)
         self.recent.append((now, status))
         if retry_after is not None and retry_after >= LONG_RETRY_AFTER:
@@ -128,10 +134,11 @@ class Pace:
             model.answered(now, ticket.phase, latency, "other", ticket.rate, ticket.flight)
             return
         opens = reset if reset is not None else retry_after
-        announced = opens is not None and remaining is not None and remaining <= self.flight.count - 1
+        announced = opens is not None and remaining is not None and remaining <= later
         if announced:
-            # the provider said how many are left until its window opens, and those in flight take them all:
-            # the whole run waits for it, and a 429 of a window that is used up says nothing about the pace
+            # the provider said how many were left when this request came in, and those sent after it take them
+            # all (those sent before it, answered later, were counted already): the whole run waits for the
+            # window, and a 429 of a window that is used up says nothing about the pace
             self.pause(now + opens)  # type: ignore[operator]
         if status == 429 and announced:
             verdict = "other"
@@ -155,6 +162,12 @@ class Pace:
         if model.capped:
             self.flight.bound, model.capped = model.capped, 0
         self.slots.pause(model.drain_until)
+
+    def _over(self, ticket: Ticket) -> int:
+        """The request of ``ticket`` is no longer in flight: how many still are that were sent after it (or with it)."""
+        with contextlib.suppress(ValueError):
+            self.leaving.remove(ticket.sent_at)
+        return sum(at >= ticket.sent_at for at in self.leaving)
 
     def pause(self, until: float) -> None:
         """The whole run waits until ``until``; then what got through in the last second sets the pace."""

@@ -182,6 +182,21 @@ def test_remaining_taken_by_the_requests_in_flight_pauses_the_run_until_the_rese
     assert pace.wait() == pytest.approx(3.9)  # one left, and one still in flight takes it
 
 
+def test_remaining_said_to_a_request_counts_those_sent_before_it_that_are_answered_later() -> None:
+    clock = Clock()
+    pace = Pace(start=100.0, clock=clock)
+    tickets = []
+    for _ in range(3):
+        tickets.append(pace.send())
+        clock.now += 0.01
+    pace.answered(tickets[2], 200, None, remaining=2, reset=4.0)  # the last sent, answered first
+    pace.release()
+    assert pace.wait() < 1.0  # two left: the two still in flight came in before it, and were counted
+    pace.answered(tickets[0], 200, None, remaining=4, reset=4.0)
+    pace.release()
+    assert pace.wait() < 1.0  # four left when it came in: the one sent after it took one of them
+
+
 def test_a_provider_down_is_probed_by_one_request_at_a_growing_interval() -> None:
     clock = Clock()
     pace = Pace(clock=clock)
