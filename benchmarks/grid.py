@@ -104,9 +104,10 @@ class Cell:
             return math.ceil(rows / min(self.cap, c)) * latency
         if self.limiter == "sim-generations":
             return max(waves, math.ceil(rows / self.cap) * (latency + HOLD) - HOLD)
-        if self.limiter == "sim-window":
-            per_window = self.limit * WINDOW
-            return max(waves, math.floor((rows - 1) / per_window) * WINDOW + latency)
+        if self.limiter == "sim-window":  # the last window's rows go in waves of c from its start
+            per_window = round(self.limit * WINDOW)
+            before = (rows - 1) // per_window
+            return max(waves, before * WINDOW + math.ceil((rows - before * per_window) / c) * latency)
         burst = SHAPES[self.limiter].burst if self.limiter in SHAPES else 0
         return max(waves, max(rows - 1 - burst, 0) / self.limit + latency)
 
