@@ -47,6 +47,7 @@ class Model:
         self.phase = Phase(0, "start", start)
         self._phases = {0: self.phase}
         self._cruise_began = 0.0
+        self.refused_at = math.inf  # the slowest probe refused since the limit was last found to move
 
     @property
     def starting(self) -> bool:
@@ -76,7 +77,8 @@ class Model:
         ):
             if cruised >= LONGEST_CRUISE:
                 self.step = max(self.step, FIRST_STEP)  # long since the limit was found: it may have moved
-            self._begin("probe", now, self.estimate * (1 + self.step))
+                self.refused_at = math.inf
+            self._begin("probe", now, self._probe_rate())
         self.sends.append(now)
         while self.sends[0] <= now - 1.0:
             self.sends.popleft()
@@ -163,7 +165,17 @@ class Model:
             # together stay above the limit, each refused a little, too little to cut on
             self.estimate = max(min(probe.rate, probe.delivered() / through), self.estimate)
             self.step, self.patience = min(2 * self.step, MOST_STEP), 1.0
-            self._begin("probe", now, self.estimate * (1 + self.step))
+            if probe.rate >= self.refused_at:
+                self.refused_at = math.inf  # the limit rose
+            self._begin("probe", now, self._probe_rate())
+
+    def _probe_rate(self) -> float:
+        """The estimate plus the step, but no further than halfway (in ratio) to a probe's rate refused before:
+        the limit is below it, and a probe beyond it would cost refusals to learn nothing."""
+        rate = self.estimate * (1 + self.step)
+        if rate < self.refused_at:
+            return rate
+        return max(math.sqrt(self.estimate * self.refused_at), self.estimate * (1 + LEAST_STEP))
 
     def _above_good(self) -> bool:
         """The estimate is a probe's, above one a whole cruise held at: a cut to that costs little."""
@@ -181,6 +193,7 @@ class Model:
         """The limit is between the estimate and the probe: the next goes half as far, after a longer cruise that
         starts once what the probe sent beyond it is behind."""
         self._narrow()
+        self.refused_at = min(self.refused_at, probe.rate)
         self._forget(probe)
         if self.phase is probe:
             self._begin("cruise", now, self.estimate * CRUISE)

@@ -425,6 +425,21 @@ def test_a_probes_success_that_does_not_last_is_given_up_after_few_refusals() ->
     assert pace.model.estimate <= good and refusals <= 2
 
 
+def test_after_a_probe_is_refused_the_next_ones_stay_below_its_rate() -> None:
+    pace, clock = cruising(20.0)
+    while pace.model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    refused = pace.model.phase.rate
+    drive(pace, clock, "x")
+    probes: list[float] = []
+    while len(probes) < 3:  # every later probe gets everything through
+        drive(pace, clock, ".")
+        if pace.model.phase.kind == "probe" and pace.model.phase.rate not in probes:
+            probes.append(pace.model.phase.rate)
+    assert pace.model.estimate > 20.0  # more got through...
+    assert max(probes) < refused  # ...but no probe went where one was refused: the limit is below it
+
+
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
     pace, clock = cruising(20.0)
     steps = []
