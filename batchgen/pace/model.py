@@ -152,10 +152,8 @@ class Model:
             self._found(now, probe)
         elif probe.answered and self.phase is not probe:
             self._forget(probe)
-            # 5xx and lost answers are no one's pace: what a probe could deliver is what they leave
-            failed = 1 - (probe.accepted + probe.refused) / max(probe.answers, 1)
-            through = (1 - self.background.share) * (1 - failed)
-            if through <= 0 or probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
+            through = 1 - self.background.share
+            if probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
                 self.step = max(self.step / 2, LEAST_STEP)  # held back by something else (the window, rows)
                 return
             if self.pending is not None:  # more got through above it: its refusals were not the pace's

@@ -51,8 +51,12 @@ class Phase:
         return self.low_refused > self.top_accepted > 0
 
     def delivered(self) -> float:
-        """Accepted answers per second of this phase's sends."""
-        return self.accepted / (max(self.last - self.first, 0.0) + 1 / self.rate)
+        """What this phase's sends deliver per second: the share of its answers accepted, of those accepted or
+        refused (a 5xx or no answer is no one's pace, and says nothing of the limit), times its rate of sends.
+        Its requests still in flight count at that share too: many are, at a long latency, when it is judged."""
+        judged = self.accepted + self.refused
+        share = self.accepted / judged if judged else 0.0
+        return share * self.sent / (max(self.last - self.first, 0.0) + 1 / self.rate)
 
 
 class Background:
