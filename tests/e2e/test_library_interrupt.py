@@ -64,12 +64,12 @@ def test_an_interrupted_library_run_keeps_every_id_issued_for_requests_in_flight
 
 
 async def _timed_out(run: Callable[[], Coroutine[Any, Any, object]]) -> None:
-    await asyncio.wait_for(run(), 2.0)  # a notebook's guard around a long call
+    await asyncio.wait_for(run(), 1.0)  # a notebook's guard around a long call
 
 
 async def _sibling_failed(run: Callable[[], Coroutine[Any, Any, object]]) -> None:
     async def other() -> None:
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(1.0)
         raise RuntimeError("another task of the group failed")
 
     async with asyncio.TaskGroup() as group:  # the group cancels the batch
@@ -81,8 +81,9 @@ async def _sibling_failed(run: Callable[[], Coroutine[Any, Any, object]]) -> Non
 def test_a_cancelled_arun_keeps_every_id_issued_for_requests_in_flight(
     tmp_path: Path, start_simulator, transport: str, cancel: Callable[..., Coroutine[Any, Any, None]]
 ) -> None:
-    """A cancellation that is not Ctrl-C (a timeout, a failed sibling task) is a graceful stop too."""
-    server = start_simulator(latency_ms=1500)
+    """A cancellation that is not Ctrl-C (a timeout, a failed sibling task) is a graceful stop too: it comes 1 s in,
+    while the second round of requests is in flight (0.75 s per answer)."""
+    server = start_simulator(latency_ms=750)
     output = tmp_path / "out.xlsx"
     rows = [{"title": f"Song {i}", "tag": "pop", "lyrics": f"words {i}"} for i in range(40)]
 
