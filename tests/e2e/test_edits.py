@@ -235,7 +235,7 @@ def test_shards_of_one_sheet_to_one_output_are_not_edits_of_each_other(tmp_path,
 def test_rows_in_flight_at_a_kill_9_and_then_edited_are_changed_not_sent(tmp_path, start_simulator) -> None:
     """A crash leaves rows whose request left (the provider bills them a moment later): edited, with a row
     inserted above them, they are ``changed`` like a done row, never sent again."""
-    server = start_simulator(latency_ms=3000)
+    server = start_simulator(latency_ms=1500)
     output = tmp_path / "out.csv"
     child = spawn(*run_args(_ed_sheet(tmp_path, ED), output, server.url, "--concurrency", "4"))
     try:
