@@ -29,7 +29,8 @@ time):
 - a rate R (strict leaky bucket, a sliding window, HAProxy's rate): even pacing, ``(N - 1) / R + L``;
 - a burst B on top of R (``nodelay``): B + 1 at once, then even pacing, ``max(N - 1 - B, 0) / R + L``;
 - a cap of K in flight: ``ceil(N / min(K, C)) x L``;
-- a fixed window of W per S seconds: ``floor((N - 1) / W) x S + L``;
+- a fixed window of W per S seconds: the windows before the last full, its rows in waves of C from its start,
+  ``P x S + ceil((N - P x W) / C) x L`` with ``P = floor((N - 1) / W)``;
 - a cap of G generations held HOLD s after the answer: ``ceil(N / G) x (L + HOLD) - HOLD``.
 
 Rows per cell: what the perfect client sends in ``--seconds`` (20 s) at the limit, at least 20. A cell passes
@@ -105,7 +106,7 @@ class Cell:
         if self.limiter == "sim-generations":
             return max(waves, math.ceil(rows / self.cap) * (latency + HOLD) - HOLD)
         if self.limiter == "sim-window":  # the last window's rows go in waves of c from its start
-            per_window = round(self.limit * WINDOW)
+            per_window = max(1, round(self.limit * WINDOW))
             before = (rows - 1) // per_window
             return max(waves, before * WINDOW + math.ceil((rows - before * per_window) / c) * latency)
         burst = SHAPES[self.limiter].burst if self.limiter in SHAPES else 0
@@ -162,7 +163,7 @@ def simulator_options(cell: Cell) -> list[str]:
     elif cell.limiter == "sim-generations":
         options += ["--generation-cap", str(cell.cap), "--generation-hold", f"{HOLD:g}"]
     elif cell.limiter == "sim-window":
-        options += ["--fixed-window", f"{round(cell.limit * WINDOW)}/{WINDOW:g}"]
+        options += ["--fixed-window", f"{max(1, round(cell.limit * WINDOW))}/{WINDOW:g}"]
     return options
 
 

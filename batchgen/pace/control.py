@@ -3,7 +3,6 @@ and what the provider's own words (Retry-After, ``X-RateLimit-*``, a quota, an o
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import deque
@@ -40,7 +39,8 @@ class Pace:
         self.recent: deque[tuple[float, int]] = deque(maxlen=256)  # (when, status) of recent answers
         self._resume_at: float | None = None  # a pause of the whole run ends then
         self.departures = SlotGrid(EVEN)  # when requests actually leave, their claims synced
-        self.leaving: list[float] = []  # when each request in flight was sent
+        self.leaving: set[int] = set()  # the serials of the requests in flight
+        self._serial = 0
 
     @property
     def rate(self) -> float:
@@ -84,8 +84,9 @@ class Pace:
         self.flight.probing = model.phase.kind != "cruise"
         flight, filled = self.flight.sent()
         self.slots.take(now, self.rate)
-        self.leaving.append(now)
-        return Ticket(now, phase, flight, filled, self.rate)
+        self._serial += 1
+        self.leaving.add(self._serial)
+        return Ticket(now, phase, flight, filled, self.rate, self._serial)
 
     def unsent(self, ticket: Ticket) -> None:
         """A request :meth:`send` let through never left: its slot is free again, and its phase never counts it
@@ -102,9 +103,11 @@ class Pace:
     def departed(self) -> None:
         self.departures.take(self.clock(), self.rate)
 
-    def release(self) -> None:
-        """A request sent with :meth:`send` is over (answered or not): its place is free."""
+    def release(self, ticket: Ticket | None = None) -> None:
+        """A request sent with :meth:`send` is over (answered or not, or cancelled): its place is free."""
         self.flight.released()
+        if ticket is not None:
+            self.leaving.discard(ticket.serial)
 
     def unanswered(self, ticket: Ticket | None = None) -> None:
         """A request that got no HTTP answer (a refused connection, a timeout): to an outage, a failure."""
@@ -164,10 +167,9 @@ class Pace:
         self.slots.pause(model.drain_until)
 
     def _over(self, ticket: Ticket) -> int:
-        """The request of ``ticket`` is no longer in flight: how many still are that were sent after it (or with it)."""
-        with contextlib.suppress(ValueError):
-            self.leaving.remove(ticket.sent_at)
-        return sum(at >= ticket.sent_at for at in self.leaving)
+        """The request of ``ticket`` is no longer in flight: how many still are that were sent after it."""
+        self.leaving.discard(ticket.serial)
+        return sum(serial > ticket.serial for serial in self.leaving)
 
     def pause(self, until: float) -> None:
         """The whole run waits until ``until``; then what got through in the last second sets the pace."""

@@ -2,10 +2,11 @@
 evenly a little below it (a cruise), and a cycle that probes above it; what a probe shows decides.
 
 A probe sends at ``estimate x (1 + step)`` for a second of requests (a limit per second shows itself within
-one) and is judged by the answers to its own requests. More got through: the estimate is the probe's rate and
-the next probe, at once, goes twice as far (a run starts, and finds a raised limit, by doubling). Refusals
-beyond the background: the limit is in between; the next probe goes half as far after a cruise twice as long (a
-probe at the limit costs a refusal or two: rarer ones keep them few). Refusals beyond the background while
+one) and is judged by the answers to its own requests. More got through: the estimate is what it delivered
+(at most its rate) and the next probe, at once, goes twice as far (a run starts, and finds a raised limit, by
+doubling), never past a probe refused since the limit last moved. Refusals beyond the background: the limit is
+in between; the next probe goes half as far after a cruise twice as long (a probe at the limit costs a refusal
+or two: rarer ones keep them few). Refusals beyond the background while
 cruising: the limit fell, or a probe's success did not last; the estimate comes down, once per phase.
 """
 
@@ -149,6 +150,8 @@ class Model:
         requests in flight); one that got more through, when its last answer comes."""
         if bounded or (probe.refused and self.background.exceeded(probe, 2)):
             self.capped = probe.top_accepted if probe.beyond else 0
+            if not bounded and not probe.beyond:  # refused for its rate, not for one more in flight
+                self.refused_at = min(self.refused_at, probe.rate)
             self._found(now, probe)
         elif probe.answered and self.phase is not probe:
             self._forget(probe)
@@ -191,7 +194,6 @@ class Model:
         """The limit is between the estimate and the probe: the next goes half as far, after a longer cruise that
         starts once what the probe sent beyond it is behind."""
         self._narrow()
-        self.refused_at = min(self.refused_at, probe.rate)
         self._forget(probe)
         if self.phase is probe:
             self._begin("cruise", now, self.estimate * CRUISE)

@@ -53,7 +53,7 @@ class Phase:
     def delivered(self) -> float:
         """What this phase's sends deliver per second: the share of its answers accepted, of those accepted or
         refused (a 5xx or no answer is no one's pace, and says nothing of the limit), times its rate of sends.
-        Its requests still in flight count at that share too: many are, at a long latency, when it is judged."""
+        Its requests still in flight count at that share too: many are, at a long latency, when a cut is judged."""
         judged = self.accepted + self.refused
         share = self.accepted / judged if judged else 0.0
         return share * self.sent / (max(self.last - self.first, 0.0) + 1 / self.rate)

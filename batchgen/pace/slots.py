@@ -12,13 +12,15 @@ TOLERANCE = 0.02  # a cap's slot taken this late keeps its grid: over any second
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """Handed out with each send and given back with its answer: when it left, in which phase of the pace
-    (``phase``), how many requests were in flight with it, whether it filled the window, and the pace's rate."""
+    (``phase``), how many requests were in flight with it, whether it filled the window, the pace's rate, and its
+    place in the order of sends (``serial``: two sends of one clock tick have one time, never one serial)."""
 
     sent_at: float
     phase: int
     flight: int = 1
     filled: bool = False
     rate: float = 1.0
+    serial: int = 0
 
 
 class SlotGrid:
@@ -31,6 +33,7 @@ class SlotGrid:
         self.floor = floor
         self.next = float("-inf")
         self.interval = 0.0
+        self.taken = float("-inf")  # when the last slot was taken
 
     def wait(self, now: float) -> float:
         """Seconds until the next slot; 0 for one at most :data:`SLACK` away when the interval is shorter than
@@ -41,6 +44,7 @@ class SlotGrid:
     def take(self, now: float, rate: float) -> None:
         self.interval = 1 / rate
         self.next = max(self.next + self.interval, now + self.floor * self.interval)
+        self.taken = now
 
 
 class Slots:
@@ -69,5 +73,7 @@ class Slots:
         self.paused_until = max(self.paused_until, until)
 
     def give_back(self, at: float) -> None:
-        """The slot taken at ``at`` went unused: the pace's next one is there again (the cap's stays taken)."""
-        self.even.next = min(self.even.next, at)
+        """The slot taken at ``at`` went unused: if no later one was taken since, the pace's next one is there
+        again (the cap's stays taken); a later one taken keeps its interval after it."""
+        if at >= self.even.taken:
+            self.even.next = min(self.even.next, at)

@@ -67,7 +67,7 @@ class Gate:
         try:
             yield ticket
         finally:
-            self.pace.release()
+            self.pace.release(ticket)
             self._room.set()
 
     async def _admit(self) -> Ticket:

@@ -4,6 +4,7 @@ seconds in milliseconds (``pace_sim``: nginx's arithmetic, HAProxy's counter, th
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 
 import pytest
@@ -227,6 +228,18 @@ def test_a_request_that_never_left_gives_its_slot_back_and_is_not_counted() -> N
     assert phase.sent == sent  # no answer is awaited for it: the phase can be judged
 
 
+def test_a_slot_given_back_after_a_later_one_was_taken_frees_nothing() -> None:
+    pace, clock = cruising(20.0)
+    drive(pace, clock, "..")
+    clock.now += pace.wait()
+    held = pace.send()  # its row's claim is on its way...
+    clock.now += pace.wait()
+    later = pace.send()  # ...while the next row takes the next slot
+    pace.unsent(held)  # then it turns out to be held by another run
+    pace.release()
+    assert pace.wait() > 0.9 / later.rate  # the slot after the later one keeps its interval: no two at once
+
+
 def test_refused_connections_before_any_answer_are_not_an_outage() -> None:
     clock = Clock()
     pace = Pace(clock=clock)
@@ -431,13 +444,26 @@ def test_after_a_probe_is_refused_the_next_ones_stay_below_its_rate() -> None:
         drive(pace, clock, ".")
     refused = pace.model.phase.rate
     drive(pace, clock, "x")
-    probes: list[float] = []
-    while len(probes) < 3:  # every later probe gets everything through
+    probes: dict[int, float] = {}
+    for _ in range(500):  # every later probe gets everything through
         drive(pace, clock, ".")
-        if pace.model.phase.kind == "probe" and pace.model.phase.rate not in probes:
-            probes.append(pace.model.phase.rate)
-    assert pace.model.estimate > 20.0  # more got through...
-    assert max(probes) < refused  # ...but no probe went where one was refused: the limit is below it
+        if pace.model.phase.kind == "probe":
+            probes[pace.model.phase.serial] = pace.model.phase.rate
+        if len(probes) == 3:
+            break
+    assert len(probes) == 3 and pace.model.estimate > 20.0  # more got through...
+    assert max(probes.values()) < refused  # ...but no probe went where one was refused: the limit is below it
+
+
+def test_a_probe_refused_for_one_more_in_flight_puts_no_bound_on_the_rate() -> None:
+    pace, clock = cruising(20.0)
+    while pace.model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+    clock.now += pace.wait()
+    ticket = pace.send()
+    clock.now += 0.02  # refused beyond a cap on requests in flight: the window's business
+    pace.model.answered(clock.now, ticket.phase, 0.02, "bounded", ticket.rate, ticket.flight)
+    assert pace.model.phase.kind == "cruise" and pace.model.refused_at == math.inf
 
 
 def test_probes_that_find_the_limit_narrow_to_the_least_step_and_no_further() -> None:
