@@ -36,17 +36,21 @@ def _share_bytecode(config: pytest.Config) -> None:
     """With bytecode writing off (``PYTHONDONTWRITEBYTECODE``), every Python child process (a ``batchgen run``
     to kill, a library script) would compile batchgen's modules again: about 0.15 s of CPU each, over a hundred
     times a suite. Children get a bytecode cache of the suite's own instead (``PYTHONPYCACHEPREFIX``), in a
-    temporary folder shared by the workers and removed at the end: the same source runs, nothing is written
-    beside it, and the test processes themselves are left as they were started."""
+    temporary folder that the first process (the controller of the workers, or the only one) makes and removes at
+    the end: the same source runs, nothing is written beside it, and the environment is put back as it was."""
     if not sys.flags.dont_write_bytecode or sys.pycache_prefix or os.environ.get("PYTHONPYCACHEPREFIX"):
         return
-    folder = os.environ.get(_PYCACHE_ENV)
-    if folder is None:  # the controller of the workers, or a run without them: it makes and removes the folder
+    patch = pytest.MonkeyPatch()
+    worker = hasattr(config, "workerinput")
+    folder = os.environ.get(_PYCACHE_ENV) if worker else None
+    if folder is None:
         folder = tempfile.mkdtemp(prefix="batchgen-pycache-")
-        os.environ[_PYCACHE_ENV] = folder
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
-    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):  # a process that runs tests
-        os.environ.update(PYTHONPYCACHEPREFIX=folder, PYTHONDONTWRITEBYTECODE="")
+    config.add_cleanup(patch.undo)  # (cleanups run last first: the environment, then the folder)
+    patch.setenv(_PYCACHE_ENV, folder)
+    if worker or not config.getoption("numprocesses", None):  # a process that runs tests
+        patch.setenv("PYTHONPYCACHEPREFIX", folder)
+        patch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
 
 
 @dataclass

@@ -90,11 +90,13 @@ def test_a_cancelled_arun_keeps_every_id_issued_for_requests_in_flight(
     def run() -> Coroutine[Any, Any, object]:
         return batchgen.arun(rows, output, base_url=server.url, api_key=API_KEY, transport=transport)
 
-    started = time.monotonic()
+    started, begun = time.monotonic(), time.time()
     with pytest.raises((TimeoutError, ExceptionGroup)):
         asyncio.run(cancel(run))
     assert time.monotonic() - started < 15
     simulator = server.simulator
+    cancelled = begun + 1.0  # when both ways cancel it
+    assert any(entry["at"] < cancelled < entry["at"] + 0.75 for entry in simulator.received)  # some in flight
     issued = accepted_ids(server)
     assert 0 < len(simulator.accepted) == len(simulator.received) < 40  # every request in flight answered
     assert {line["job_id"] for line in read_sheet(output, "jobs")} == issued
