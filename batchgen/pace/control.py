@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .flight import Flight
+from .flight import GAIN, Flight
 from .model import Model
 from .outage import Outage
 from .slots import EVEN, SlotGrid, Slots, Ticket
@@ -40,12 +40,15 @@ class Pace:
         self._resume_at: float | None = None  # a pause of the whole run ends then
         self.departures = SlotGrid(EVEN)  # when requests actually leave, their claims synced
         self.leaving: set[int] = set()  # the serials of the requests in flight
+        self.confirmed = False  # the cap on requests in flight refused one more: it, not a rate, holds them
         self._serial = 0
 
     @property
     def rate(self) -> float:
         """Requests per second the pace sends at now."""
         rate = self.model.phase.rate
+        if self.confirmed and self.flight.bound is not None:  # the window holds requests: answers that come
+            rate *= GAIN  # early (latency varies) may be followed at once, not at the cap's average rate
         return min(rate, self.cap) if self.cap else rate
 
     @property
@@ -147,9 +150,11 @@ class Pace:
             verdict = "other"
         elif status == 429 and self.flight.bound is not None and ticket.flight > self.flight.bound:
             verdict = "bounded"  # beyond the cap on requests in flight: the window's business, not the rate's
+            self.confirmed = True
         elif status == 429:
             verdict = "refused"
             self.flight.bound = None  # refused within the cap it seemed to have: a rate, not a cap
+            self.confirmed = False
             if retry_after is not None and self._mostly(429, now, ROUND_LEAST):
                 self.pause(now + retry_after)  # a burst refused with a Retry-After: everyone waits for it
         elif status >= 500:

@@ -10,10 +10,10 @@ import statistics
 import pytest
 
 from batchgen.pace import Pace
-from batchgen.pace.flight import START_WINDOW
+from batchgen.pace.flight import GAIN, START_WINDOW
 from batchgen.pace.model import CRUISE, FIRST_STEP, LEAST_STEP, MOST_STEP
 from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
-from batchgen.pace.slots import EVEN, TOLERANCE, Slots
+from batchgen.pace.slots import EVEN, TOLERANCE, Slots, Ticket
 
 from ..support.pace_sim import Clock, Outcome, Provider, bring_down, simulate, simulate_many
 
@@ -453,6 +453,18 @@ def test_after_a_probe_is_refused_the_next_ones_stay_below_its_rate() -> None:
             break
     assert len(probes) == 3 and pace.model.estimate > 20.0  # more got through...
     assert max(probes.values()) < refused  # ...but no probe went where one was refused: the limit is below it
+
+
+def test_a_cap_in_flight_that_refused_one_more_lets_the_window_alone_hold_requests() -> None:
+    pace, clock = cruising(20.0)
+    pace.flight.bound = 4  # a cap on requests in flight, as where the start's refusals fell showed it
+    base, phase = pace.rate, pace.model.phase.serial
+    pace.answered(Ticket(clock.now, phase, flight=5, rate=base), 429)  # refused with one more in flight
+    # the cap is the provider's: pacing at what it allows on average would hold requests back when answers
+    # come early, so the pace goes faster and the window holds them
+    assert pace.rate == pytest.approx(GAIN * base)
+    pace.answered(Ticket(clock.now, phase, flight=3, rate=base), 429)  # refused within it: a rate after all
+    assert pace.flight.bound is None and pace.rate <= base
 
 
 def test_a_probe_refused_for_one_more_in_flight_puts_no_bound_on_the_rate() -> None:
