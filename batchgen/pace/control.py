@@ -96,7 +96,7 @@ class Pace:
         (an answer that never comes would keep the phase from being judged)."""
         self.slots.give_back(ticket.sent_at)
         self.model.unsent(ticket.phase, ticket.sent_at)
-        self._over(ticket)
+        self.leaving.discard(ticket.serial)
 
     def departure(self) -> float:
         """Seconds until a request whose claim is on disk may leave: a sync takes longer one time than the next,
@@ -117,7 +117,7 @@ class Pace:
         now = self.clock()
         self.outage.answered(now, None)
         if ticket is not None:
-            self._over(ticket)
+            self.leaving.discard(ticket.serial)
             self.model.answered(now, ticket.phase, now - ticket.sent_at, "other", ticket.rate, ticket.flight)
 
     def answered(
@@ -132,7 +132,7 @@ class Pace:
         limit: ``Retry-After``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds from now)."""
         now, model = self.clock(), self.model
         latency = max(now - ticket.sent_at, 0.0)
-        later = self._over(ticket)
+        self.leaving.discard(ticket.serial)
         self.outage.answered(now, status)
         self.recent.append((now, status))
         if retry_after is not None and retry_after >= LONG_RETRY_AFTER:
@@ -140,7 +140,7 @@ class Pace:
             model.answered(now, ticket.phase, latency, "other", ticket.rate, ticket.flight)
             return
         opens = reset if reset is not None else retry_after
-        announced = opens is not None and remaining is not None and remaining <= later
+        announced = opens is not None and remaining is not None and remaining <= self._sent_after(ticket)
         if announced:
             # the provider said how many were left when this request came in, and those sent after it take them
             # all (those sent before it, answered later, were counted already): the whole run waits for the
@@ -171,9 +171,8 @@ class Pace:
             self.flight.bound, model.capped = model.capped, 0
         self.slots.pause(model.drain_until)
 
-    def _over(self, ticket: Ticket) -> int:
-        """The request of ``ticket`` is no longer in flight: how many still are that were sent after it."""
-        self.leaving.discard(ticket.serial)
+    def _sent_after(self, ticket: Ticket) -> int:
+        """Requests still in flight that were sent after ``ticket``'s (counted only for a window's answer)."""
         return sum(serial > ticket.serial for serial in self.leaving)
 
     def pause(self, until: float) -> None:

@@ -6,8 +6,8 @@ one) and is judged by the answers to its own requests. More got through: the est
 (at most its rate) and the next probe, at once, goes twice as far (a run starts, and finds a raised limit, by
 doubling), never past a probe refused since the limit last moved. Refusals beyond the background: the limit is
 in between; the next probe goes half as far after a cruise twice as long (a probe at the limit costs a refusal
-or two: rarer ones keep them few). Refusals beyond the background while
-cruising: the limit fell, or a probe's success did not last; the estimate comes down, once per phase.
+or two: rarer ones keep them few). Refusals beyond the background while cruising: the limit fell, or a probe's
+success did not last; the estimate comes down, once per phase.
 """
 
 from __future__ import annotations
