@@ -30,7 +30,7 @@ def provider(cell: Cell) -> Provider:
     shapes = {
         "nginx-strict": Provider(bucket=(limit, 0), seed=seed),
         "nginx-burst": Provider(bucket=(limit, 5), seed=seed),
-        "nginx-conn": Provider(in_flight=cell.cap, seed=seed),
+        "nginx-conn": Provider(in_flight=cell.cap, in_flight_retry_after=None, seed=seed),
         "haproxy": Provider(counting=limit, seed=seed),
         "sim-rate": Provider(limit=limit, seed=seed),
         "sim-window": Provider(fixed=(round(limit * WINDOW), WINDOW), seed=seed),

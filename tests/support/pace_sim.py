@@ -54,6 +54,7 @@ class Provider:
     retry_after: float | None = 1.0
     limit_at: Callable[[float], float | None] | None = None
     in_flight: int | None = None
+    in_flight_retry_after: float | None = 1.0  # the simulator's cap says 1 s; nginx's limit_conn says nothing
     quota: int | None = None
     bucket: tuple[float, float] | None = None  # nginx limit_req: (rate, burst)
     counting: float | None = None  # HAProxy: more than this in its one-second counter, refused ones too
@@ -81,7 +82,7 @@ class Provider:
         if self.quota is not None and self.total >= self.quota:
             return Reply(429, QUOTA_RETRY_AFTER, True)
         if self.in_flight is not None and self.processing >= self.in_flight:
-            return Reply(429, 1.0, True)
+            return Reply(429, self.in_flight_retry_after, True)
         if self.running is not None:
             self.held = [until for until in self.held if until > now]
             if self.processing + len(self.held) >= self.running:
