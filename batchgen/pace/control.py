@@ -16,6 +16,7 @@ from .slots import EVEN, SlotGrid, Slots, Ticket
 LONG_RETRY_AFTER = 60.0  # a Retry-After this long is a state of the run (a quota), not a pace
 ROUND_LEAST = 4  # answers that make a round's evidence, when a round-trip holds fewer
 STORM_LEAST = 8  # answers that make a storm of 5xx, which the rows' own backoff handles until it is clear
+EARLIER_LEAST = 20  # answers before a round that show the share of 429s a burst must go beyond
 
 
 class Pace:
@@ -182,12 +183,19 @@ class Pace:
 
     def _mostly(self, status: int, now: float, least: int) -> bool:
         """Whether most answers of the last round-trip (at least ``least`` of them) were ``status`` (or any
-        5xx, for 500), and, for 429s, more than the background explains (scattered 429s are no burst)."""
-        window = [code for at, code in self.recent if now - at <= self.model.round_trip()]
-        if len(window) < least:
-            window = [code for _, code in list(self.recent)[-least:]]
-        hits = sum(code >= 500 if status == 500 else code == status for code in window)
-        expected = self.model.background.share * len(window) if status == 429 else 0.0
+        5xx, for 500), and, for 429s, more than the background explains, or the share of 429s of the answers
+        before them (scattered 429s are no burst, however the pace has yet to learn of them)."""
+        answers = list(self.recent)
+        size = sum(1 for at, _ in answers if now - at <= self.model.round_trip())
+        size = max(size, least)
+        window, before = answers[-size:], answers[:-size]
+        hits = sum(code >= 500 if status == 500 else code == status for _, code in window)
+        if status != 429:
+            return len(window) >= least and hits * 2 > len(window)
+        share = self.model.background.share
+        if len(before) >= EARLIER_LEAST:
+            share = max(share, sum(code == 429 for _, code in before) / len(before))
+        expected = share * len(window)
         return len(window) >= least and hits * 2 > len(window) and hits > expected + 3 * math.sqrt(expected) + 1
 
     def _sending(self, now: float) -> float:

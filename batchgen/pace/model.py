@@ -121,7 +121,7 @@ class Model:
             and (
                 (not phase.accepted and phase.refused >= 2)  # nothing got through: a pause, or far too fast
                 or (
-                    (phase.judges is None or phase.refused > NOT_DEEP * max(phase.answers, 4))
+                    (phase.judges is None or self._not_deep(phase))
                     and self.background.exceeded(phase, *((2, False) if self._above_good() else (3, True)))
                 )
             )
@@ -177,6 +177,13 @@ class Model:
         if rate < self.refused_at:
             return rate
         return max(math.sqrt(self.estimate * self.refused_at), self.estimate * (1 + LEAST_STEP))
+
+    @staticmethod
+    def _not_deep(phase: Phase) -> bool:
+        """More than :data:`NOT_DEEP` of a cruise after a cut refused, by two standard deviations: a scattered
+        429 or two among few answers is no sign that the cut was too shallow."""
+        answers = max(phase.answers, JUDGE_LEAST)
+        return phase.refused > NOT_DEEP * answers + 2 * math.sqrt(NOT_DEEP * (1 - NOT_DEEP) * answers)
 
     def _above_good(self) -> bool:
         """The estimate is a probe's, above one a whole cruise held at: a cut to that costs little."""
