@@ -130,7 +130,9 @@ class Model:
                 # refused at once, the accepted answers still on their way: wait for them (they tell a cap on
                 # requests in flight, refused only beyond what was accepted, from a rate)
                 self.drain_until = max(self.drain_until, now + self.round_trip())
-            elif phase.beyond or (phase.kind == "start" and phase.low_refused > self.start_top > 0):
+            elif (phase.beyond and min(phase.accepted, phase.refused) >= 2) or (
+                phase.kind == "start" and phase.low_refused > self.start_top > 0
+            ):
                 # (the start is judged round by round: a cap shows across its rounds, not within the last)
                 self._capped(now, phase, max(phase.top_accepted, self.start_top if phase.kind == "start" else 0))
             else:

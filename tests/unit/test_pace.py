@@ -496,6 +496,19 @@ def test_a_cap_in_flight_that_refused_one_more_lets_the_window_alone_hold_reques
     assert pace.flight.bound is None and pace.rate <= base
 
 
+def test_one_accepted_request_with_fewer_in_flight_than_the_refused_ones_is_no_cap() -> None:
+    pace, clock = cruising(8.0)
+    phase = pace.model.phase
+    for _ in range(4):
+        pace.model.sent(clock.now)
+    # scattered 429s that happened to come with more in flight than the one request accepted: read as a cap
+    # of one in flight, they held a run at c=4 and 500 ms to two requests a second for a minute
+    for flight, status in ((1, 200), (3, 429), (4, 429), (4, 429)):
+        clock.now += 0.05
+        pace.answered(Ticket(clock.now - 0.5, phase.serial, flight=flight, rate=phase.rate), status)
+    assert pace.flight.bound is None and phase.cut  # cut as a rate's refusals, not bounded as a cap's
+
+
 def test_a_probe_refused_for_one_more_in_flight_puts_no_bound_on_the_rate() -> None:
     pace, clock = cruising(20.0)
     while pace.model.phase.kind == "cruise":
