@@ -156,8 +156,10 @@ class Pace:
             verdict = "refused"
             self.flight.bound = None  # refused within the cap it seemed to have: a rate, not a cap
             self.confirmed = False
-            if retry_after is not None and self._mostly(429, now, ROUND_LEAST):
-                self.pause(now + retry_after)  # a burst refused with a Retry-After: everyone waits for it
+            # a burst refused with a Retry-After: everyone waits for it (in the start, once the last three answers
+            # were refused: a few answers say little, and what got through of them becomes the estimate)
+            if retry_after is not None and self._mostly(429, now, ROUND_LEAST, 3 if model.starting else 0):
+                self.pause(now + retry_after)
         elif status >= 500:
             verdict = "other"  # the rows back off; the pace holds, but a provider that fails most requests
             if self._mostly(500, now, STORM_LEAST):  # gets a round-trip's breath before the next one
@@ -181,10 +183,11 @@ class Pace:
         self.slots.pause(until)
         self._resume_at = max(self._resume_at or until, until)
 
-    def _mostly(self, status: int, now: float, least: int) -> bool:
-        """Whether most answers of the last round-trip (at least ``least`` of them) were ``status`` (or any
-        5xx, for 500), and, for 429s, more than the background explains, or the share of 429s of the answers
-        before them (scattered 429s are no burst, however the pace has yet to learn of them)."""
+    def _mostly(self, status: int, now: float, least: int, last: int = 0) -> bool:
+        """Whether most answers of the last round-trip (at least ``least`` of them, and the ``last`` ones all)
+        were ``status`` (or any 5xx, for 500), and, for 429s, more than the background explains, or the share
+        of 429s of the answers before them (scattered 429s are no burst, however the pace has yet to learn of
+        them)."""
         answers = list(self.recent)
         size = sum(1 for at, _ in answers if now - at <= self.model.round_trip())
         size = max(size, least)
@@ -196,7 +199,13 @@ class Pace:
         if len(before) >= EARLIER_LEAST:
             share = max(share, sum(code == 429 for _, code in before) / len(before))
         expected = share * len(window)
-        return len(window) >= least and hits * 2 > len(window) and hits > expected + 3 * math.sqrt(expected) + 1
+        in_a_row = all(code == 429 for _, code in window[len(window) - last :])
+        return (
+            len(window) >= least
+            and hits * 2 > len(window)
+            and hits > expected + 3 * math.sqrt(expected) + 1
+            and in_a_row
+        )
 
     def _sending(self, now: float) -> float:
         """Requests sent per second over the last round-trip (at least 50 ms)."""

@@ -163,6 +163,22 @@ def test_a_run_pauses_only_when_most_answers_are_429s_with_a_retry_after() -> No
     assert pace.wait() == pytest.approx(2.0, abs=0.01)  # most of the round refused: everyone waits
 
 
+def test_the_start_pauses_the_run_only_when_its_last_answers_are_429s_in_a_row() -> None:
+    clock = Clock()
+    pace = Pace(start=50.0, clock=clock)
+    drive(pace, clock, "......")
+    for statuses, pause in (((429, 200, 429, 429), False), ((429, 429, 429, 429), True)):
+        assert pace.model.starting
+        tickets = [pace.send() for _ in statuses]
+        clock.now += 0.05
+        for ticket, status in zip(tickets, statuses, strict=True):
+            pace.answered(ticket, status, 2.0 if status == 429 else None)
+            pace.release()
+        # three of four refused, but not the last three: a fifth of all answers 429s at any rate does that now
+        # and then, and a start paused on it found "the limit" in what got through of a few answers (1/s)
+        assert (pace.wait() == pytest.approx(2.0, abs=0.01)) is pause
+
+
 def test_a_round_of_429s_no_denser_than_the_runs_own_share_pauses_nothing() -> None:
     clock = Clock()
     pace = Pace(start=50.0, clock=clock)
