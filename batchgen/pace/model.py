@@ -26,7 +26,8 @@ START_ROUND = 0.25  # seconds: the start doubles at most this often
 DOWN = 0.95  # a cruise with refusals is followed by one this much slower: they stop there if they were a limit's
 UNDO = 0.85  # a cut after which less than this share got through, and 429s no rarer, is undone...
 NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no background, the cut was not deep enough
-JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it
+JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it...
+JUDGE_MORE = 2  # ...and, judging a cut, twice the requests of another (a few say little when 429s are common)
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
@@ -74,7 +75,10 @@ class Model:
             self._begin("start", now, phase.rate)  # the start is judged round by round, a round with refusals on
         elif phase.kind == "cruise" and (
             cruised >= LONGEST_CRUISE
-            or (phase.sent >= CRUISE_REQUESTS * self.patience and cruised >= CRUISE_SECONDS * self.patience)
+            or (
+                phase.sent >= CRUISE_REQUESTS * self.patience * self._more(phase)
+                and cruised >= CRUISE_SECONDS * self.patience
+            )
         ):
             if cruised >= LONGEST_CRUISE:
                 self.step = max(self.step, FIRST_STEP)  # long since the limit was found: it may have moved
@@ -172,6 +176,12 @@ class Model:
                 self.refused_at = math.inf  # the limit rose
             self._begin("probe", now, self._probe_rate())
 
+    @staticmethod
+    def _more(phase: Phase) -> float:
+        """How many times the requests of another cruise this one sends: twice, when it judges a cut."""
+        judged = phase.judges
+        return JUDGE_MORE if judged is not None and judged.cut else 1.0
+
     def _probe_rate(self) -> float:
         """The estimate plus the step, but no further than halfway (in ratio) to a probe's rate refused before:
         the limit is below it, and a probe beyond it would cost refusals to learn nothing."""
@@ -182,10 +192,10 @@ class Model:
 
     @staticmethod
     def _not_deep(phase: Phase) -> bool:
-        """More than :data:`NOT_DEEP` of a cruise after a cut refused, by two standard deviations: a scattered
-        429 or two among few answers is no sign that the cut was too shallow."""
+        """More than :data:`NOT_DEEP` of a cruise after a cut refused, by one and a half standard deviations: a
+        scattered 429 or two among few answers is no sign that the cut was too shallow."""
         answers = max(phase.answers, JUDGE_LEAST)
-        return phase.refused > NOT_DEEP * answers + 2 * math.sqrt(NOT_DEEP * (1 - NOT_DEEP) * answers)
+        return phase.refused > NOT_DEEP * answers + 1.5 * math.sqrt(NOT_DEEP * (1 - NOT_DEEP) * answers)
 
     def _above_good(self) -> bool:
         """The estimate is a probe's, above one a whole cruise held at: a cut to that costs little."""

@@ -11,7 +11,7 @@ import pytest
 
 from batchgen.pace import Pace
 from batchgen.pace.flight import GAIN, START_WINDOW
-from batchgen.pace.model import CRUISE, FIRST_STEP, LEAST_STEP, MOST_STEP
+from batchgen.pace.model import CRUISE, CRUISE_REQUESTS, FIRST_STEP, LEAST_STEP, MOST_STEP
 from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
 from batchgen.pace.slots import EVEN, TOLERANCE, Slots, Ticket
 
@@ -431,6 +431,22 @@ def test_the_start_is_judged_on_every_refusal_of_its_rounds_not_each_round_alone
     )
     assert not pace.model.starting
     assert outcome.refused <= 0.05 * outcome.requests
+
+
+def test_a_cruise_that_judges_a_cut_sends_twice_the_requests_of_another() -> None:
+    pace, clock = cruising(5.0)
+    model = pace.model
+    drive(pace, clock, "...")
+    model.good = None  # no cruise held above it: a cut to what got through, judged by the next cruise
+    model._cut(clock.now, model.phase, model.phase.rate)
+    assert model.phase.judges is not None
+    sent = 0
+    while model.phase.kind == "cruise":
+        drive(pace, clock, ".")
+        sent += 1
+    # with a fifth of all answers 429s, eight say little: a cut on scattered 429s stood when its judge saw none
+    # in eight, and the next cut went further down (200 rows took 49 s, not 10)
+    assert sent >= 2 * CRUISE_REQUESTS
 
 
 @pytest.mark.parametrize(("limit", "concurrency", "latency"), [(2, 16, 0.1), (2, 64, 0.02), (5, 8, 0.1)])
