@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from .phase import Background, Phase
+from .phase import MOST_BACKGROUND, Background, Phase
 
 CRUISE = 0.985  # the cruise's share of the estimate
 FIRST_STEP, LEAST_STEP, MOST_STEP = 0.25, 0.03, 1.0  # how far a probe goes above the estimate
@@ -50,6 +50,7 @@ class Model:
         self._phases = {0: self.phase}
         self._cruise_began = 0.0
         self.refused_at = math.inf  # the slowest probe refused since the limit was last found to move
+        self.base: Phase | None = None  # the cruise before the last probe
 
     @property
     def starting(self) -> bool:
@@ -83,6 +84,7 @@ class Model:
             if cruised >= LONGEST_CRUISE:
                 self.step = max(self.step, FIRST_STEP)  # long since the limit was found: it may have moved
                 self.refused_at = math.inf
+            self.base = phase
             self._begin("probe", now, self._probe_rate())
         self.sends.append(now)
         while self.sends[0] <= now - 1.0:
@@ -161,7 +163,7 @@ class Model:
             self._found(now, probe)
         elif probe.answered and self.phase is not probe:
             self._forget(probe)
-            through = 1 - self.background.share
+            through = 1 - self._refused_share()
             if probe.delivered() < self.estimate * through * (1 + probe.rate / self.estimate) / 2:
                 self.step = max(self.step / 2, LEAST_STEP)  # held back by something else (the window, rows)
                 return
@@ -175,6 +177,15 @@ class Model:
             if probe.rate >= self.refused_at:
                 self.refused_at = math.inf  # the limit rose
             self._begin("probe", now, self._probe_rate())
+
+    def _refused_share(self) -> float:
+        """The share of 429s a probe is judged net of: the background's, or the cruise's before it if more (up to
+        :data:`MOST_BACKGROUND`): a probe refused as often as that cruise, at its higher rate, got more through,
+        whether or not the background is learned yet (it was held "back by something else" at a fifth of 429s)."""
+        share, base = self.background.share, self.base
+        if base is not None and base.accepted + base.refused >= 2 * JUDGE_LEAST:
+            share = max(share, min(base.refused / (base.accepted + base.refused), MOST_BACKGROUND))
+        return share
 
     @staticmethod
     def _more(phase: Phase) -> float:

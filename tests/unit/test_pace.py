@@ -13,6 +13,7 @@ from batchgen.pace import Pace
 from batchgen.pace.flight import GAIN, START_WINDOW
 from batchgen.pace.model import CRUISE, CRUISE_REQUESTS, FIRST_STEP, LEAST_STEP, MOST_STEP
 from batchgen.pace.outage import DOWN_AFTER, FIRST_TRY
+from batchgen.pace.phase import Phase
 from batchgen.pace.slots import EVEN, TOLERANCE, Slots, Ticket
 
 from ..support.pace_sim import Clock, Outcome, Provider, bring_down, simulate, simulate_many
@@ -469,6 +470,20 @@ def test_a_probe_is_judged_on_what_5xx_leave_of_it() -> None:
     for _ in range(4):  # 3 in 10 answered 503 (issue 30: 20% 429 and 10% 503 collapsed the pace)
         drive(pace, clock, "..5.5..5..")
     assert pace.model.estimate >= probe  # all it could get through got through: the limit is higher
+
+
+def test_a_probe_is_judged_net_of_the_share_of_429s_of_the_cruise_before_it() -> None:
+    pace, clock = cruising(10.0)
+    model = pace.model
+    model.background.heard, model.background.refused = 90.0, 9.5  # learned so far: a tenth
+    # the cruise before the probe: a fifth of its answers 429s, too few to cut on (the background was not learned)
+    model.base = Phase(1, "cruise", 9.85, sent=20, answers=20, accepted=16, refused=4, first=0.0, last=2.0)
+    probe = Phase(2, "probe", 12.5, sent=13, answers=13, accepted=10, refused=3, first=2.0, last=3.0)
+    model._phases[probe.serial] = probe
+    model._judge(clock.now, probe, bounded=False)
+    # it got through what its rate gets with a fifth refused, as the cruise did: more got through, not "held back
+    # by something else" because the background was thought a tenth (the pace stayed where a wrong cut left it)
+    assert model.estimate > 11.0 and model.phase.kind == "probe"
 
 
 def test_a_probe_that_got_more_through_teaches_no_background() -> None:
