@@ -137,7 +137,11 @@ def _warn(report: ValidationReport, skip_hidden: bool, send_duplicates: bool = F
             "they are" if len(report.hidden) > 1 else "it is",
         )
     for first, later in report.duplicates:
-        what = "each is sent (`send_duplicates`)" if send_duplicates else f"only row {first} is sent"
+        what = (
+            "each is sent (`send_duplicates`)"
+            if send_duplicates
+            else f"only row {first} is sent (`send_duplicates` sends each)"
+        )
         log.warning("rows %s and %s are identical requests: %s", first, later, what)
 
 

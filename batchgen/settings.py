@@ -166,7 +166,7 @@ def check_base_url(url: str | None, allow_insecure: bool = False) -> str:
     Plain http only to this machine (or with ``allow_insecure``): the key is in every request.
     """
     if url is None or not url.strip():
-        raise UsageError(f"no provider URL: pass base_url or set {URL_ENV}", setting="base_url")
+        raise UsageError(f"no provider URL: pass `base_url` or set {URL_ENV}", setting="base_url")
     url = url.strip()
     shown = repr(url[:120])
     if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):

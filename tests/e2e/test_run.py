@@ -296,8 +296,8 @@ def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicate
     warned = cli("validate", source)
     assert warned.code == 0
     assert warned.err.splitlines() == [
-        "warning: rows 2 and 4 are identical requests: only row 2 is sent",
-        "warning: rows 2 and 5 are identical requests: only row 2 is sent",
+        "warning: rows 2 and 4 are identical requests: only row 2 is sent (--send-duplicates sends each)",
+        "warning: rows 2 and 5 are identical requests: only row 2 is sent (--send-duplicates sends each)",
     ]
     output = tmp_path / "out.xlsx"
     result = cli(*run_args(source, output, server.url, transport))

@@ -37,7 +37,7 @@ from ..support.helpers import songs, write_csv, write_xlsx
         ),
         (["run", "IN", "-o", "OUT", "--simulate", "--transport", "curl"], "error: Invalid value for '--transport'"),
         (["run", "IN", "-o", "OUT", "--bogus"], "error: No such option"),
-        (["run", "IN", "-o", "OUT"], "error: --base-url: no provider URL: pass base_url or set BATCHGEN_BASE_URL"),
+        (["run", "IN", "-o", "OUT"], "error: --base-url: no provider URL: pass --base-url or set BATCHGEN_BASE_URL"),
         (["run", "IN", "-o", "OUT", "--base-url", "ftp://x"], "error: --base-url: 'ftp://x' is not an http(s) URL"),
         (
             ["run", "IN", "-o", "OUT", "--base-url", "https://exa..mple.com"],

@@ -39,7 +39,7 @@ from batchgen.settings import Limits, Provider, Settings, check_api_key, check_b
             "base_url: http://api.example.com is not HTTPS; the API key would travel in clear "
             "text (`allow_insecure` to insist)",
         ),
-        ("", "base_url: no provider URL: pass base_url or set BATCHGEN_BASE_URL"),
+        ("", "base_url: no provider URL: pass `base_url` or set BATCHGEN_BASE_URL"),
     ],
 )
 def test_bad_base_urls_are_usage_errors(url: str, message: str | None) -> None:
