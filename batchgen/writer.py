@@ -17,7 +17,7 @@ from typing import IO, Any
 from .errors import OutputError, UsageError
 from .files import atomic_write
 from .headers import output_name
-from .journal import DoneRow, JournalView
+from .journal import DoneRow, JournalView, journal_path
 from .nightsheet import add_night
 from .results import State
 
@@ -70,7 +70,15 @@ def check_output(output: Path) -> None:
         raise UsageError(f"the folder {folder} does not exist", setting="output")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"the folder {folder} is not writable", setting="output")
-    read_jobs(output)
+    header, _ = read_jobs(output)
+    missing = [name for name in JOB_COLUMNS if name not in header]
+    if header and missing and not journal_path(output).exists():
+        # a jobs table of a person's (no journal beside it says batchgen ran to it): its lines would be rewritten
+        raise UsageError(
+            f"{output} exists and was not written by batchgen (its jobs table has no {', '.join(missing)} "
+            f"column{'s' if len(missing) > 1 else ''}); move it away or choose another output",
+            setting="output",
+        )
     if output.suffix.lower() != ".csv" and output.exists():
         _refuse_added_sheets(output)
 

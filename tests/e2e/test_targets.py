@@ -57,6 +57,40 @@ def test_a_producers_own_failed_csv_is_never_replaced(tmp_path, start_simulator)
     assert server.simulator.accepted == [] and not (tmp_path / "notes.csv").exists()
 
 
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_producers_own_table_with_a_job_id_column_is_never_taken_for_an_output(
+    tmp_path, start_simulator, kind
+) -> None:
+    server = start_simulator()
+    theirs = tmp_path / f"theirs.{kind}"
+    if kind == "csv":
+        theirs.write_text("row,title,job_id\n2,Mine,abc\n")
+    else:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "jobs"
+        sheet.append(["row", "title", "job_id", "my comment"])
+        sheet.append([2, "Mine", "abc", "keep me"])
+        book.save(theirs)
+    before = theirs.read_bytes()
+    code, err = finish(*run_args(write_csv(tmp_path, SONGS), theirs, server.url, "--skip-invalid"))
+    assert code == 2, err
+    assert _errors(err) == [
+        f"error: -o: {theirs} exists and was not written by batchgen (its jobs table has no job_index, tag, model, "
+        "submitted_at, key columns); move it away or choose another output"
+    ]
+    assert theirs.read_bytes() == before and server.simulator.received == []
+    # an output batchgen wrote, whose journal is gone and whose lines a person sorted, is still its own
+    output = tmp_path / f"out.{kind}"
+    assert finish(*run_args(write_csv(tmp_path, SONGS), output, server.url, "--skip-invalid"))[0] == 1
+    for journal in tmp_path.glob(f"out.{kind}.journal*"):
+        journal.unlink()
+    code, err = finish(*run_args(write_csv(tmp_path, SONGS), output, server.url, "--skip-invalid"))
+    assert code == 1 and not _errors(err), err
+    assert len(server.simulator.accepted) == 2  # restored from the output: nothing sent again
+
+
 def test_its_own_failures_file_as_input_is_never_written_over(tmp_path, start_simulator) -> None:
     server = start_simulator()
     output = tmp_path / "res.csv"
