@@ -44,6 +44,7 @@ def find_changed(
     states = journal.states()
     unsent = [row for row in rows if states.get(row.key) in (State.PENDING, State.FAILED)]
     changed: list[LeftOut] = []
+    places: list[tuple[str, NewRow]] = []
     for row, old in pair_edits(earlier, unsent):
         what = describe(old.fingerprints(), _song(row))
         when = old.sent_at[:10]
@@ -53,7 +54,9 @@ def find_changed(
             continue
         message = f"{what} since it was sent on {when}; not sent again (`resend_changed` sends it as a new request)"
         changed.append(LeftOut(row.row, row.label, row.title, message, row.extras, State.CHANGED, row.key))
+        places.append((old.key, row))
     if changed:
+        journal.moved(places, run)
         journal.leave_out(changed)
         for item in changed[:SHOWN]:
             log.warning("row %s: %s", item.label, item.message.split("; ")[0])

@@ -180,7 +180,7 @@ def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
         key=record.key,
     )
     if record.replaced_by is not None:  # the ids of an edited row's earlier version: never shown as the row's own
-        values.update(row="", superseded=f"row {record.label} before an edit; row {record.replaced_by} was sent again")
+        values.update(row="", superseded=f"sent before an edit; row {record.replaced_by} was sent again")
     return values
 
 

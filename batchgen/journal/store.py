@@ -213,6 +213,15 @@ class Journal(JournalView):
         with self._writing():
             self.db.execute("UPDATE rows SET replaced_by=? WHERE key=?", (new, old))
 
+    def moved(self, places: Sequence[tuple[str, NewRow]], run: int) -> None:
+        """Rows sent before (their keys), edited since, stand where these rows of ``run``'s input stand: the
+        jobs sheet shows their ids there, never at a place another row has taken."""
+        with self._writing():
+            self.db.executemany(
+                "UPDATE rows SET row=?, label=?, seen_run=? WHERE key=?",
+                ((row.row, _label(row.row, row.label), run, key) for key, row in places),
+            )
+
     def leave_out(self, left_out: Sequence[LeftOut]) -> None:
         """Add rows found to be left out after the run started (sent to another output, per the ledger)."""
         with self._writing():

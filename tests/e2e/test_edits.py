@@ -168,6 +168,10 @@ def test_edits_stay_changed_whatever_rows_moved_around_them(tmp_path, start_simu
         assert f"row {place[title]}: lyrics changed since it was sent on {TODAY}" in err
     changed = {line["title"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"}
     assert changed == {"Ed 003", "Ed 005"}
+    # every song of the sheet, edited or not, has its ids on its current row, in its order; deleted ones last
+    jobs = list(dict.fromkeys((line["title"], line["row"]) for line in read_csv(output)))  # (two ids a song)
+    current = [(title, str(place[title])) for title, _ in sheet]
+    assert jobs[: len(current)] == current and not {title for title, _ in jobs[len(current) :]} & set(place)
     code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), output, server.url, "--resend-changed"))
     assert code == 0, err
     resent = sorted((entry["body"]["title"], entry["body"]["lyrics"]) for entry in server.simulator.accepted[10:])
@@ -199,7 +203,7 @@ def test_repeated_titles_pair_by_their_fields_then_their_order(tmp_path, start_s
     assert sorted(entry["body"]["lyrics"] for entry in server.simulator.accepted[5:]) == ["a2", "b2"]
     superseded = {line["job_id"]: line["superseded"] for line in read_csv(output) if line["superseded"]}
     assert sorted(superseded.values()) == sorted(
-        ["row 2 before an edit; row 6 was sent again"] * 2 + ["row 4 before an edit; row 3 was sent again"] * 2
+        ["sent before an edit; row 6 was sent again"] * 2 + ["sent before an edit; row 3 was sent again"] * 2
     )
 
 
