@@ -28,6 +28,7 @@ UNDO = 0.85  # a cut after which less than this share got through, and 429s no r
 NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no background, the cut was not deep enough
 JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it...
 JUDGE_MORE = 2  # ...and, judging a cut, twice the requests of another (a few say little when 429s are common)
+UNDONE_SIGMAS = 1.5  # a cut undone teaches the background from phases this far beyond its most, by chance
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
@@ -271,8 +272,13 @@ class Model:
             less = phase.delivered() < UNDO * judged.delivered()  # a cut: did it cost what got through?
             if not rarer and (less or not judged.cut):
                 self.estimate = max(self.estimate, phase.before)  # no rarer when slower: not the pace's
-                self.background.learn(judged)
-            self.background.learn(phase)
+                # a cut undone is the surest sign of a background: both phases teach it even when chance made a
+                # third of their few answers 429s (a fifth of 429s was never learned, and the pace sank by halves)
+                sigmas = UNDONE_SIGMAS if judged.cut else 0.0
+                self.background.learn(judged, sigmas)
+                self.background.learn(phase, sigmas)
+            else:
+                self.background.learn(phase)
         elif phase.refused and not phase.after_probe and self.pending is None:
             self.pending = (phase, self.estimate)
             self.estimate *= DOWN

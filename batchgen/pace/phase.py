@@ -70,8 +70,11 @@ class Background:
     def share(self) -> float:
         return (self.refused + PRIOR_REFUSED) / (self.heard + PRIOR_ANSWERS)
 
-    def learn(self, phase: Phase) -> None:
-        if phase.refused <= MOST_BACKGROUND * phase.answers:
+    def learn(self, phase: Phase, sigmas: float = 0.0) -> None:
+        """Learn from a phase whose 429s were not the pace's, unless more than :data:`MOST_BACKGROUND` of its
+        answers were (by ``sigmas`` standard deviations: a few answers are a third refused by chance)."""
+        most = MOST_BACKGROUND * phase.answers
+        if phase.refused <= most + sigmas * math.sqrt(most * (1 - MOST_BACKGROUND)):
             keep = (1 - 1 / HORIZON) ** phase.answers
             self.heard = keep * self.heard + phase.answers
             self.refused = keep * self.refused + phase.refused

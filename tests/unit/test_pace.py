@@ -486,6 +486,28 @@ def test_a_probe_is_judged_net_of_the_share_of_429s_of_the_cruise_before_it() ->
     assert model.estimate > 11.0 and model.phase.kind == "probe"
 
 
+def test_a_cut_undone_teaches_the_background_even_when_a_third_of_its_answers_were_429s() -> None:
+    pace, _clock = cruising(20.0)
+    background = pace.model.background
+    share = background.share
+    # a cut from 40/s on four 429s of eleven; the cruise after it, at half the rate, refused as often and got less
+    # through: the 429s were never the pace's (a fifth of all answers here, a third in these few by chance)
+    cut = Phase(1, "cruise", 40.0, sent=11, answers=11, accepted=7, refused=4, first=0.0, last=0.3, cut=True)
+    after = Phase(2, "cruise", 20.0, sent=16, answers=16, accepted=10, refused=6, first=0.5, last=1.3)
+    after.judges, after.before = cut, 40.0
+    pace.model._done(after)
+    assert pace.model.estimate == 40.0  # undone...
+    # ...and both taught the background, though above a quarter refused (until it was learned, each such run of
+    # chance cut the pace again: 200 rows at a fifth of 429s took 75 s instead of 13)
+    assert background.heard == pytest.approx(27.0, rel=0.05) and background.share > 2 * share
+    far = Phase(3, "cruise", 40.0, sent=16, answers=16, accepted=4, refused=12, first=2.0, last=2.5, cut=True)
+    later = Phase(4, "cruise", 20.0, sent=16, answers=16, accepted=4, refused=12, first=3.0, last=3.8)
+    later.judges, later.before = far, 40.0
+    heard = background.heard
+    pace.model._done(later)
+    assert background.heard == heard  # three quarters refused is about the pace, however slow
+
+
 def test_a_probe_that_got_more_through_teaches_no_background() -> None:
     pace, clock = cruising(20.0)
     while pace.model.phase.kind == "cruise":
