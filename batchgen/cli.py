@@ -394,34 +394,43 @@ def _leave_terminal() -> None:
 def _summary(result: RunResult, error: BatchgenError | None) -> None:
     """The closing lines: what happened, where it is, and what to do next."""
     counts = result.counts
-    rows = sum(counts.values())
     parts = [f"{counts[state]} {state}" for state in State if counts.get(state)]
     unconnected = f"; {result.unconnected} attempts could not connect" if result.unconnected else ""
     say(
-        f"{rows} rows: {', '.join(parts) or 'nothing to do'}; {result.requests} requests sent "
-        f"({result.retries} retried){unconnected}"
+        f"{_rows(sum(counts.values()))}: {', '.join(parts) or 'nothing to do'}; "
+        f"{result.requests} request{'s' * (result.requests != 1)} sent ({result.retries} retried){unconnected}"
     )
     say(f"output: {result.output} (journal: {result.journal})")
     if counts.get(State.SKIPPED):
         say(
-            f"{counts['skipped']} rows were already sent to another output (see the failed sheet); "
+            f"{_rows(counts['skipped'], 'was', 'were')} already sent to another output (see the failed sheet); "
             "--allow-resend sends them anyway"
         )
     if counts.get(State.CHANGED):
         say(
-            f"{counts['changed']} rows were edited since they were sent and are not sent again (see the failed "
-            "sheet); --resend-changed sends them as new requests, billed again"
+            f"{_rows(counts['changed'], 'was', 'were')} edited since they were sent and are not sent again (see "
+            "the failed sheet); --resend-changed sends them as new requests, billed again"
+        )
+    if counts.get(State.DUPLICATE):
+        say(
+            f"not sent, the same request as an earlier row: {_rows(counts['duplicate'])} (see the failed sheet); "
+            "--send-duplicates sends each, billed again"
         )
     if counts.get(State.UNKNOWN):
         say(
-            f"{counts['unknown']} rows are unknown: the provider may have created (and billed) jobs for them. "
-            "Check with the provider, then run again with --retry-unknown to send them again."
+            f"{_rows(counts['unknown'], 'is', 'are')} unknown: the provider may have created (and billed) jobs for "
+            "them. Check with the provider, then run again with --retry-unknown to send them again."
         )
     say(f"the night, drawn: batchgen report {shlex.quote(str(result.output))}")
     if error is None and result.interrupted:
         say("interrupted: run the same command again to resume")
     elif error is None and result.stopped:
         say(f"stopped: {result.stopped}; run the same command again to continue")
+
+
+def _rows(count: int, one: str = "", many: str = "") -> str:
+    """``1 row was``, ``2 rows were``: a count of rows, with the verb that agrees."""
+    return f"{count} row {one}".rstrip() if count == 1 else f"{count} rows {many}".rstrip()
 
 
 @cli.command()

@@ -159,6 +159,8 @@ def load(
 def read_grid(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> Grid:
     """Every record of the file at ``path``: nothing judged yet."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the spreadsheet's own path")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     size = path.stat().st_size

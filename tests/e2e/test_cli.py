@@ -28,4 +28,4 @@ def test_rows_takes_one_row_too(tmp_path: Path, cli) -> None:
     source = write_xlsx(tmp_path, songs(4))
     result = cli("run", source, "-o", tmp_path / "out.xlsx", "--simulate", "--rows", "3", "-q")
     assert result.code == 0, result.err
-    assert "1 rows: 1 done" in result.err
+    assert "1 row: 1 done; 1 request sent" in result.err

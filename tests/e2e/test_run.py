@@ -155,7 +155,7 @@ def test_a_dropped_answer_is_unknown_and_sent_again_only_when_asked(tmp_path, st
     server = start_simulator(Faults(script=["accept_drop"]))
     output, source = tmp_path / "out.xlsx", write_xlsx(tmp_path, songs(1))
     result = cli(*run_args(source, output, server.url, transport))
-    assert result.code == 1 and "1 rows are unknown" in result.err
+    assert result.code == 1 and "1 row is unknown" in result.err
     assert read_sheet(output, "failed")[0]["state"] == "unknown"
     assert cli(*run_args(source, output, server.url, transport)).code == 1
     assert len(server.simulator.received) == 1
@@ -309,6 +309,9 @@ def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicate
         {"row": 5, "title": "A", "state": "duplicate", "error": repeat},
     ]
     assert "4 rows: 2 done, 2 duplicate; 2 requests sent" in result.err
+    assert (
+        "not sent, the same request as an earlier row: 2 rows (see the failed sheet); --send-duplicates" in result.err
+    )
     takes = cli(*run_args(source, tmp_path / "all.xlsx", server.url, transport, "--allow-resend", "--send-duplicates"))
     assert takes.code == 0, takes.err
     assert "warning: rows 2 and 4 are identical requests: each is sent (--send-duplicates)" in takes.err

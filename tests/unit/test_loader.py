@@ -143,6 +143,8 @@ def test_non_utf8_csv_names_encoding_and_reads_with_it(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="is a folder; give the spreadsheet's own path"):
+        load(tmp_path)
 
 
 def test_merged_ranges_mark_every_cell_but_their_first(tmp_path: Path) -> None:
