@@ -201,11 +201,13 @@ class JournalView:
         ]
 
     def counts(self, run: int) -> Counter[str]:
-        """Rows of ``run`` per state, with the rows left out (invalid, duplicate, hidden, skipped)."""
+        """Rows of ``run`` per state, with the rows left out (invalid, duplicate, hidden, skipped). An edited row
+        is counted once, ``changed``: its earlier version, done, stands at its place (:meth:`Journal.moved`)."""
         counts: Counter[str] = Counter()
         for state, count in self.db.execute(
             "SELECT state, COUNT(*) FROM rows WHERE seen_run=? AND (state='done'"
-            " OR key NOT IN (SELECT key FROM invalid WHERE key IS NOT NULL)) GROUP BY state",
+            " OR key NOT IN (SELECT key FROM invalid WHERE key IS NOT NULL))"
+            " AND NOT (state='done' AND row IN (SELECT row FROM invalid WHERE state='changed')) GROUP BY state",
             (run,),
         ):
             counts[state] += count

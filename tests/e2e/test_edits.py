@@ -166,6 +166,7 @@ def test_edits_stay_changed_whatever_rows_moved_around_them(tmp_path, start_simu
     place = {title: number for number, (title, _) in enumerate(sheet, start=2)}
     for title in ("Ed 003", "Ed 005"):
         assert f"row {place[title]}: lyrics changed since it was sent on {TODAY}" in err
+    assert f"{len(sheet)} rows: {len(sheet) - 2} done, 2 changed; " in err, err  # an edited song counted once
     changed = {line["title"] for line in read_csv(tmp_path / "out.failed.csv") if line["state"] == "changed"}
     assert changed == {"Ed 003", "Ed 005"}
     # every song of the sheet, edited or not, has its ids on its current row, in its order; deleted ones last
