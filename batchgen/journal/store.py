@@ -214,12 +214,13 @@ class Journal(JournalView):
             self.db.execute("UPDATE rows SET replaced_by=? WHERE key=?", (new, old))
 
     def moved(self, places: Sequence[tuple[str, NewRow]], run: int) -> None:
-        """Rows sent before (their keys), edited since, stand where these rows of ``run``'s input stand: the
-        jobs sheet shows their ids there, never at a place another row has taken."""
+        """Done rows (their keys), edited since, stand where these rows of ``run``'s input stand: the jobs sheet
+        shows their ids there, never at a place another row has taken. An earlier version not done (unknown,
+        or left to another output) stays out of the run: it is never sent."""
         with self._writing():
             self.db.executemany(
-                "UPDATE rows SET row=?, label=?, seen_run=? WHERE key=?",
-                ((row.row, _label(row.row, row.label), run, key) for key, row in places),
+                "UPDATE rows SET row=?, label=?, extras=?, seen_run=? WHERE key=? AND state='done'",
+                ((row.row, _label(row.row, row.label), dumps(row.extras), run, key) for key, row in places),
             )
 
     def leave_out(self, left_out: Sequence[LeftOut]) -> None:

@@ -358,3 +358,21 @@ def test_an_edit_of_a_row_skipped_as_sent_elsewhere_is_changed_not_sent(tmp_path
     assert f"row 3: lyrics changed since it was sent on {TODAY}" in err
     code, err = finish(*run_args(_ed_sheet(tmp_path, sheet), tmp_path / "b.csv", server.url, "--resend-changed"))
     assert [entry["body"]["lyrics"] for entry in server.simulator.accepted[4:]] == ["words 1 fixed"], err
+
+
+def test_an_unknown_row_edited_since_is_changed_and_its_earlier_request_never_sent(tmp_path, start_simulator) -> None:
+    from batchgen.simulator import Faults
+
+    server = start_simulator(Faults(script=["accept_drop"]))
+    output = tmp_path / "out.csv"
+
+    def sheet(first_lyrics: str) -> Path:
+        return write_csv(tmp_path, f"title,tag,lyrics\nA,pop,{first_lyrics}\nB,pop,b\nC,pop,c\n")
+
+    code, err = finish(*run_args(sheet("a"), output, server.url, "--concurrency", "1"))
+    assert code == 1 and "1 row is unknown" in err, err
+    code, err = finish(*run_args(sheet("a fixed"), output, server.url, "--concurrency", "1"))
+    assert code == 1 and "3 rows: 2 done, 1 changed; 0 requests sent" in err, err  # the song once, changed
+    received = len(server.simulator.received)
+    code, err = finish(*run_args(sheet("a fixed"), output, server.url, "--retry-unknown"))
+    assert len(server.simulator.received) == received, err  # the earlier version's request is never sent again
