@@ -71,7 +71,7 @@ def check_output(output: Path) -> None:
     if not os.access(folder, os.W_OK):
         raise UsageError(f"the folder {folder} is not writable", setting="output")
     header, _ = read_jobs(output)
-    missing = [name for name in JOB_COLUMNS if name not in header]
+    missing = [name for name in JOB_COLUMNS if name not in header and name != "key"]  # (outputs before keys)
     if header and missing and not journal_path(output).exists():
         # a jobs table of a person's (no journal beside it says batchgen ran to it): its lines would be rewritten
         raise UsageError(

@@ -78,7 +78,7 @@ def test_a_producers_own_table_with_a_job_id_column_is_never_taken_for_an_output
     assert code == 2, err
     assert _errors(err) == [
         f"error: -o: {theirs} exists and was not written by batchgen (its jobs table has no job_index, tag, model, "
-        "submitted_at, key columns); move it away or choose another output"
+        "submitted_at columns); move it away or choose another output"
     ]
     assert theirs.read_bytes() == before and server.simulator.received == []
     # an output batchgen wrote, whose journal is gone and whose lines a person sorted, is still its own
