@@ -408,8 +408,8 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
         )
     if counts.get(State.CHANGED):
         say(
-            f"{_rows(counts['changed'], 'was', 'were')} edited since they were sent and are not sent again (see "
-            "the failed sheet); --resend-changed sends them as new requests, billed again"
+            f"{_rows(counts['changed'], 'was', 'were')} edited since sent, so not sent again (see the failed "
+            "sheet); --resend-changed sends each as a new request, billed again"
         )
     if counts.get(State.DUPLICATE):
         say(
