@@ -168,6 +168,12 @@ def test_an_output_that_is_not_ours_is_refused_before_sending(tmp_path: Path) ->
         check_output(tmp_path / "other.csv")
     with pytest.raises(UsageError, match=r"must end in \.xlsx or \.csv"):
         check_output(tmp_path / "out.txt")
+    (tmp_path / "theirs.csv").write_text("row,title,job_id\n2,Mine,abc\n")  # a person's, no journal beside it
+    with pytest.raises(UsageError, match=r"was not written by batchgen \(its jobs table has no job_index, tag, model"):
+        check_output(tmp_path / "theirs.csv")
+    # an output of batchgen from before rows had keys, its journal lost: still ours, restored from its lines
+    (tmp_path / "old.csv").write_text("row,title,job_id,job_index,tag,model,submitted_at\n2,A,abc,1,pop,m,2026\n")
+    check_output(tmp_path / "old.csv")
     assert read_jobs(tmp_path / "absent.xlsx") == ([], [])
 
 
