@@ -8,8 +8,8 @@ model (``tests/support/pace_sim.py``) over a grid of latencies, concurrencies an
 
 Each cell is the wall time of ``--rows`` rows with both kinds of refusal over the wall time with the 429s alone,
 same seed, behind a limit per second (``--limits``, 0: none; issue #25's grid) or none; the exit code is 0 only
-when every cell is within the target. ``--real``: batchgen run as a user
-runs it against ``batchgen simulate`` with those faults (its own dice, seeded), seconds a run, not milliseconds.
+when every cell is within the target. ``--real``: batchgen run as a user runs it against ``batchgen simulate``
+with those faults (its own dice, seeded), seconds a run, not milliseconds.
 """
 
 from __future__ import annotations
