@@ -169,8 +169,9 @@ def build_jobs(journals: Sequence[JournalView], existing: Sheet) -> Sheet:
 
 def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
     values = {output_name(name): value for name, value in record.extras.items()}
+    # a row no longer in the input has no number: its old one may be another song's now
     values.update(
-        row=record.label,
+        row=record.label if record.current else "",
         title=record.title,
         job_id=job_id,
         job_index=index,

@@ -52,9 +52,9 @@ def test_jobs_follow_the_current_input_with_its_row_numbers(tmp_path: Path) -> N
         (3, "C", "c2"),
         (4, "A", "a1"),
         (4, "A", "a2"),
-        (3, "B", "b1"),
-        (3, "B", "b2"),
-    ]  # rows of the current input in order; B, no longer in it, at the end with its last row number
+        ("", "B", "b1"),
+        ("", "B", "b2"),
+    ]  # rows of the current input in order; B, no longer in it, at the end with no number (its 3 is C's now)
 
 
 def test_outputs_of_several_machines_merge_in_row_order_with_no_stale_failure(tmp_path: Path) -> None:
