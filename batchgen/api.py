@@ -39,6 +39,7 @@ from .settings import (
     Settings,
     check_api_key,
     check_base_url,
+    check_keywords,
     check_transport,
     env_key,
     env_url,
@@ -70,6 +71,7 @@ def validate(
     report: str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
     """Check every cell of ``source``; nothing is sent. ``report`` writes a highlighted copy (.xlsx)."""
+    check_keywords(validate, locals())
     table, validation = _check(source, sheet, header_row, encoding, model, skip_hidden)
     if report is not None:
         from .annotate import write_report
@@ -201,6 +203,7 @@ async def arun(
     several machines share.
     """
     given = dict(locals())  # the keywords as passed: each settings object takes those it names
+    check_keywords(arun, given)
     settings = _settings(given)
     from .ledger import ledger_url
 

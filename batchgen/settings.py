@@ -7,12 +7,14 @@ already say ``in_flight``). The key is held as a pydantic ``SecretStr``: no repr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import inspect
 import ipaddress
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +75,62 @@ def check_seconds(name: str, value: float | None, optional: bool = True) -> None
     low, high = SECONDS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise UsageError(f"{value!r} is not a number of seconds from {low:g} to {high:g}", setting=name)
+
+
+def _whole(value: object, *also: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or any(value is other for other in also)
+
+
+# What each part of a keyword's annotation accepts, and how a message names it: a part not here (a source, a
+# transport, a rate) is checked where it is read.
+KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "bool": (lambda value: type(value) is bool, "True or False"),
+    "int": (_whole, "a whole number"),
+    "float": (lambda value: isinstance(value, (int, float)) and not isinstance(value, bool), "a number"),
+    "str": (lambda value: isinstance(value, str), "a string"),
+    "None": (lambda value: value is None, "None"),
+    "os.PathLike[str]": (lambda value: isinstance(value, os.PathLike), "a path"),
+    "Callable[[Progress], None]": (callable, "a function"),
+    "asyncio.Event": (lambda value: isinstance(value, asyncio.Event), "an asyncio.Event"),
+    "tuple[int, int | None]": (
+        lambda value: isinstance(value, tuple) and len(value) == 2 and _whole(value[0]) and _whole(value[1], None),
+        "a (first, last) pair of row numbers",
+    ),
+}
+
+
+def check_keywords(function: Callable[..., object], given: Mapping[str, object]) -> None:
+    """Each keyword of the library's door of the kind ``function``'s signature gives it, before anything is read
+    or sent: Python would take ``allow_resend="no"`` as yes, and bill again what the user meant to keep."""
+    for name, parameter in inspect.signature(function).parameters.items():
+        parts = _parts(str(parameter.annotation))
+        if name not in given or name in WHOLE or name in SECONDS or not all(part in KINDS for part in parts):
+            continue  # (a number of requests or seconds is checked with its range)
+        value = given[name]
+        if not any(KINDS[part][0](value) for part in parts):
+            kinds = " or ".join(KINDS[part][1] for part in parts)
+            raise UsageError(f"{_shown(value)} is not {kinds}", setting=name)
+
+
+def _parts(annotation: str) -> list[str]:
+    """``"str | os.PathLike[str] | None"`` as its parts, a ``|`` within brackets kept in its part."""
+    parts, depth, part = [], 0, ""
+    for char in annotation:
+        depth += (char == "[") - (char == "]")
+        if char == "|" and depth == 0:
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += char
+    return [*parts, part.strip()]
+
+
+def _shown(value: object) -> str:
+    """A wrong value as a message shows it: short, and never a key (a string may be one, given in the wrong place)."""
+    if isinstance(value, str) and len(value) > 12:
+        return f"a string of {len(value)} characters"
+    text = repr(value)
+    return text if len(text) <= 40 else f"a {type(value).__name__}"
 
 
 def _between(low: int, high: int | None) -> str:

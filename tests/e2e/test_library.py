@@ -97,6 +97,20 @@ def test_resume_through_the_library(tmp_path: Path, start_simulator) -> None:
     assert second.ok and second.requests == 6 and len(server.simulator.accepted) == 10
 
 
+@pytest.mark.parametrize("said", ["no", "False", "0", 0, None])
+def test_a_yes_or_no_that_is_not_a_bool_is_refused_and_nothing_is_billed_again(
+    tmp_path: Path, start_simulator, said: object
+) -> None:
+    """``allow_resend="no"`` is a true string: taken as yes, it sent every row again to a second output."""
+    server = start_simulator()
+    source = pd.DataFrame({"title": ["E1", "E2"], "tag": ["pop", "rock"], "lyrics": ["x", "y"]})
+    assert batchgen.run(source, tmp_path / "q1.xlsx", base_url=server.url, api_key=API_KEY).ok
+    with pytest.raises(batchgen.UsageError) as refused:
+        batchgen.run(source, tmp_path / "q2.xlsx", base_url=server.url, api_key=API_KEY, allow_resend=said)  # type: ignore[arg-type]
+    assert str(refused.value) == f"allow_resend: {said!r} is not True or False"
+    assert len(server.simulator.accepted) == 2 and not (tmp_path / "q2.xlsx").exists()
+
+
 def test_a_fatal_answer_is_an_exception_with_its_status_not_an_exit(
     tmp_path: Path, start_simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 
+import batchgen
 from batchgen.errors import UsageError
-from batchgen.settings import Limits, Provider, Settings, check_api_key, check_base_url, parse_rate
+from batchgen.settings import (
+    Limits,
+    Provider,
+    Settings,
+    check_api_key,
+    check_base_url,
+    check_keywords,
+    parse_rate,
+)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +140,45 @@ def test_rates(value: str | float | None, rate: float | None) -> None:
 def test_bad_rates(value: str | float) -> None:
     with pytest.raises(UsageError, match="rate: "):
         parse_rate(value)
+
+
+FLAGS = [name for name, p in inspect.signature(batchgen.arun).parameters.items() if p.annotation == "bool"]
+
+
+@pytest.mark.parametrize("name", FLAGS)
+def test_every_yes_or_no_of_the_library_takes_only_a_bool(name: str) -> None:
+    assert len(FLAGS) >= 10
+    for said in ("no", "False", 1, 0.0, None):
+        with pytest.raises(UsageError, match=rf"^{name}: .* is not True or False$"):
+            check_keywords(batchgen.arun, {name: said})
+    check_keywords(batchgen.arun, {name: True})
+    check_keywords(batchgen.arun, {name: False})
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"api_key": 12345}, "api_key: 12345 is not a string or None"),
+        ({"output": None}, "output: None is not a string or a path"),
+        ({"rows": (2, "5")}, "rows: (2, '5') is not a (first, last) pair of row numbers or None"),
+        ({"progress": "yes"}, "progress: 'yes' is not True or False or a function"),
+        ({"sheet": "x" * 41}, None),
+        ({"base_url": b"http://x"}, "base_url: b'http://x' is not a string or None"),
+        ({"model": "sk-live-0123456789abcdef"}, None),
+        ({"sheet": 3}, "sheet: 3 is not a string or None"),
+        ({"header_row": "2"}, "header_row: '2' is not a whole number or None"),
+    ],
+)
+def test_keywords_of_the_wrong_kind_are_usage_errors_naming_them(given: dict[str, Any], message: str | None) -> None:
+    if message is None:  # of the right kind: nothing to say
+        check_keywords(batchgen.arun, given)
+        return
+    with pytest.raises(UsageError) as refused:
+        check_keywords(batchgen.arun, given)
+    assert str(refused.value) == message
+
+
+def test_a_long_string_in_the_wrong_place_is_never_shown() -> None:
+    with pytest.raises(UsageError) as refused:
+        check_keywords(batchgen.arun, {"allow_resend": "sk-live-0123456789abcdef"})
+    assert "sk-live" not in str(refused.value) and "a string of 24 characters" in str(refused.value)
