@@ -30,6 +30,7 @@ from .errors import (
 from .loader import Source, Table, in_range, load
 from .paths import real, refuse_same
 from .progress import Bar, Progress
+from .redact import redact
 from .results import RunResult, State, ValidationReport
 from .schema import DEFAULT_MODEL
 from .settings import (
@@ -298,8 +299,12 @@ def _settings(given: Mapping[str, Any]) -> Settings:
         url, key = "http://127.0.0.1", check_api_key(SIMULATED_KEY)
     else:
         base_url, api_key = given["base_url"], given["api_key"]
-        url = check_base_url(base_url if base_url is not None else env_url(), given["allow_insecure"])
-        key = check_api_key(api_key if api_key is not None else env_key())
+        raw_key = api_key if api_key is not None else env_key()
+        try:
+            url = check_base_url(base_url if base_url is not None else env_url(), given["allow_insecure"])
+        except UsageError as exc:  # a URL with the key in it (a path): the message never shows it
+            raise UsageError(redact(exc.detail, (raw_key or "").strip()), setting=exc.setting) from None
+        key = check_api_key(raw_key)
     log_path = Path(given["log_file"]) if given["log_file"] is not None else None
     if log_path is not None and not log_path.parent.is_dir():
         raise UsageError(f"cannot open {log_path} (the folder {log_path.parent} does not exist)", setting="log_file")

@@ -25,6 +25,7 @@ from . import __version__, errors
 from .environment import KEY_ENV, LEDGER_ENV, URL_ENV
 from .errors import BatchgenError, InvalidInputError, JournalError, UsageError
 from .faults import NO_FAULTS, SERVING
+from .redact import redact
 from .results import State
 from .settings import DEFAULTS
 from .system import is_hangup, on_signals, stop_signals
@@ -63,7 +64,8 @@ def flagged(text: str) -> str:
 
 
 def say(message: str) -> None:
-    click.echo(flagged(message), err=True)
+    """A line on stderr, the key masked: a user may have put it where a message quotes (a URL, a file name)."""
+    click.echo(redact(flagged(message), (os.environ.get(KEY_ENV) or "").strip()), err=True)
 
 
 def echo_error(message: str) -> None:

@@ -226,7 +226,7 @@ def check_base_url(url: str | None, allow_insecure: bool = False) -> str:
     if url is None or not url.strip():
         raise UsageError(f"no provider URL: pass `base_url` or set {URL_ENV}", setting="base_url")
     url = url.strip()
-    shown = repr(url[:120])
+    shown = repr(_masked(url)[:120])
     if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
         raise UsageError(f"{shown} has a space or control character in it", setting="base_url")
     try:
@@ -251,6 +251,12 @@ def check_base_url(url: str | None, allow_insecure: bool = False) -> str:
             setting="base_url",
         )
     return url.rstrip("/")
+
+
+def _masked(url: str) -> str:
+    """``url`` as a message may quote it: credentials and a query, where a key may have been put, masked."""
+    url = re.sub(r"^([^/?#]*//)[^/?#]*@", r"\1***@", url)
+    return re.sub(r"([?#]).*$", r"\1***", url, flags=re.DOTALL)
 
 
 def check_api_key(key: str | None) -> SecretStr:

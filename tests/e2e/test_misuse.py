@@ -328,6 +328,23 @@ def test_bad_settings_leave_the_journal_as_it_was(tmp_path, start_simulator) -> 
     assert len(server.simulator.accepted) == 8 and "unknown" not in err
 
 
+@pytest.mark.parametrize("where", ["query", "credentials", "path"])
+def test_a_key_put_in_the_base_url_is_never_printed(tmp_path, start_simulator, where) -> None:
+    """The user pasted the key into the URL: refused, and the message (cron mail, a CI log) never shows it."""
+    server = start_simulator()
+    key = "sk-test-1234567890abcdef"
+    host = server.url.removeprefix("http://")
+    url = {
+        "query": f"{server.url}/x?api_key={key}",
+        "credentials": f"http://user:{key}@{host}/x",
+        "path": f"{server.url}/{key} /x",
+    }[where]
+    code, err = finish(*run_args(write_xlsx(tmp_path, songs(2)), tmp_path / "out.xlsx", url), key=key)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: --base-url: "), err
+    assert key not in err and "1234567890" not in err
+    assert server.simulator.received == []
+
+
 def test_identical_rows_sent_on_purpose_stay_done_when_the_flag_is_dropped(tmp_path, start_simulator) -> None:
     """Takes sent with --send-duplicates are paid and have ids: a later run without the flag (or a --rows shard
     of them) never calls them ``duplicate, not sent``, and they keep their place in the output."""
