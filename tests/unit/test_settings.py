@@ -38,11 +38,11 @@ from batchgen.settings import (
         ("api.example.com", "base_url: 'api.example.com' is not an http(s) URL"),
         (
             "https://me:secret@api.example.com",
-            "base_url: 'https://me:secret@api.example.com' has credentials in it; the key goes in BATCHGEN_API_KEY",
+            "base_url: 'https://***@api.example.com' has credentials in it; the key goes in BATCHGEN_API_KEY",
         ),
         (
             "https://api.example.com/?v=2",
-            "base_url: 'https://api.example.com/?v=2' has a query or fragment; give the API's base URL only",
+            "base_url: 'https://api.example.com/?***' has a query or fragment; give the API's base URL only",
         ),
         (
             "http://api.example.com",
