@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
+from .errors import UsageError
 from .files import atomic_write
 from .journal import journal_path
 from .night import COLOURS, KINDS, PERCENTILES, Decision, Night, decisions, read_night
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 T = TypeVar("T")
+GENERATOR = '<meta name="generator" content="batchgen">'  # how a page batchgen wrote is known again
 NAMED = 10  # rows named in a line of the decisions' table
 MARKS = {
     "start": "#555555",
@@ -42,17 +44,33 @@ def page_path(output: Path) -> Path:
 def write_report(output: str | Path, path: str | Path | None = None) -> Path:
     """Write the night of ``output`` to ``path`` (by default :func:`page_path`); return where it went.
 
-    Never the output, its journal or its input: those are refused by any name.
+    Never the output, its journal, its input or batchgen's ledger (by any name), nor any file that is not a page
+    batchgen wrote: ``-o`` names where the page goes, not a file to give up.
     """
     target = real(path) if path is not None else page_path(real(output))
     with open_journal(output) as journal:
         source = journal.run_info(journal.latest_run())[0]
         refuse_same(target, "path", output=output, journal=journal_path(real(output)), input=source or None)
+        if target.is_file() and not _written_here(target):
+            raise UsageError(
+                f"{target} exists and is not a page batchgen wrote; move it away or choose another file",
+                setting="path",
+            )
         night = read_night(journal)
         rows = decisions(journal, Path(output))
     text = render(night, rows, Path(output).name)
     atomic_write(target, lambda handle: _put(handle, text))
     return target
+
+
+def _written_here(path: Path) -> bool:
+    """Whether ``path`` is a page batchgen wrote (its head says so; pages from before the mark have its title)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return GENERATOR.encode() in head or b"<title>The night of " in head
 
 
 def render(night: Night, rows: list[Decision], title: str) -> str:
@@ -71,7 +89,7 @@ def render(night: Night, rows: list[Decision], title: str) -> str:
     decide = _decisions(rows)
     span = "second" if night.step == 1 else "minute"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>The night of {_e(title)}</title>
+<html lang="en"><head><meta charset="utf-8">{GENERATOR}<title>The night of {_e(title)}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; color: #222; }} table {{ border-collapse: collapse; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; vertical-align: top; }}

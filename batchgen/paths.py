@@ -18,6 +18,14 @@ from .environment import MACHINE_ENV, STATE_ENV
 from .errors import UsageError
 
 MACHINE_FILE = "machine-id"
+LEDGER_FILE = "ledger.sqlite"
+# batchgen's own files in the state folder, which no target may be: a report or log written over the ledger
+# lost the record of every row sent (and the advice to use another folder would bill them all again)
+STATE_FILES = {
+    LEDGER_FILE: "ledger of sent rows",
+    **{LEDGER_FILE + suffix: "ledger of sent rows" for suffix in ("-wal", "-shm", "-journal")},
+    MACHINE_FILE: "machine identity",
+}
 
 
 def state_dir() -> Path:
@@ -83,10 +91,15 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def refuse_same(target: str | os.PathLike[str], flag: str, **others: str | os.PathLike[str] | None) -> None:
-    """Refuse a target that is one of ``others`` (``input=...``, ``output=...``) by another name."""
+    """Refuse a target that is one of ``others`` (``input=...``, ``output=...``) by another name, or one of
+    batchgen's own files in the state folder (:data:`STATE_FILES`)."""
     for name, other in others.items():
         if other is not None and same_file(target, other):
             raise UsageError(f"{target} is the {name} ({other}); choose another file", setting=flag)
+    folder = state_dir()
+    for name, what in STATE_FILES.items():
+        if same_file(target, folder / name):
+            raise UsageError(f"{target} is batchgen's {what} ({folder / name}); choose another file", setting=flag)
 
 
 def journal_path(output: Path) -> Path:

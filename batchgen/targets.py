@@ -2,9 +2,9 @@
 cannot be kept, and no file a person made is written over.
 
 The files are the output, its failures file (``results.failed.csv`` beside a CSV output), the journal, the log
-file and the annotated copy. None may be the input or another of them (by resolved path and inode); an existing
-failures file must be one batchgen wrote (its header), and so must an existing log file (its lines); each
-existing one, and the folder of each, must be writable.
+file and the annotated copy. None may be the input, another of them (by resolved path and inode) or batchgen's
+ledger; an existing failures file must be one batchgen wrote (its header), and so must an existing log file (its
+lines); each existing one, and the folder of each, must be writable.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import OutputError, UsageError
 from .journal import journal_path
-from .paths import same_file
+from .paths import refuse_same, same_file
 from .writer import FAILED_COLUMNS, failed_csv_path
 
 JOURNAL_SIDECARS = ("-wal", "-shm")  # SQLite in WAL mode writes beside the journal too
@@ -38,6 +38,7 @@ def check_targets(
             if where is not None and same_file(path, where):
                 subject = f"the {name} {path}" if name in ("failures file", "journal") else str(path)
                 raise UsageError(f"{subject} is the {other} ({where}); choose another file", setting=setting)
+        refuse_same(path, setting)  # never batchgen's own ledger
     sidecars = [journal.with_name(journal.name + suffix) for suffix in JOURNAL_SIDECARS]
     for path in [*(path for _, path, _ in written), *sidecars]:
         if path.is_dir():

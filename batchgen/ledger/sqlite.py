@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..environment import STATE_ENV
+from ..paths import LEDGER_FILE
 from ..system import sqlite_durable
 from .base import (
     BILLED,
@@ -31,7 +32,6 @@ from .base import (
     song_columns,
 )
 
-LEDGER_FILE = "ledger.sqlite"
 VERSION = 4
 OPEN_TRIES = 20  # an open that met another run's switch to WAL is tried again, this many times at most
 BUSY_MS = 60_000  # another run's transaction is short; a minute covers a slow disk

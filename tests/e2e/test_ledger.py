@@ -264,7 +264,8 @@ def test_a_sqlite_ledger_of_version_3_is_upgraded_and_its_entries_match_no_edit(
     """What batchgen wrote before rows had fingerprints: kept, still blocking, never taken for an edit's."""
     import sqlite3
 
-    from batchgen.ledger.sqlite import _TABLE, LEDGER_FILE
+    from batchgen.ledger.sqlite import _TABLE
+    from batchgen.paths import LEDGER_FILE
 
     folder = tmp_path / "state"
     folder.mkdir()

@@ -296,6 +296,36 @@ def test_copies_never_overwrite_the_input_or_the_output(tmp_path, start_simulato
     assert source.read_bytes() == before and server.simulator.received == []
 
 
+def test_a_report_or_log_never_writes_over_a_persons_file_another_output_or_the_ledger(
+    tmp_path, start_simulator, state_dir
+) -> None:
+    """``report -o`` wrote its page over a catalog, another output and the ledger (every later run then failed,
+    and the advice to use another state folder would have billed every row again); a log went into the ledger."""
+    server = start_simulator()
+    source = write_xlsx(tmp_path, songs(3))
+    for output in ("out.xlsx", "other.xlsx"):
+        assert finish(*run_args(source, tmp_path / output, server.url, "--allow-resend"))[0] == 0
+    catalog, ledger = tmp_path / "mine.xlsx", state_dir / "ledger.sqlite"
+    catalog.write_bytes(b"a person's catalog")
+    before = {path: path.read_bytes() for path in (catalog, tmp_path / "other.xlsx", ledger)}
+    for target in before:
+        code, err = finish("report", tmp_path / "out.xlsx", "-o", target)
+        assert code == 2 and err.strip().startswith(f"error: -o: {real(target)} "), err
+    assert "is batchgen's ledger of sent rows" in err
+    assert {path: path.read_bytes() for path in before} == before
+    page = tmp_path / "night.html"
+    for _ in range(2):  # a page it wrote is its own to write again
+        assert finish("report", tmp_path / "out.xlsx", "-o", page)[0] == 0
+    fresh = state_dir / "fresh"
+    fresh.mkdir()
+    code, err = finish(
+        *run_args(source, tmp_path / "third.xlsx", server.url, "--log-file", fresh / "ledger.sqlite"),
+        env={"BATCHGEN_STATE_DIR": str(fresh)},
+    )
+    assert code == 2 and "error: --log-file: " in err and "ledger of sent rows" in err, err
+    assert len(server.simulator.received) == 6
+
+
 def test_new_outputs_get_the_users_umask(tmp_path, start_simulator) -> None:
     server = start_simulator()
     source = write_xlsx(tmp_path, songs(2))
