@@ -10,8 +10,10 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +27,7 @@ RELEASED = "released"  # an entry state meaning "this output no longer holds the
 SENT_COLUMNS = "key, output, state, sent_at, job_ids, journal, seq, machine, title, song"  # a Sent's, as both read
 SONG_KEY = b"batchgen ledger song fingerprint v1"
 SONG_BYTES = 16  # 128 bits: two titles of one team never meet by chance
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # a title a spreadsheet reads as a number
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class Song:
         """The song of a row: its title, its request (JSON, morph options among its fields), its row number."""
         request = json.loads(payload)
         flat = {**{name: value for name, value in request.items() if name != "morph"}, **request.get("morph", {})}
-        return cls(fingerprint(title), {name: fingerprint(value) for name, value in flat.items()}, row)
+        return cls(fingerprint(title_read(title)), {name: fingerprint(value) for name, value in flat.items()}, row)
 
     def dumps(self) -> str:
         """The song as an entry's ``song`` column keeps it (its title has a column of its own, to be looked up)."""
@@ -55,6 +58,17 @@ class Song:
     def loads(cls, title: str, text: str) -> Song:
         stored = json.loads(text)
         return cls(title, dict(stored["fields"]), int(stored["row"]))
+
+
+def title_read(title: str) -> object:
+    """A title as edits know it: a number whichever way it is written (``007``, ``7``, ``7.0``; ``1e3``, ``1000``:
+    a CSV re-saved by Excel or LibreOffice reads back so), any other title as it is. A number is kept apart from
+    every text (:func:`fingerprint` tells them apart), and exactly (``Decimal``: long numbers never meet)."""
+    if not NUMBER.fullmatch(title.strip()):
+        return title
+    text = title.strip()
+    exact = Context(prec=len(text), Emax=MAX_EMAX, Emin=MIN_EMIN)  # every digit kept: no two numbers meet
+    return {"number": str(Decimal(text).normalize(exact))}
 
 
 def fingerprint(value: object) -> str:

@@ -70,6 +70,26 @@ def test_edited_done_rows_are_changed_and_sent_only_when_asked(tmp_path, start_s
     assert len(server.simulator.accepted) == 6
 
 
+def test_a_csv_re_saved_as_a_workbook_sends_nothing_again(tmp_path, start_simulator) -> None:
+    """Excel and LibreOffice read ``007`` as 7 and ``1e3`` as 1000: a title re-read as a number is the same song,
+    its request now different (``changed``), never a new one billed again; a date title reads back as it was."""
+    server = start_simulator()
+    output = tmp_path / "out.xlsx"
+    text = "title,tag,lyrics\n007,pop,x\n1e3,rock,w\n2024-01-05,pop,y\nPlain,pop,z\n"
+    assert finish(*run_args(write_csv(tmp_path, text), output, server.url))[0] == 0
+    resaved = [
+        ["title", "tag", "lyrics"],
+        [7, "pop", "x"],
+        [1000, "rock", "w"],
+        [dt.datetime(2024, 1, 5), "pop", "y"],
+        ["Plain", "pop", "z"],
+    ]
+    code, err = finish(*run_args(write_xlsx(tmp_path, resaved), output, server.url))
+    assert len(server.simulator.accepted) == 4, [e["body"]["title"] for e in server.simulator.accepted]
+    assert code == 1 and "row 2: title changed since it was sent" in err and "row 3: title changed" in err, err
+    assert "2 rows were edited since sent, so not sent again" in err, err
+
+
 def test_another_model_for_a_finished_batch_names_its_rows_as_changed(tmp_path, start_simulator) -> None:
     server = start_simulator()
     output = tmp_path / "out.xlsx"
