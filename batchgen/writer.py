@@ -182,6 +182,8 @@ def _job_values(record: DoneRow, job_id: str, index: int) -> dict[str, Any]:
     )
     if record.replaced_by is not None:  # the ids of an edited row's earlier version: never shown as the row's own
         values.update(row="", superseded=f"sent before an edit; row {record.replaced_by} was sent again")
+    else:  # its own again (an edit undone): the mark an earlier output line had is no longer true
+        values[SUPERSEDED] = ""
     return values
 
 

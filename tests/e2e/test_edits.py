@@ -90,6 +90,22 @@ def test_a_csv_re_saved_as_a_workbook_sends_nothing_again(tmp_path, start_simula
     assert "2 rows were edited since sent, so not sent again" in err, err
 
 
+def test_an_edit_undone_gives_the_row_its_own_ids_back(tmp_path, start_simulator) -> None:
+    """v1 sent, edited to v2 and sent again as asked, then the edit undone: nothing is sent, and the jobs sheet
+    shows v1's ids as the row's own again (they were left marked superseded), v2's as no longer in the input."""
+    server = start_simulator()
+    output = tmp_path / "out.csv"
+    for lyrics, extra in (("v1", ()), ("v2", ("--resend-changed",)), ("v1", ())):
+        source = write_csv(tmp_path, f"title,tag,lyrics\nS1,pop,{lyrics}\nS2,pop,w\n")
+        assert finish(*run_args(source, output, server.url, *extra))[0] == 0
+    sent = {entry["body"]["lyrics"]: entry["job_ids"] for entry in server.simulator.accepted}
+    assert len(server.simulator.accepted) == 3 and set(sent) == {"v1", "v2", "w"}
+    jobs = read_csv(output)
+    own = [line for line in jobs if line["title"] == "S1" and line["row"] == "2"]
+    assert [line["job_id"] for line in own] == sent["v1"] and all(not line["superseded"] for line in own)
+    assert [(line["row"], line["job_id"]) for line in jobs[-2:]] == [("", job_id) for job_id in sent["v2"]]
+
+
 def test_another_model_for_a_finished_batch_names_its_rows_as_changed(tmp_path, start_simulator) -> None:
     server = start_simulator()
     output = tmp_path / "out.xlsx"
