@@ -238,7 +238,7 @@ async def arun(
         journal=finished.journal,
         counts={**dict.fromkeys(State, 0), **finished.counts},
         requests=finished.report.requests - finished.report.unconnected,
-        retries=finished.report.retries - finished.report.unconnected,
+        retries=finished.report.retries,
         unconnected=finished.report.unconnected,
         interrupted=finished.report.interrupted,
         stopped=finished.report.stopped,

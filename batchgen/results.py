@@ -93,7 +93,7 @@ class RunResult:
     journal: Path
     counts: dict[str, int]
     requests: int = 0  # requests that reached the provider
-    retries: int = 0  # of those, the ones refused (429, 5xx) and sent again
+    retries: int = 0  # of those, the ones sent again for their row (a second attempt or later)
     unconnected: int = 0  # attempts that could not connect: nothing was sent
     interrupted: bool = False
     stopped: str | None = None

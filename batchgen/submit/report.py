@@ -15,7 +15,7 @@ class Report:
     time the provider asked the whole run to wait (a quota), or was down, if it did."""
 
     requests: int = 0  # attempts that left the gate, whether or not they connected
-    retries: int = 0  # attempts that ended retryable: refused, or never connected
+    retries: int = 0  # requests that reached the provider as a row's second attempt or later
     unconnected: int = 0  # attempts that never connected (nothing reached the provider)
     outcomes: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None

@@ -68,6 +68,8 @@ class Settler:
         outcome = replace(outcome, message=redact(outcome.message, self.settings.provider.api_key.get_secret_value()))
         key, status, message = record.key, outcome.status, outcome.message
         state, kind = State.PENDING, type(outcome).__name__.lower()
+        if attempt > 1 and not (isinstance(outcome, Retryable) and not outcome.answered):
+            self.report.retries += 1  # a request that reached the provider again for this row
         self.keeper.answered(record, outcome, latency)
         if status is not None and not isinstance(outcome, (Rejected, Ambiguous)):
             self._answered()
@@ -107,7 +109,6 @@ class Settler:
         self, written: Awaitable[None], record: Record, outcome: Retryable, attempt: int, latency: float
     ) -> None:
         await written
-        self.report.retries += 1
         self.report.unconnected += not outcome.answered
         self.tally.note(record, "retryable", attempt, latency, outcome.status, outcome.message)
         raise TryAgain(outcome)

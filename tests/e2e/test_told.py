@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import openpyxl
 import pytest
@@ -45,6 +46,19 @@ def test_a_host_that_cannot_be_reached_is_not_counted_as_requests_sent(tmp_path,
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: cannot reach 127.0.0.1:{port}: could not connect (")
     assert "not sent (" not in line
+
+
+def test_retried_counts_the_requests_sent_again_not_the_refusals(tmp_path, start_simulator, transport) -> None:
+    """A row's last refusal is not sent again: "72 requests sent (57 retried)" was told where 32 were."""
+    server = start_simulator(Faults(script=["429"] * 4 + ["503"] * 4, retry_after=0.05))  # 2 rows refused twice
+    source, output = write_xlsx(tmp_path, songs(6)), tmp_path / "out.xlsx"
+    code, err = finish(*run_args(source, output, server.url, "--transport", transport, "--max-attempts", "2"))
+    keys = Counter(entry["idempotency_key"] for entry in server.simulator.received)
+    again = sum(count - 1 for count in keys.values())
+    summary = next(line for line in err.splitlines() if line.startswith("6 rows:"))
+    assert summary.endswith(f"; {sum(keys.values())} requests sent ({again} retried)"), summary
+    refused = [line for line in read_sheet(output, "failed") if "(after 2 attempts)" in line["error"]]
+    assert code == 1 and len(refused) >= 2 and again >= 2, err
 
 
 def test_status_after_kill_9_says_in_flight_rows_were_sent(tmp_path, start_simulator) -> None:
