@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .environment import MACHINE_ENV, STATE_ENV
-from .errors import UsageError
+from .errors import OutputError, UsageError
 
 MACHINE_FILE = "machine-id"
 LEDGER_FILE = "ledger.sqlite"
@@ -128,6 +128,10 @@ def output_lock(output: Path, lock_dir: Path | None) -> Iterator[None]:
             try:
                 lock.acquire(timeout=0)
             except Timeout:
+                if not os.path.exists(lock.lock_file):  # none holds it: it could not be made (/proc, a full disk)
+                    made = Path(lock.lock_file)
+                    message = f"cannot write {output} (cannot make {made.name}); nothing was sent"
+                    raise OutputError(message, made) from None
                 raise UsageError(
                     f"another batchgen run is using {output}; wait for it to finish", setting="output"
                 ) from None

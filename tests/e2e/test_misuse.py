@@ -198,6 +198,18 @@ def test_an_output_that_cannot_be_written_is_exit_4_and_a_rerun_writes_it(tmp_pa
     assert len(output.read_text(encoding="utf-8-sig").splitlines()) == 13
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="a folder where no file can be made: Linux's /proc")
+def test_an_output_whose_lock_cannot_be_made_is_exit_4_not_another_run(tmp_path, start_simulator) -> None:
+    """No other run held it: the lock file could not be made. It said "another batchgen run is using" (exit 2)."""
+    server = start_simulator()
+    code, err = finish(*run_args(write_xlsx(tmp_path, songs(2)), Path("/proc/x.xlsx"), server.url))
+    assert code == 4, err
+    assert err.strip().splitlines()[-1] == (
+        "error: cannot write /proc/x.xlsx (cannot make x.xlsx.journal.lock); nothing was sent"
+    )
+    assert server.simulator.received == []
+
+
 def test_a_failing_log_file_stops_the_run_and_loses_no_id(tmp_path, start_simulator) -> None:
     server = start_simulator(latency_ms=5)
     source, output = write_xlsx(tmp_path, songs(50)), tmp_path / "out.xlsx"
