@@ -161,6 +161,8 @@ def read_grid(path: Path, *, sheet: str | None = None, encoding: str | None = No
     suffix = path.suffix.lower()
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the spreadsheet's own path")
+    if path.exists() and not path.is_file():  # a device, a pipe: /dev/null, <(...)
+        raise InputError(f"{path} is not a file; give the spreadsheet's own path")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     size = path.stat().st_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,9 @@ def test_missing_file(tmp_path: Path) -> None:
         load(tmp_path / "nope.csv")
     with pytest.raises(InputError, match="is a folder; give the spreadsheet's own path"):
         load(tmp_path)
+    if Path(os.devnull).exists() and not Path(os.devnull).is_file():  # a device is no file, though it exists
+        with pytest.raises(InputError, match="is not a file; give the spreadsheet's own path"):
+            load(Path(os.devnull))
 
 
 def test_merged_ranges_mark_every_cell_but_their_first(tmp_path: Path) -> None:
