@@ -572,7 +572,7 @@ def simulate(
     With $BATCHGEN_API_KEY set, only that bearer key is accepted; otherwise any.
     """
     from .faults import Faults
-    from .simulator import Downtime, FixedWindow, Generations, ProviderLimits, Simulator, serve
+    from .simulator import Downtime, FixedWindow, Generations, ProviderLimits, Simulator, origin, serve
 
     seed = rates.pop("seed")
     faults = Faults(**rates, script=[name.strip() for name in script.split(",") if name.strip()], seed=seed)
@@ -592,7 +592,7 @@ def simulate(
         runner, bound = await serve(simulator, host, port)
         stop, loop = asyncio.Event(), asyncio.get_running_loop()
         with on_signals(stop_signals(), lambda _signum: loop.call_soon_threadsafe(stop.set)):
-            say(f"simulator listening on http://{host}:{bound}/riffusion/generate (Ctrl-C to stop)")
+            say(f"simulator listening on {origin(host, bound)}/riffusion/generate (Ctrl-C to stop)")
             try:
                 await stop.wait()
             finally:

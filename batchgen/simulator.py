@@ -391,6 +391,11 @@ async def _refuse_connections(
     await web.TCPSite(runner, host, port, reuse_address=True).start()
 
 
+def origin(host: str, port: int) -> str:
+    """The simulator's base URL: an IPv6 address in brackets (``http://[::1]:8787``), as a URL must have it."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class BackgroundSimulator:
     """A simulator on a free loopback port in its own thread: ``with BackgroundSimulator(sim) as s: s.url``."""
 
@@ -405,7 +410,7 @@ class BackgroundSimulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return origin(self.host, self.port)
 
     def __enter__(self) -> BackgroundSimulator:
         self._thread.start()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from batchgen.errors import UsageError
-from batchgen.simulator import Downtime, Faults, FixedWindow, Generations, Latency, ProviderLimits
+from batchgen.simulator import Downtime, Faults, FixedWindow, Generations, Latency, ProviderLimits, origin
 
 from ..support.runs import API_KEY
 
@@ -92,3 +92,9 @@ def test_simulate_refuses_shapes_that_do_not_parse(cli, args, message) -> None:
 def post(url: str) -> httpx.Response:
     """One request on a new connection."""
     return httpx.post(f"{url}/riffusion/generate", json=BODY, headers=AUTH)
+
+
+def test_the_simulators_url_puts_an_ipv6_address_in_brackets() -> None:
+    """``--host ::1`` printed ``http://::1:8787``, which no client takes."""
+    assert origin("::1", 8787) == "http://[::1]:8787"
+    assert origin("127.0.0.1", 8787) == "http://127.0.0.1:8787"
