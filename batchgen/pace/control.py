@@ -156,9 +156,11 @@ class Pace:
             verdict = "refused"
             self.flight.bound = None  # refused within the cap it seemed to have: a rate, not a cap
             self.confirmed = False
-            # a burst refused with a Retry-After: everyone waits for it (in the start, once the last three answers
-            # were refused: a few answers say little, and what got through of them becomes the estimate)
-            if retry_after is not None and self._mostly(429, now, ROUND_LEAST, 3 if model.starting else 0):
+            # a burst refused with a Retry-After: everyone waits for it (in the start, or before the run has heard
+            # the answers that show its share of 429s, once the last three were refused: a few answers say little,
+            # and what got through of them becomes the estimate)
+            young = model.starting or len(self.recent) < EARLIER_LEAST
+            if retry_after is not None and self._mostly(429, now, ROUND_LEAST, 3 if young else 0):
                 self.pause(now + retry_after)
         elif status >= 500:
             verdict = "other"  # the rows back off; the pace holds, but a provider that fails most requests
