@@ -64,9 +64,9 @@ def title_read(title: str) -> object:
     """A title as edits know it: a number whichever way it is written (``007``, ``7``, ``7.0``; ``1e3``, ``1000``:
     a CSV re-saved by Excel or LibreOffice reads back so), any other title as it is. A number is kept apart from
     every text (:func:`fingerprint` tells them apart), and exactly (``Decimal``: long numbers never meet)."""
-    if not NUMBER.fullmatch(title.strip()):
-        return title
     text = title.strip()
+    if not NUMBER.fullmatch(text):
+        return title
     exact = Context(prec=len(text), Emax=MAX_EMAX, Emin=MIN_EMIN)  # every digit kept: no two numbers meet
     return {"number": str(Decimal(text).normalize(exact))}
 
