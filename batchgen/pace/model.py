@@ -29,6 +29,7 @@ NOT_DEEP = 0.3  # ...unless more than this share is refused after it: no backgro
 JUDGE_LEAST = 4  # answers a cruise needs to judge the one before it...
 JUDGE_MORE = 2  # ...and, judging a cut, twice the requests of another (a few say little when 429s are common)
 UNDONE_SIGMAS = 1.5  # a cut undone teaches the background from phases this far beyond its most, by chance
+IN_A_ROW = 0.01  # refusals with nothing accepted cut when the background brings that many this rarely
 LEAST_CUT = 0.9  # a cut in cruise takes at least this much off (two runs on one key both yield)
 MIN_RATE = 0.5
 
@@ -126,7 +127,7 @@ class Model:
             phase.refused
             and not phase.cut
             and (
-                (not phase.accepted and phase.refused >= 2)  # nothing got through: a pause, or far too fast
+                (not phase.accepted and phase.refused >= self._in_a_row())  # nothing got through: far too fast
                 or (
                     (phase.judges is None or self._not_deep(phase))
                     and self.background.exceeded(phase, *((2, False) if self._above_good() else (3, True)))
@@ -187,6 +188,12 @@ class Model:
         if base is not None and base.accepted + base.refused >= 2 * JUDGE_LEAST:
             share = max(share, min(base.refused / (base.accepted + base.refused), MOST_BACKGROUND))
         return share
+
+    def _in_a_row(self) -> int:
+        """Refusals with nothing accepted that the background would bring less than 1% of the time: two at the
+        prior (5%), three at a fifth of 429s learned (two in a row came every few phases, each a halving)."""
+        share = min(self.background.share, MOST_BACKGROUND)
+        return max(2, math.ceil(math.log(IN_A_ROW) / math.log(share)))
 
     @staticmethod
     def _more(phase: Phase) -> float:

@@ -529,6 +529,20 @@ def test_a_cut_undone_teaches_the_background_even_when_a_third_of_its_answers_we
     assert background.heard == heard  # three quarters refused is about the pace, however slow
 
 
+def test_two_429s_in_a_row_cut_nothing_where_a_fifth_of_all_answers_are_429s() -> None:
+    """Two 429s in a row with nothing accepted cut by half: far too fast, were they rare by chance (at the 5%
+    presumed, 1 in 400). Where a fifth of all answers are 429s whatever the pace, two in a row come every few
+    phases, and each halved the pace; three, 1 in 125, still cut."""
+    pace, clock = cruising(20.0)
+    pace.model.good = None  # no probe's success to go back from
+    background = pace.model.background
+    background.heard, background.refused = 200.0, 40.0
+    drive(pace, clock, "xx")
+    assert pace.model.estimate == 20.0
+    drive(pace, clock, "x")
+    assert pace.model.estimate < 15.0
+
+
 def test_a_probe_that_got_more_through_teaches_no_background() -> None:
     pace, clock = cruising(20.0)
     while pace.model.phase.kind == "cruise":
