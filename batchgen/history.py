@@ -187,7 +187,7 @@ class History:
                 row.row,
                 row.label,
                 row.title,
-                f"already sent to {holder} on {sent.sent_at}; not sent again (`allow_resend` sends it anyway)",
+                f"{sent.went(holder)}; not sent again (`allow_resend` sends it anyway)",
                 row.extras,
                 State.SKIPPED,
                 row.key,

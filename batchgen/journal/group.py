@@ -245,7 +245,7 @@ def _skipped(record: Record, holder: Sent, where: str) -> LeftOut:
         record.row,
         record.label,
         record.title,
-        f"sent by another run to {where} at {holder.sent_at}; not sent again (`allow_resend` sends it anyway)",
+        f"{holder.went(where)}; not sent again (`allow_resend` sends it anyway)",
         record.extras,
         State.SKIPPED,
         record.key,

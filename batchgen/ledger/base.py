@@ -110,6 +110,15 @@ class Sent:
         """
         return self.output == output and self.journal == journal
 
+    def went(self, where: str) -> str:
+        """What became of the row, as far as the ledger knows: a claim is a request sent or about to be (its run
+        may still fail to connect, and then gives it back), not one known to be sent."""
+        if self.state == "in_flight":
+            return f"taken by a run for {where} on {self.sent_at} (sent, or about to be)"
+        if self.state == "unknown":
+            return f"sent to {where} on {self.sent_at} (its answer never came)"
+        return f"already sent to {where} on {self.sent_at}"
+
     def holder(self, output: str, machine: str) -> str:
         """Where this entry's row went, as a message to a run at ``output`` on ``machine`` names it."""
         if self.output != output:

@@ -121,7 +121,7 @@ def test_a_claim_another_output_holds_leaves_the_row_skipped_naming_it(tmp_path:
     asyncio.run(scenario())
     (left,) = journal.left_out()
     assert (left.key, left.state) == (a.key, "skipped")
-    assert "sent by another run to /elsewhere/b.xlsx at 2026-11-29T04:12:00" in left.message
+    assert "taken by a run for /elsewhere/b.xlsx on 2026-11-29T04:12:00 (sent, or about to be)" in left.message
     assert commit.skipped_to == {"/elsewhere/b.xlsx": 1}
     assert journal.states()[a.key] == "pending" and journal.states()[b.key] == "in_flight"
 
@@ -195,7 +195,7 @@ def test_a_claim_of_another_machine_at_this_output_is_never_this_runs_own(tmp_pa
     assert journal.states() == {a: "pending", b: "done"}
     (left,) = journal.left_out()
     assert (left.key, left.state) == (a, "skipped")
-    assert "already sent to /out.xlsx on another machine of that name (the-twin) on t" in left.message
+    assert "taken by a run for /out.xlsx on another machine of that name (the-twin) on t" in left.message
     assert set(history.ledger.write(Batch([a], at="t", journal=journal.identity(), seq=1))) == {a}  # still the twin's
 
 
