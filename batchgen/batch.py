@@ -48,6 +48,7 @@ class Plan:
     left_out: list[LeftOut] = field(default_factory=list)
     keys: dict[int, str] = field(default_factory=dict)
     in_file: frozenset[str] = frozenset()
+    others: list[NewRow] = field(default_factory=list)  # valid rows outside the ``rows`` shard
 
 
 def plan(
@@ -76,10 +77,11 @@ def plan(
             )
     for key, item in zip(keys, validation.valid, strict=True):
         source = item.source
-        if not in_range(source.number, rows):
-            continue
         result.keys[source.number] = key
         title = str(item.payload["title"])
+        if not in_range(source.number, rows):
+            result.others.append(NewRow(key, source.number, source.label, title, _body(item.payload), source.extras))
+            continue
         if skip_hidden and source.hidden:
             result.left_out.append(
                 LeftOut(
@@ -186,8 +188,9 @@ class BatchRun:
     async def _run(self, journal: Journal, ledger: Ledger | None, existed: bool, stop: asyncio.Event) -> Finished:
         table = self.plan.table
         journal.recover()
+        plan = self.plan
         run = journal.start_run(
-            table.name, self.plan.rows, self.plan.left_out, table.extra_columns, self.choices.force, self.plan.in_file
+            table.name, plan.rows, plan.left_out, table.extra_columns, self.choices.force, plan.in_file, plan.others
         )
         finished = Finished(Report(), {}, journal.path)
         history = History(journal, self.plan.rows, self.output, ledger)

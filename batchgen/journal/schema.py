@@ -3,7 +3,8 @@
 Version 1 is the first release's journal (it had no user_version); version 2 adds row labels (a DataFrame's
 index), the key of a row left out of a run, and the trigger that makes a ``done`` record final; version 3
 links a row sent again after an edit to the row it replaces (``replaced_by``), whose ids are then superseded;
-version 4 keeps the night: every attempt (``attempts``) and every run event (``events``), for ``batchgen report``.
+version 4 keeps the night: every attempt (``attempts``) and every run event (``events``), for ``batchgen report``;
+version 5 marks the rows the latest input holds outside a ``rows`` shard (``file_run``): still in it, not lost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from ..errors import JournalError, UsageError
 from ..system import sqlite_durable
 
-VERSION = 4
+VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +67,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+_V5 = "ALTER TABLE rows ADD COLUMN file_run INTEGER;"
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (or create) the journal at ``path`` and migrate it.
@@ -99,5 +102,5 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
         )
     if version == VERSION:
         return
-    steps = _TABLES + (_V2 if version < 2 else "") + (_V3 if version < 3 else "") + _V4
+    steps = _TABLES + (_V2 if version < 2 else "") + (_V3 if version < 3 else "") + _V4 + (_V5 if version < 5 else "")
     db.executescript("BEGIN;" + steps + f"PRAGMA user_version={VERSION};COMMIT;")

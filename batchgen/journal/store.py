@@ -154,11 +154,13 @@ class Journal(JournalView):
         extra_columns: list[str],
         force: bool = False,
         in_file: Collection[str] = (),
+        others: Sequence[NewRow] = (),
     ) -> int:
         """Record a run over the current input: new rows become ``pending``, known rows keep their state.
 
         A journal that shares no row with the input (``rows``, and ``in_file``: the file's rows outside a
-        ``rows`` shard) was made from another batch: refused unless ``force``.
+        ``rows`` shard) was made from another batch: refused unless ``force``. Known rows of the file outside the
+        shard (``others``) take their current place and stay the input's, never sent by this run.
         """
         stamp = now()
         keys = {row.key for row in rows}.union(in_file)
@@ -180,14 +182,19 @@ class Journal(JournalView):
             run = self.db.execute("INSERT INTO runs (started_at, input) VALUES (?, ?)", (stamp, input_name)).lastrowid
             assert run is not None
             self.db.executemany(
-                """INSERT INTO rows (key, row, label, title, payload, extras, state, seen_run, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                """INSERT INTO rows (key, row, label, title, payload, extras, state, seen_run, file_run, created_at,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
                    ON CONFLICT (key) DO UPDATE SET row=excluded.row, label=excluded.label, extras=excluded.extras,
-                       seen_run=excluded.seen_run, replaced_by=NULL""",
+                       seen_run=excluded.seen_run, file_run=excluded.file_run, replaced_by=NULL""",
                 (
-                    (r.key, r.row, _label(r.row, r.label), r.title, r.payload, dumps(r.extras), run, stamp, stamp)
+                    (r.key, r.row, _label(r.row, r.label), r.title, r.payload, dumps(r.extras), run, run, stamp, stamp)
                     for r in rows
                 ),
+            )
+            self.db.executemany(
+                "UPDATE rows SET row=?, label=?, extras=?, file_run=? WHERE key=?",
+                ((r.row, _label(r.row, r.label), dumps(r.extras), run, r.key) for r in others),
             )
             self.db.execute("DELETE FROM invalid")
             self._leave_out(self._still_out(left_out, run))

@@ -148,7 +148,7 @@ class JournalView:
         cursor = self.db.execute(
             "SELECT r.key, r.row, r.label, r.title, json_extract(r.payload, '$.tag'),"
             " json_extract(r.payload, '$.model'), r.job_ids, r.submitted_at, r.extras,"
-            " r.seen_run = (SELECT MAX(id) FROM runs) AS current, n.row, n.label"
+            " (SELECT MAX(id) FROM runs) IN (r.seen_run, r.file_run) AS current, n.row, n.label"
             " FROM rows r LEFT JOIN rows n ON n.key = r.replaced_by WHERE r.state='done'"
             " ORDER BY r.replaced_by IS NOT NULL, current DESC, r.row, r.key"
         )
@@ -242,8 +242,8 @@ class JournalView:
         latest = self.latest_run()
         queries = (
             (
-                "SELECT key, row, label, title, state, job_ids, message, submitted_at, seen_run = ?, extras FROM rows"
-                " ORDER BY key",
+                "SELECT key, row, label, title, state, job_ids, message, submitted_at,"
+                " ? IN (seen_run, file_run), extras FROM rows ORDER BY key",
                 (latest,),
             ),
             ("SELECT row, label, title, message, extras, state FROM invalid ORDER BY row", ()),

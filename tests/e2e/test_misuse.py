@@ -121,6 +121,24 @@ def test_overlapping_shards_send_the_overlap_once(tmp_path, start_simulator) -> 
     assert len(server.simulator.accepted) == 10
 
 
+def test_shards_run_one_after_the_other_to_one_output_show_every_row_as_the_inputs(tmp_path, start_simulator) -> None:
+    """``--rows 2-6`` then ``--rows 7-11`` to one output: the first shard's rows are still in the input. Their
+    lines showed an empty row, at the end, as if deleted, and the annotated copy showed no id for them."""
+    server = start_simulator()
+    source, output, copy = write_xlsx(tmp_path, songs(10)), tmp_path / "out.xlsx", tmp_path / "annotated.xlsx"
+    assert finish(*run_args(source, output, server.url, "--rows", "2-6"))[0] == 0
+    assert finish(*run_args(source, output, server.url, "--rows", "7-11", "--annotate", copy))[0] == 0
+    no_duplicates(server)
+    assert len(server.simulator.accepted) == 10
+    jobs = read_sheet(output, "jobs")
+    assert [int(line["row"]) for line in jobs] == sorted(n for n in range(2, 12) for _ in range(2))  # input order
+    ids = {entry["body"]["title"]: entry["job_ids"] for entry in server.simulator.accepted}
+    sheet = openpyxl.load_workbook(copy).active
+    assert sheet is not None
+    annotated = {row[0]: list(row[3:5]) for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert annotated == ids
+
+
 @contextlib.contextmanager
 def small_disk(tmp_path: Path, kind: str) -> Iterator[tuple[Path, Any]]:
     """A folder whose disk fills up: a 600 kB tmpfs (where the test may mount one), or a file size limit."""
