@@ -232,12 +232,26 @@ def ledger_url(url: str | None) -> str | None:
     value = (os.environ.get(LEDGER_ENV, "") if url is None else url).strip()
     if not value:
         return None
-    if urlsplit(value).scheme not in SCHEMES:
-        raise UsageError(
-            f"{without_password(value)} is not a PostgreSQL URL such as postgresql://user@host/db", setting="ledger"
-        )
+    try:
+        scheme, shown = urlsplit(value).scheme, without_password(value)
+    except ValueError:  # (an unclosed IPv6 bracket)
+        scheme = ""
+    if "://" not in value or not scheme:  # a key=value string may hold its password anywhere: never shown
+        shown = "the value (not shown: it may hold a password)"
+    if scheme not in SCHEMES:
+        raise UsageError(f"{shown} is not a PostgreSQL URL such as postgresql://user@host/db", setting="ledger")
     if importlib.util.find_spec("psycopg") is None:
         raise UsageError("a team ledger needs psycopg: pip install 'batchgen[postgres]'", setting="ledger")
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # psycopg's reason quotes the part it could not read, the password among them
+        raise UsageError(
+            f"{without_password(value)} cannot be read as a PostgreSQL URL; a password with a space, % or @ in it "
+            "must be percent-encoded (%20, %25, %40)",
+            setting="ledger",
+        ) from None
     return value
 
 

@@ -108,6 +108,25 @@ def test_a_missing_or_malformed_key_is_a_usage_error(tmp_path: Path, cli, key: s
     assert list(tmp_path.iterdir()) == [source]  # nothing journaled
 
 
+@pytest.mark.parametrize(
+    "ledger",
+    [
+        "host=db.example.com user=alice password=Hunter2Secret dbname=bg",  # a key=value string, not a URL
+        "postgresql://alice:Hunter2 Secret@127.0.0.1:55432/bg",  # a space, not percent-encoded
+        "postgresql://alice:Hunter2%zzSecret@127.0.0.1:55432/bg",  # a % that is no escape
+        "postgresql://alice:Hunter2Secret@[::1:55432/bg",  # an unclosed bracket
+    ],
+)
+def test_a_team_ledger_url_that_cannot_be_read_never_shows_its_password(tmp_path: Path, cli, ledger: str) -> None:
+    """Each was a traceback quoting the password (psycopg's reason), or the whole value in the message."""
+    pytest.importorskip("psycopg")
+    source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\n")
+    result = cli("run", source, "-o", tmp_path / "o.xlsx", "--base-url", "https://api.example.com", "--ledger", ledger)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert result.err.startswith("error: --ledger: ") and "Hunter2" not in result.err + result.out
+    assert list(tmp_path.iterdir()) == [source]
+
+
 def test_a_team_ledger_needs_a_postgresql_url_and_psycopg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
     source = write_csv(tmp_path, "title,tag,lyrics\nA,pop,la\n")
     args = ("run", source, "-o", tmp_path / "o.xlsx", "--base-url", "https://api.example.com")
