@@ -41,9 +41,10 @@ class Waiting:
     message: str
     retry_after: float
     until: dt.datetime
+    header: str = "Retry-After"  # what said how long: a 429's Retry-After, or a window's X-RateLimit-Reset
 
     def __str__(self) -> str:
-        return f"provider: {self.message}; waiting until {self.until:%H:%M} (Retry-After {self.retry_after:.0f} s)"
+        return f"provider: {self.message}; waiting until {self.until:%H:%M} ({self.header} {self.retry_after:.0f} s)"
 
 
 @dataclass(frozen=True, slots=True)

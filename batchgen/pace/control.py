@@ -53,6 +53,11 @@ class Pace:
         return min(rate, self.cap) if self.cap else rate
 
     @property
+    def resume_at(self) -> float | None:
+        """When a pause of the whole run the provider asked for ends, if one is on."""
+        return self._resume_at
+
+    @property
     def down(self) -> bool:
         """The provider is down (:class:`~.outage.Outage`): one request at a time probes it."""
         return self.outage.down

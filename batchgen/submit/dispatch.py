@@ -19,7 +19,7 @@ from ..errors import BatchgenError
 from ..journal import Journal, Record
 from ..journal.group import ClaimsClosed, GroupCommit
 from ..ledger import BILLED, Ledger
-from ..pace import Pace
+from ..pace import LONG_RETRY_AFTER, Pace
 from ..settings import Settings
 from ..transport import SendCancelled, Transport, TransportError, open_transport
 from .gate import Gate, Stopped
@@ -172,10 +172,22 @@ class Dispatcher:
                 raise
             else:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
-                self.pace.answered(ticket, response.status, retry_after, *parse_window(response.headers))
+                remaining, reset = parse_window(response.headers)
+                self.pace.answered(ticket, response.status, retry_after, remaining, reset)
                 outcome = classify(response)
+                self._window_used_up(settler, reset)
             written = settler.settle(record, outcome, number, self.pace.clock() - started)
         await written
+
+    def _window_used_up(self, settler: Settler, reset: float | None) -> None:
+        """The provider's window of requests is used up for a long while (``X-RateLimit-Reset`` minutes away): a
+        state of the run, said at once like a quota, and a stop now if it opens past the time limit."""
+        resume = self.pace.resume_at
+        wait = 0.0 if resume is None or reset is None else resume - self.pace.clock()
+        if wait >= LONG_RETRY_AFTER:
+            why = "its window of requests is used up (X-RateLimit-Remaining: 0)"
+            self.gate.hold(wait, why, "X-RateLimit-Reset")
+            settler.keeper.pause(wait, why)
 
     def _notice(self, text: str | None) -> None:
         if self._settler is not None:

@@ -112,14 +112,14 @@ class Gate:
         self.pace.unsent(ticket)
         self._given_back.set()
 
-    def hold(self, seconds: float, message: str) -> None:
+    def hold(self, seconds: float, message: str, header: str = "Retry-After") -> None:
         """The provider asked the whole run to wait ``seconds`` (the pace has paused it): say so once, with the
         time it resumes; if that is past the time limit, stop now instead of idling until it."""
         now = self.pace.clock()
         if now + seconds <= self._held_until + 1.0:
             return  # the same wait, answered to another request in flight
         self._held_until = now + seconds
-        waiting = Waiting(message, seconds, dt.datetime.now() + dt.timedelta(seconds=seconds))
+        waiting = Waiting(message, seconds, dt.datetime.now() + dt.timedelta(seconds=seconds), header)
         self.report.waiting = waiting
         if self.deadline is not None and now + seconds > self.deadline:
             reason = f"{waiting}, past the time limit of this run"

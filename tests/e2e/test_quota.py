@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import batchgen
-from batchgen.simulator import QUOTA_MESSAGE, ProviderLimits
+from batchgen.simulator import QUOTA_MESSAGE, FixedWindow, ProviderLimits
 
 from ..support.helpers import songs, write_xlsx
 from ..support.runs import API_KEY, read_sheet, spawn
@@ -42,6 +42,26 @@ def test_past_the_time_limit_the_run_stops_at_once_and_keeps_the_rows_pending(
     assert "stopped: provider: quota exceeded" in result.err
     assert Counter(line["state"] for line in read_sheet(output, "failed")) == {"pending": 7}
     assert len(server.simulator.accepted) == 3
+
+
+def test_a_window_used_up_for_minutes_is_said_at_once_and_past_the_time_limit_stops_now(
+    tmp_path: Path, start_simulator, cli, transport
+) -> None:
+    """10 requests per 10 minutes: the tenth answer says none is left until the reset. The run sat silent for its
+    whole time limit (30 s), then said only that the time limit was reached."""
+    server = start_simulator(limits=ProviderLimits(window=FixedWindow(10, 600)))
+    output = tmp_path / "out.xlsx"
+    started = time.monotonic()
+    result = cli(*run_args(write_xlsx(tmp_path, songs(30)), output, server.url, transport, "--stop-after", "60s"))
+    assert time.monotonic() - started < 30, result.err  # not the minute of the time limit
+    assert result.code == 1, result.err
+    assert re.search(
+        r"provider: its window of requests is used up \(X-RateLimit-Remaining: 0\); waiting until \d\d:\d\d "
+        r"\(X-RateLimit-Reset 6\d\d s\), past the time limit of this run",
+        result.err,
+    ), result.err
+    assert len(server.simulator.accepted) == 10 and server.simulator.received[10:] == []
+    assert Counter(line["state"] for line in read_sheet(output, "failed")) == {"pending": 20}
 
 
 def test_without_a_time_limit_the_run_says_until_when_it_waits_and_ctrl_c_ends_it(
