@@ -57,6 +57,7 @@ log = logging.getLogger("batchgen")
 log.addHandler(logging.NullHandler())
 
 SIMULATED_KEY = "simulated-key"
+SHOWN = 10  # identical rows named one by one in a warning
 P = ParamSpec("P")
 D = TypeVar("D", bound="DataclassInstance")
 
@@ -139,13 +140,20 @@ def _warn(report: ValidationReport, skip_hidden: bool, send_duplicates: bool = F
             ranges(report.hidden),
             "they are" if len(report.hidden) > 1 else "it is",
         )
-    for first, later in report.duplicates:
+    copies: dict[int | str, list[int | str]] = {}
+    for first, copy in report.duplicates:
+        copies.setdefault(first, []).append(copy)
+    for first, later in list(copies.items())[:SHOWN]:  # 20,000 identical rows were 19,999 lines
         what = (
             "each is sent (`send_duplicates`)"
             if send_duplicates
             else f"only row {first} is sent (`send_duplicates` sends each)"
         )
-        log.warning("rows %s and %s are identical requests: %s", first, later, what)
+        rows = [str(first), *map(str, later[:SHOWN])] + ([f"{len(later) - SHOWN} more"] if len(later) > SHOWN else [])
+        log.warning("rows %s and %s are identical requests: %s", ", ".join(rows[:-1]), rows[-1], what)
+    if len(copies) > SHOWN:
+        rest = sum(len(later) for later in list(copies.values())[SHOWN:])
+        log.warning("... and %d more rows identical to an earlier one", rest)
 
 
 def ranges(numbers: Sequence[int]) -> str:

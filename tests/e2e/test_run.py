@@ -288,6 +288,20 @@ def test_validate_command(cli) -> None:
     assert bad.err.strip().splitlines()[-1] == f"error: {SAMPLES / 'invalid.xlsx'}: 9 problem(s) in 7 of 8 rows"
 
 
+def test_thousands_of_identical_rows_are_told_in_a_few_lines(tmp_path, cli) -> None:
+    """20,000 identical rows printed 19,999 warning lines."""
+    same = "".join("A,pop,la\n" for _ in range(3000))
+    groups = "".join(f"S{n},pop,la\nS{n},pop,la\n" for n in range(15))
+    warned = cli("validate", write_csv(tmp_path, "title,tag,lyrics\n" + same + groups))
+    assert warned.code == 0
+    lines = warned.err.splitlines()
+    assert lines[0] == (
+        "warning: rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 2989 more are identical requests: "
+        "only row 2 is sent (--send-duplicates sends each)"
+    )
+    assert len(lines) == 11 and lines[-1] == "warning: ... and 6 more rows identical to an earlier one"
+
+
 def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicates(
     tmp_path, start_simulator, cli, transport
 ) -> None:
@@ -296,8 +310,7 @@ def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicate
     warned = cli("validate", source)
     assert warned.code == 0
     assert warned.err.splitlines() == [
-        "warning: rows 2 and 4 are identical requests: only row 2 is sent (--send-duplicates sends each)",
-        "warning: rows 2 and 5 are identical requests: only row 2 is sent (--send-duplicates sends each)",
+        "warning: rows 2, 4 and 5 are identical requests: only row 2 is sent (--send-duplicates sends each)",
     ]
     output = tmp_path / "out.xlsx"
     result = cli(*run_args(source, output, server.url, transport))
@@ -314,7 +327,7 @@ def test_identical_rows_send_one_request_by_default_and_each_with_send_duplicate
     )
     takes = cli(*run_args(source, tmp_path / "all.xlsx", server.url, transport, "--allow-resend", "--send-duplicates"))
     assert takes.code == 0, takes.err
-    assert "warning: rows 2 and 4 are identical requests: each is sent (--send-duplicates)" in takes.err
+    assert "warning: rows 2, 4 and 5 are identical requests: each is sent (--send-duplicates)" in takes.err
     assert len(server.simulator.accepted) == 6  # each row its own request, once
     again = cli(*run_args(source, tmp_path / "all.xlsx", server.url, transport, "--send-duplicates"))
     assert again.code == 0 and len(server.simulator.accepted) == 6
