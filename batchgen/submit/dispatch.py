@@ -12,6 +12,7 @@ journaled (by the :class:`Settler`) before anything else happens. Both go throug
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 from ..clock import SYSTEM, Clock
@@ -190,5 +191,12 @@ class Dispatcher:
             settler.keeper.pause(wait, why)
 
     def _notice(self, text: str | None) -> None:
-        if self._settler is not None:
-            self._settler.tally.show(text)
+        """A state of the run on the progress; an outage's start and end in the night, too."""
+        if self._settler is None:
+            return
+        self._settler.tally.show(text)
+        outage = self.pace.outage
+        if text is not None and text.startswith("provider down") and outage.since is not None:
+            self._settler.keeper.down(time.time() - (self.pace.clock() - outage.since), text.split(";")[0])
+        elif text is None:
+            self._settler.keeper.up()

@@ -2,8 +2,9 @@
 
 An attempt is kept when its outcome is decided, with what the pace was when its request left (noted by
 :meth:`Keeper.leaving`); events are kept as they happen: the run's start (or resume), a pause the provider asked
-for (a quota), the stop and why, a signal, and the end of a run that was not stopped (so a run with none of these
-is one that was killed: the report says so). Times are Unix seconds, so several runs on one output make one night.
+for (a quota) or imposed (an outage, kept when it ends), the stop and why, a signal, and the end of a run that was
+not stopped (so a run with none of these is one that was killed: the report says so). Times are Unix seconds, so
+several runs on one output make one night.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Keeper:
         self._leaving: dict[str, tuple[int, float, int, float, int]] = {}  # row key -> its attempt, when, the pace
         self._attempts: dict[str, int] = {}  # row key -> requests sent in this run
         self._held_until = float("-inf")
+        self._down: tuple[float, str] | None = None  # since when (Unix seconds) the provider is down, and the word
         self._watch = asyncio.ensure_future(self._stopped())
 
     def event(self, kind: str, why: str = "", until: float | None = None) -> None:
@@ -68,8 +70,22 @@ class Keeper:
         self._held_until = at + seconds
         self.event("pause", why, at + seconds)
 
+    def down(self, since: float, why: str) -> None:
+        """The provider is down (an outage: every answer a 5xx, or none), since ``since``: kept as a pause of the
+        run when it answers again, or when the run ends first."""
+        if self._down is None:
+            self._down = (since, why)
+
+    def up(self) -> None:
+        """The provider answers again: the outage is kept, from when it began to now."""
+        if self._down is not None:
+            since, why = self._down
+            self._down = None
+            self.commit.keep(event=Event(self.run, since, "pause", why, time.time()))
+
     def close(self) -> None:
         """The run is over: keep how it ended, unless its stop was kept already."""
+        self.up()
         if not self._watch.done():
             self._watch.cancel()
             self._ended()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import batchgen
 from batchgen.simulator import Downtime, ProviderLimits
 
 from ..support.helpers import songs, write_xlsx
@@ -37,3 +38,6 @@ def test_an_outage_costs_no_row_its_attempts_and_about_one_request_per_row(
         assert result.code == 0 and len(keys) == ROWS, result.err
     # the requests in flight and those of the second it takes to tell, then one per probe
     assert len(server.simulator.received) <= ROWS + 40
+    # the morning after: the night shows the outage as a pause of the run, from when it was told to its end
+    night = batchgen.report(output, tmp_path / "night.html").read_text(encoding="utf-8")
+    assert re.search(r"<td>pause</td><td>provider down since \d\d:\d\d \((503|no answer)\)</td>", night), night[-3000:]
