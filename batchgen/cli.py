@@ -402,7 +402,10 @@ def _summary(result: RunResult, error: BatchgenError | None) -> None:
         f"{_rows(sum(counts.values()))}: {', '.join(parts) or 'nothing to do'}; "
         f"{result.requests} request{'s' * (result.requests != 1)} sent ({result.retries} retried){unconnected}"
     )
-    say(f"output: {result.output} (journal: {result.journal})")
+    if error is not None and not result.output.exists():  # a full disk: the lines below say where the ids are
+        say(f"output: not written ({result.output}; journal: {result.journal})")
+    else:
+        say(f"output: {result.output} (journal: {result.journal})")
     if counts.get(State.SKIPPED):
         say(
             f"{_rows(counts['skipped'], 'was', 'were')} already sent to another output (see the failed sheet); "

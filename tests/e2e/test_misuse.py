@@ -170,6 +170,8 @@ def test_a_full_disk_loses_no_job_id_and_a_rerun_bills_nothing_twice(
         assert "Traceback" not in err
         last = err.strip().splitlines()[-1]
         assert last.startswith("error: cannot write the journal")
+        if not output.exists():  # the summary never points at an output that is not there
+            assert f"output: not written ({real(output)};" in err, err
         printed = {
             i
             for line in err.splitlines()
