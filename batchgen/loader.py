@@ -252,11 +252,17 @@ def _read_csv(path: Path, encoding: str | None) -> Grid:
         if encoding:
             raise InputError(f"{path}: cannot be read as {encoding} (byte {exc.start})") from None
         likely = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "cp1252"  # Excel's "Unicode Text" is UTF-16
+        at = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)  # the decoder counts after a BOM
         raise InputError(
-            f"{path}: is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            f"{path}: is not UTF-8 (byte 0x{data[at]:02x} at offset {at}); "
             f"save it as UTF-8 or pass `encoding` NAME (e.g. `encoding` {likely})"
         ) from None
     if "\x00" in text:
+        if encoding is None and len(data) > 1 and 0 in data[:2]:  # UTF-16 without a BOM: a NUL in every other byte
+            order = "le" if data[1] == 0 else "be"
+            raise InputError(
+                f"{path}: holds NUL bytes, as UTF-16 text without a BOM does; pass `encoding` utf-16-{order}"
+            )
         raise InputError(f"{path}: is not a text file (it holds NUL bytes)")
     delimiter = _sniff_delimiter(text)
     try:

@@ -132,6 +132,21 @@ def test_unreadable_files_give_one_clear_error(tmp_path: Path, name: str, conten
         load(path)
 
 
+def test_an_undecodable_byte_is_named_at_its_place_and_utf16_without_a_bom_gets_its_encoding(tmp_path: Path) -> None:
+    """A BOM then latin-1 text named the byte three places early (the decoder counts after the BOM); UTF-16
+    without a BOM was told to try cp1252, which then failed on its NUL bytes."""
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"\xef\xbb\xbftitle,tag,lyrics\nCaf\xe9,pop,la\n")
+    with pytest.raises(InputError, match=r"is not UTF-8 \(byte 0xe9 at offset 23\)"):
+        load(latin)
+    for order in ("le", "be"):
+        wide = tmp_path / f"wide-{order}.csv"
+        wide.write_bytes("title,tag,lyrics\nA,pop,la\n".encode(f"utf-16-{order}"))
+        with pytest.raises(InputError, match=f"as UTF-16 text without a BOM does; pass `encoding` utf-16-{order}$"):
+            load(wide)
+        assert load(wide, encoding=f"utf-16-{order}").rows[0].fields["title"] == "A"
+
+
 def test_non_utf8_csv_names_encoding_and_reads_with_it(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title;tag;lyrics\nCafé;chanson;Été\n", encoding="cp1252")
     with pytest.raises(InputError, match=r"is not UTF-8 .*`encoding`"):
