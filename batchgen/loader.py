@@ -265,11 +265,12 @@ def _read_csv(path: Path, encoding: str | None) -> Grid:
             )
         raise InputError(f"{path}: is not a text file (it holds NUL bytes)")
     delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
         records = list(itertools.islice(reader, MAX_ROWS + HEADER_SEARCH_ROWS + 1))
-    except csv.Error as exc:
-        raise InputError(f"{path}: is not a readable CSV file ({exc})") from None
+    except csv.Error as exc:  # a cell past the limit: a quote left open makes the rest of the file one cell
+        hint = "; is a quote left open?" if "field limit" in str(exc) else ""
+        raise InputError(f"{path}: is not a readable CSV file at line {reader.line_num} ({exc}{hint})") from None
     if len(records) > MAX_ROWS + HEADER_SEARCH_ROWS:
         raise InputError(_too_many(path, len(records) + sum(1 for _ in reader)))
     legacy = encoding if encoding and not codecs.lookup(encoding).name.startswith("utf") else None
