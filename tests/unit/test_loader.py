@@ -123,7 +123,7 @@ def test_formulas_are_read_as_cached_values() -> None:
         ("no_header.csv", b"a,b,c\n1,2,3\n", "no header row found in the first 20 rows"),
         ("binary.csv", b"title,tag\n\x00\x00\x00", "is not a text file"),
         ("dupes.csv", b"title,Title,tag\nA,B,C\n", "columns A and B both name the field title"),
-        ("open.csv", b"title,tag,lyrics\nA,pop,la\nB,pop,\"" + b"x" * 200_000, r"at line 3 \(.*quote left open"),
+        ("open.csv", b'title,tag,lyrics\nA,pop,la\nB,pop,"' + b"x" * 200_000, r"at line 3 \(.*quote left open"),
     ],
 )
 def test_unreadable_files_give_one_clear_error(tmp_path: Path, name: str, content: bytes, message: str) -> None:
