@@ -140,11 +140,20 @@ class Journal(JournalView):
     # -- a run's start -------------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Turn ``in_flight`` rows left by a crash into ``unknown``: their request may have been billed."""
-        keys = [key for (key,) in self.db.execute("SELECT key FROM rows WHERE state='in_flight'")]
+        """Turn ``in_flight`` rows left by a crash into ``unknown``: their request may have been billed. Each is
+        an attempt of the night too (it left when its claim was synced, and no answer was kept): the report of
+        a night with a ``kill -9`` counted the requests it had seen answered only."""
+        lost = list(self.db.execute("SELECT key, attempts, updated_at FROM rows WHERE state='in_flight'"))
         message = "interrupted while the request was in flight: the provider may have created jobs"
-        self.apply([unknown(key, None, message) for key in keys])
-        return len(keys)
+        run = self.latest_run()
+        attempts = [
+            Attempt(
+                run, key, count, dt.datetime.fromisoformat(left).timestamp(), None, "interrupted", None, None, 0, 0.0, 0
+            )
+            for key, count, left in lost
+        ]
+        self.apply([unknown(key, None, message) for key, _, _ in lost], attempts=attempts)
+        return len(lost)
 
     def start_run(
         self,
