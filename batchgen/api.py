@@ -104,7 +104,9 @@ def _check(
     outside = {row.label for row in table.rows if not in_range(row.number, rows)}
     if len(outside) == len(table.rows):
         assert rows is not None
-        raise InputError(f"{table.name} has no data rows between {rows[0]} and {rows[1] or 'the end'}")
+        first, last = rows
+        where = f"row {first}" if first == last else f"rows between {first} and {'the end' if last is None else last}"
+        raise InputError(f"{table.name} has no data {where}")
     if skip_hidden:  # still validated and keyed (keys count identical rows over the whole file), never sent
         outside |= {row.label for row in table.rows if row.hidden}
     validation = validate_table(table, model or DEFAULT_MODEL)

@@ -29,3 +29,6 @@ def test_rows_takes_one_row_too(tmp_path: Path, cli) -> None:
     result = cli("run", source, "-o", tmp_path / "out.xlsx", "--simulate", "--rows", "3", "-q")
     assert result.code == 0, result.err
     assert "1 row: 1 done; 1 request sent" in result.err
+    for given, said in (("0", "row 0"), ("9", "row 9"), ("0-1", "rows between 0 and 1")):  # "between 0 and the end"
+        missing = cli("run", source, "-o", tmp_path / "out.xlsx", "--simulate", "--rows", given, "-q")
+        assert missing.code == 2 and missing.err.strip().endswith(f"has no data {said}"), missing.err
