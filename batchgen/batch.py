@@ -19,7 +19,7 @@ from .edits import find_changed
 from .errors import BatchgenError, JournalError, OutputError
 from .files import remove_stale_temporaries
 from .history import History, report_skipped
-from .journal import Journal, LeftOut, NewRow, journal_path, row_keys
+from .journal import Journal, LeftOut, NewRow, Place, journal_path, row_keys
 from .ledger import Ledger, blocking_states, open_ledger
 from .loader import Table, in_range
 from .paths import output_lock, state_dir
@@ -48,7 +48,7 @@ class Plan:
     left_out: list[LeftOut] = field(default_factory=list)
     keys: dict[int, str] = field(default_factory=dict)
     in_file: frozenset[str] = frozenset()
-    others: list[NewRow] = field(default_factory=list)  # valid rows outside the ``rows`` shard
+    others: list[Place] = field(default_factory=list)  # valid rows outside the ``rows`` shard
 
 
 def plan(
@@ -78,10 +78,10 @@ def plan(
     for key, item in zip(keys, validation.valid, strict=True):
         source = item.source
         result.keys[source.number] = key
-        title = str(item.payload["title"])
-        if not in_range(source.number, rows):
-            result.others.append(NewRow(key, source.number, source.label, title, _body(item.payload), source.extras))
+        if not in_range(source.number, rows):  # (its request is never built: this run does not send it)
+            result.others.append(Place(key, source.number, source.label, source.extras))
             continue
+        title = str(item.payload["title"])
         if skip_hidden and source.hidden:
             result.left_out.append(
                 LeftOut(
@@ -193,10 +193,10 @@ class BatchRun:
             table.name, plan.rows, plan.left_out, table.extra_columns, self.choices.force, plan.in_file, plan.others
         )
         finished = Finished(Report(), {}, journal.path)
-        history = History(journal, self.plan.rows, self.output, ledger)
+        history = History(journal, plan.rows, self.output, ledger)
         finished.restored = history.restore(existed)
-        elsewhere = history.sent_elsewhere(journal.unsent_before(run), self.plan.in_file)
-        find_changed(journal, self.plan.rows, run, self.choices.resend_changed, self.plan.in_file, elsewhere)
+        elsewhere = history.sent_elsewhere(journal.unsent_before(run), plan.in_file)
+        find_changed(journal, plan.rows, run, self.choices.resend_changed, plan.in_file, elsewhere)
         finished.skipped = 0 if self.choices.allow_resend else history.skip_sent_elsewhere()
         records = journal.to_send(run, self.choices.retry_unknown, self.choices.retry_failed)
         blocking = blocking_states(self.choices.allow_resend, self.choices.retry_unknown)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..paths import journal_path
 from ..schema import canonical
-from .store import EarlierLine, Journal, NewRow, now
+from .store import EarlierLine, Journal, NewRow, Place, now
 from .view import DoneRow, JournalView, LeftOut, Record
 
 
@@ -34,6 +34,7 @@ __all__ = [
     "JournalView",
     "LeftOut",
     "NewRow",
+    "Place",
     "Record",
     "canonical",
     "journal_path",

@@ -51,6 +51,16 @@ class NewRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """Where a row of the input stands, and its cells not sent: all a row outside a ``rows`` shard needs."""
+
+    key: str
+    row: int
+    label: int | str
+    extras: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class EarlierLine:
     """A row an existing output shows as sent, no longer in the input: known from its line alone."""
 
@@ -163,7 +173,7 @@ class Journal(JournalView):
         extra_columns: list[str],
         force: bool = False,
         in_file: Collection[str] = (),
-        others: Sequence[NewRow] = (),
+        others: Sequence[Place] = (),
     ) -> int:
         """Record a run over the current input: new rows become ``pending``, known rows keep their state.
 

@@ -196,7 +196,7 @@ class Dispatcher:
             return
         self._settler.tally.show(text)
         outage = self.pace.outage
-        if text is not None and text.startswith("provider down") and outage.since is not None:
+        if text is not None and self.pace.down and outage.since is not None:  # (the gate's words: "... ; next try")
             self._settler.keeper.down(time.time() - (self.pace.clock() - outage.since), text.split(";")[0])
         elif text is None:
             self._settler.keeper.up()
